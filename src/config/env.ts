@@ -1,0 +1,46 @@
+import { z } from "zod";
+import type { ConfigFile } from "./schema.ts";
+
+const portVar = z
+  .string()
+  .regex(/^\d{1,5}$/, { error: "expected a port number from 1 to 65535" })
+  .transform(Number)
+  .refine((n) => n >= 1 && n <= 65535, { error: "expected a port number from 1 to 65535" })
+  .optional();
+
+const redisUrlVar = z.string().regex(/^rediss?:\/\//, { error: "expected a Redis URL like redis://host:6379" }).optional();
+
+/** The environment variables that override pulseboard.yaml. Empty means unset. */
+export const envSchema = z.preprocess(
+  (env) => Object.fromEntries(Object.entries(env as Record<string, unknown>).filter(([, value]) => value !== undefined && value !== "")),
+  z.object({
+    PORT: portVar,
+    HOST: z.string().min(1).optional(),
+    REDIS_URL: redisUrlVar,
+    CACHE_REDIS_URL: redisUrlVar,
+    GATEWAY_PORT: portVar,
+    GATEWAY_NODES: z.string().regex(/^\d{1,2}$/, { error: "expected a node count from 1 to 64" }).transform(Number).optional(),
+    PULSEBOARD_HOME: z.string().min(1).optional(),
+    ADMIN_TOKEN: z.string().min(16, { error: "must be at least 16 characters" }).optional(),
+    LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).optional(),
+    /** The redis-server binary `start` embeds. @defaultValue found on PATH */
+    REDIS_SERVER_BIN: z.string().min(1).optional(),
+    PATH: z.string().optional(),
+  }),
+);
+
+export type EnvOverrides = z.output<typeof envSchema>;
+
+/** Environment beats file: the returned copy carries every override. */
+export function applyEnv(file: ConfigFile, env: EnvOverrides): ConfigFile {
+  return {
+    ...file,
+    home: env.PULSEBOARD_HOME ?? file.home,
+    web: { port: env.PORT ?? file.web.port, host: env.HOST ?? file.web.host },
+    redis: { ...file.redis, url: env.REDIS_URL ?? file.redis.url },
+    cache: { url: env.CACHE_REDIS_URL ?? file.cache.url },
+    gateway: { ...file.gateway, port: env.GATEWAY_PORT ?? file.gateway.port, nodes: env.GATEWAY_NODES ?? file.gateway.nodes },
+    admin: { token: env.ADMIN_TOKEN ?? file.admin.token },
+    log: { level: env.LOG_LEVEL ?? file.log.level },
+  };
+}

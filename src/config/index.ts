@@ -1,0 +1,13 @@
+export { loadConfig, parseConfig, type LoadOptions } from "./load.ts";
+export { formatIssues, formatPath } from "./issues.ts";
+export type { Config, ResolvedProbe, ProbeKindSchemas } from "./resolve.ts";
+export { parseDuration, formatDuration } from "./duration.ts";
+export {
+  COMPONENT_STATUSES,
+  PLAYBOOK_ACTIONS,
+  type ComponentStatus,
+  type ComponentConfig,
+  type LocationConfig,
+  type ChannelConfig,
+  type PlaybookConfig,
+} from "./schema.ts";

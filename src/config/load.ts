@@ -1,0 +1,86 @@
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { parseDocument } from "yaml";
+import { ConfigError, findExecutable } from "../core/index.ts";
+import { interpolateEnv } from "./interpolate.ts";
+import { fileSchema, type ConfigFile } from "./schema.ts";
+import { resolveConfig, type Config, type ProbeKindSchemas } from "./resolve.ts";
+import { envSchema, applyEnv } from "./env.ts";
+import { formatIssues } from "./issues.ts";
+
+export interface LoadOptions {
+  /** Path of pulseboard.yaml. @defaultValue $PULSEBOARD_CONFIG, else ./pulseboard.yaml */
+  file?: string;
+  /** The environment to read overrides from. @defaultValue process.env */
+  env?: Record<string, string | undefined>;
+  /** Directory relative paths are resolved against. @defaultValue process.cwd() */
+  cwd?: string;
+  /** The probe kinds that exist, with their config schemas. */
+  probeKinds: ProbeKindSchemas;
+}
+
+/**
+ * Reads, interpolates, validates and resolves the configuration once at start.
+ * Every problem found is collected and thrown together as one ConfigError whose
+ * lines each start with the path of the field (`probes[2].interval: …`).
+ */
+export function loadConfig(options: LoadOptions): Config {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const file = path.resolve(cwd, options.file ?? env.PULSEBOARD_CONFIG ?? "pulseboard.yaml");
+  const text = readConfigText(file);
+  return parseConfig(text, { ...options, env, cwd, file });
+}
+
+/** Validates configuration text (what `loadConfig` does after reading the file). */
+export function parseConfig(
+  text: string,
+  options: LoadOptions & { file: string; env: Record<string, string | undefined>; cwd: string },
+): Config {
+  const problems: string[] = [];
+  const raw = parseYaml(text, options.file);
+  const interpolated = interpolateEnv(raw ?? {}, options.env, problems);
+  const envParsed = envSchema.safeParse(options.env);
+  if (!envParsed.success) problems.push(...formatIssues(envParsed.error.issues));
+  const parsed = fileSchema.safeParse(interpolated);
+  if (!parsed.success) problems.push(...formatIssues(parsed.error.issues));
+  if (problems.length > 0 || !parsed.success || !envParsed.success) throw new ConfigError(problems, options.file);
+
+  const file: ConfigFile = applyEnv(parsed.data, envParsed.data);
+  const config = resolveConfig(file, { file: options.file, cwd: options.cwd, probeKinds: options.probeKinds, problems });
+  if (problems.length > 0) throw new ConfigError(problems, options.file);
+  const bin = envParsed.data.REDIS_SERVER_BIN;
+  config.embedded = {
+    redisServer: bin ? (existsSync(bin) ? bin : undefined) : findExecutable("redis-server", envParsed.data.PATH ?? ""),
+    redisServerSetting: bin,
+  };
+  return config;
+}
+
+function readConfigText(file: string): string {
+  if (!existsSync(file)) {
+    throw new ConfigError([`config file not found: ${file} (pass a path, or set PULSEBOARD_CONFIG)`]);
+  }
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError([`cannot read ${file}: ${(err as Error).message}`]);
+  }
+}
+
+function parseYaml(text: string, file: string): unknown {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const problems = doc.errors.map((error) => {
+      const at = error.linePos?.[0];
+      const where = at ? `line ${at.line}, column ${at.col}` : "YAML";
+      return `${where}: ${error.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")}`;
+    });
+    throw new ConfigError(problems, file);
+  }
+  const value: unknown = doc.toJS();
+  if (value !== null && value !== undefined && (typeof value !== "object" || Array.isArray(value))) {
+    throw new ConfigError(["(root): expected a mapping of settings (page, components, probes, …)"], file);
+  }
+  return value;
+}

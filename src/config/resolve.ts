@@ -1,0 +1,167 @@
+import path from "node:path";
+import type { z } from "zod";
+import type { ChannelConfig, ComponentConfig, ConfigFile, LocationConfig, PlaybookConfig, ProbeConfig } from "./schema.ts";
+import { formatDuration } from "./duration.ts";
+import { formatIssues } from "./issues.ts";
+
+/** The probe kinds that exist, so `probes[].kind` and `probes[].with` can be checked. */
+export interface ProbeKindSchemas {
+  kinds(): string[];
+  schema(kind: string): z.ZodType | undefined;
+}
+
+/** A probe with every default applied and its kind's settings parsed. */
+export interface ResolvedProbe extends Omit<ProbeConfig, "locations" | "timeout" | "quorum" | "with"> {
+  name: string;
+  locations: string[];
+  /** Hard deadline of one run, in ms. @defaultValue the smaller of the interval and 5s */
+  timeout: number;
+  /** Locations that must agree before the probe's state changes. */
+  quorum: number;
+  with: unknown;
+}
+
+/** The whole configuration, validated and resolved: what every role receives. */
+export interface Config {
+  /** Absolute path of the file it came from. */
+  file: string;
+  /** Absolute data directory (PULSEBOARD_HOME). */
+  home: string;
+  page: ConfigFile["page"];
+  web: { port: number; host?: string };
+  /** Control-plane Redis; no url means `start` embeds one. */
+  redis: { url?: string; prefix: string };
+  /** The gateway's cache Redis; no url means `start` embeds one. */
+  cache: { url?: string };
+  admin: { token?: string };
+  log: { level: string };
+  locations: Required<LocationConfig>[];
+  components: ComponentConfig[];
+  gateway: { nodes: number; port: number; host?: string; url: string; nodePortBase: number; heartbeat: number };
+  probes: ResolvedProbe[];
+  notifications: { channels: ChannelConfig[] };
+  playbooks: PlaybookConfig[];
+  /** What `start` needs to embed Redis. */
+  embedded: {
+    /** Path of redis-server, if one was found. */
+    redisServer?: string;
+    /** REDIS_SERVER_BIN as set, to name it when it points nowhere. */
+    redisServerSetting?: string;
+  };
+}
+
+interface ResolveContext {
+  file: string;
+  cwd: string;
+  probeKinds: ProbeKindSchemas;
+  problems: string[];
+}
+
+/** Applies defaults that depend on other fields and checks every cross-reference. */
+export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
+  const { problems } = ctx;
+  checkUnique(file.locations, "locations", problems);
+  checkUnique(file.components, "components", problems);
+  checkUnique(file.probes, "probes", problems);
+  checkUnique(file.notifications.channels, "notifications.channels", problems);
+  checkUnique(file.playbooks, "playbooks", problems);
+
+  const locationIds = new Set(file.locations.map((l) => l.id));
+  const componentIds = new Set(file.components.map((c) => c.id));
+  const probes = file.probes.map((probe, i) => resolveProbe(probe, `probes[${i}]`, { ...ctx, locationIds, componentIds }));
+  const probeIds = new Set(file.probes.map((p) => p.id));
+  file.playbooks.forEach((playbook, i) => checkPlaybook(playbook, `playbooks[${i}]`, componentIds, probeIds, problems));
+
+  const gatewayUrl = file.gateway.url ?? `ws://127.0.0.1:${file.gateway.port}/ws`;
+  const nodePortBase = file.gateway.node_port_base ?? file.gateway.port + 1;
+  if (nodePortBase <= file.gateway.port && nodePortBase + file.gateway.nodes > file.gateway.port) {
+    problems.push(`gateway.node_port_base: node ports ${nodePortBase}-${nodePortBase + file.gateway.nodes - 1} overlap the shared port ${file.gateway.port}`);
+  }
+  return {
+    file: ctx.file,
+    home: path.resolve(ctx.cwd, file.home),
+    page: file.page,
+    web: file.web,
+    redis: file.redis,
+    cache: file.cache,
+    admin: file.admin,
+    log: file.log,
+    locations: file.locations.map((l) => ({ id: l.id, name: l.name ?? l.id })),
+    components: file.components,
+    gateway: {
+      nodes: file.gateway.nodes,
+      port: file.gateway.port,
+      host: file.gateway.host,
+      url: gatewayUrl,
+      nodePortBase,
+      heartbeat: file.gateway.heartbeat,
+    },
+    probes,
+    notifications: file.notifications,
+    playbooks: file.playbooks,
+    embedded: {},
+  };
+}
+
+function resolveProbe(
+  probe: ProbeConfig,
+  at: string,
+  ctx: ResolveContext & { locationIds: Set<string>; componentIds: Set<string> },
+): ResolvedProbe {
+  const { problems } = ctx;
+  const locations = probe.locations === "all" ? [...ctx.locationIds] : probe.locations;
+  probe.components.forEach((component, j) => {
+    if (!ctx.componentIds.has(component)) problems.push(`${at}.components[${j}]: no component has the id "${component}"`);
+  });
+  if (probe.locations !== "all") {
+    probe.locations.forEach((location, j) => {
+      if (!ctx.locationIds.has(location)) problems.push(`${at}.locations[${j}]: no location has the id "${location}"`);
+    });
+  }
+  const timeout = probe.timeout ?? Math.min(probe.interval, 5_000);
+  if (timeout > probe.interval) {
+    problems.push(`${at}.timeout: must not exceed the interval (${formatDuration(probe.interval)}), or a run would still be going when the next starts`);
+  }
+  const quorum = probe.quorum === "majority" ? Math.floor(locations.length / 2) + 1 : probe.quorum;
+  if (quorum > locations.length) {
+    problems.push(`${at}.quorum: ${quorum} locations must agree, but the probe runs from only ${locations.length}`);
+  }
+  let settings: unknown = probe.with;
+  const schema = ctx.probeKinds.schema(probe.kind);
+  if (!schema) {
+    problems.push(`${at}.kind: unknown probe kind "${probe.kind}" (known: ${ctx.probeKinds.kinds().join(", ")})`);
+  } else {
+    const parsed = schema.safeParse(probe.with);
+    if (parsed.success) settings = parsed.data;
+    else problems.push(...formatIssues(parsed.error.issues, `${at}.with`));
+  }
+  return { ...probe, name: probe.name ?? probe.id, locations, timeout, quorum, with: settings };
+}
+
+function checkPlaybook(
+  playbook: PlaybookConfig,
+  at: string,
+  componentIds: Set<string>,
+  probeIds: Set<string>,
+  problems: string[],
+): void {
+  const { component, probe } = playbook.trigger;
+  if ((component === undefined) === (probe === undefined)) {
+    problems.push(`${at}.trigger: name exactly one of component or probe`);
+  }
+  if (component !== undefined && !componentIds.has(component)) {
+    problems.push(`${at}.trigger.component: no component has the id "${component}"`);
+  }
+  if (probe !== undefined && !probeIds.has(probe)) {
+    problems.push(`${at}.trigger.probe: no probe has the id "${probe}"`);
+  }
+}
+
+function checkUnique(items: { id: string }[], at: string, problems: string[]): void {
+  const seen = new Map<string, number>();
+  items.forEach((item, i) => {
+    const first = seen.get(item.id);
+    if (first !== undefined) problems.push(`${at}[${i}].id: "${item.id}" is already used by ${at}[${first}]`);
+    else seen.set(item.id, i);
+  });
+}

@@ -1,0 +1,169 @@
+import { z } from "zod";
+import { parseDuration } from "./duration.ts";
+
+/** Statuspage's component statuses, in order of severity (worst last). */
+export const COMPONENT_STATUSES = [
+  "operational",
+  "under_maintenance",
+  "degraded_performance",
+  "partial_outage",
+  "major_outage",
+] as const;
+export type ComponentStatus = (typeof COMPONENT_STATUSES)[number];
+
+const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const idMessage = "expected an id of lowercase letters, digits and dashes, like \"realtime-gateway\"";
+
+export const id = z.string({ error: idMessage }).regex(ID, { error: idMessage });
+
+/** A duration written like "10s"; parses to milliseconds. */
+export const duration = z.unknown().transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: "custom", message: `expected a duration like "10s", got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const port = z
+  .number({ error: "expected a port number from 1 to 65535" })
+  .int({ error: "expected a port number from 1 to 65535" })
+  .min(1, { error: "expected a port number from 1 to 65535" })
+  .max(65535, { error: "expected a port number from 1 to 65535" });
+
+const redisUrl = z
+  .string()
+  .regex(/^rediss?:\/\//, { error: "expected a Redis URL like redis://host:6379" });
+
+const pageSchema = z.strictObject({
+  name: z.string().min(1).default("Status"),
+  url: z.string().url({ error: "expected the public URL of the status page, like https://status.example.com" }).default("http://localhost:3000"),
+  time_zone: z
+    .string()
+    .refine(isTimeZone, { error: "expected an IANA time zone like \"Europe/Berlin\" or \"Etc/UTC\"" })
+    .default("Etc/UTC"),
+  description: z.string().optional(),
+});
+
+const locationSchema = z.strictObject({
+  id,
+  name: z.string().min(1).optional(),
+});
+
+const componentSchema = z.strictObject({
+  id,
+  name: z.string().min(1),
+  description: z.string().optional(),
+  group: z.string().min(1).optional(),
+  only_show_if_degraded: z.boolean().default(false),
+  showcase: z.boolean().default(true),
+});
+
+const probeSchema = z.strictObject({
+  id,
+  name: z.string().min(1).optional(),
+  kind: z.string().min(1),
+  enabled: z.boolean().default(true),
+  interval: duration.default(10_000).refine((ms) => ms >= 1_000, { error: "must be at least 1s" }),
+  timeout: duration.optional(),
+  locations: z.union([z.literal("all"), z.array(id).min(1)]).default("all"),
+  components: z.array(id).default([]),
+  /** Latency above this makes a passing result `degraded`. */
+  degraded_over: duration.optional(),
+  /** Consecutive bad results before a location's state changes. */
+  fail_after: z.number().int().min(1).max(100).default(2),
+  /** Consecutive good results before a location recovers. */
+  recover_after: z.number().int().min(1).max(100).default(2),
+  /** What the probe's components become when it fails. */
+  impact: z.enum(["degraded_performance", "partial_outage", "major_outage"]).default("major_outage"),
+  /** Locations that must agree before the probe's state changes. */
+  quorum: z.union([z.literal("majority"), z.number().int().min(1)]).default("majority"),
+  /** Settings of the probe's kind, validated by that kind's own schema. */
+  with: z.record(z.string(), z.unknown()).default({}),
+});
+
+const webhookChannelSchema = z.strictObject({
+  id,
+  kind: z.literal("webhook"),
+  url: z.string().url(),
+  secret: z.string().min(1).optional(),
+});
+
+const notificationsSchema = z.strictObject({
+  channels: z.array(z.discriminatedUnion("kind", [webhookChannelSchema])).default([]),
+});
+
+export const PLAYBOOK_ACTIONS = [
+  "restart-gateway",
+  "bypass-cache",
+  "restore-cache",
+  "scale-out",
+  "scale-in",
+  "wait",
+  "verify",
+  "notify",
+  "webhook",
+  "command",
+] as const;
+
+const playbookSchema = z.strictObject({
+  id,
+  enabled: z.boolean().default(true),
+  mode: z.enum(["auto", "approve", "dry-run"]).default("auto"),
+  trigger: z.strictObject({
+    component: id.optional(),
+    probe: id.optional(),
+    status: z.enum(COMPONENT_STATUSES).default("major_outage"),
+    for: duration.default(0),
+  }),
+  steps: z
+    .array(z.looseObject({ action: z.enum(PLAYBOOK_ACTIONS) }))
+    .min(1, { error: "a playbook needs at least one step" }),
+});
+
+const gatewaySchema = z.strictObject({
+  nodes: z.number().int().min(1).max(64).default(2),
+  port: port.default(4000),
+  host: z.string().optional(),
+  /** Where probes reach the gateway; defaults to ws://127.0.0.1:<port>/ws. */
+  url: z.string().regex(/^wss?:\/\//, { error: "expected a WebSocket URL like ws://host:4000/ws" }).optional(),
+  /** Each node also listens alone on node_port_base + index. @defaultValue port + 1 */
+  node_port_base: port.optional(),
+  /** Heartbeat interval of the server's pings. */
+  heartbeat: duration.default(15_000),
+});
+
+export const fileSchema = z.strictObject({
+  page: pageSchema.prefault({}),
+  home: z.string().min(1).default(".pulseboard"),
+  web: z.strictObject({ port: port.default(3000), host: z.string().optional() }).prefault({}),
+  redis: z
+    .strictObject({ url: redisUrl.optional(), prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/).default("pulseboard") })
+    .prefault({}),
+  cache: z.strictObject({ url: redisUrl.optional() }).prefault({}),
+  admin: z.strictObject({ token: z.string().min(16, { error: "must be at least 16 characters" }).optional() }).prefault({}),
+  log: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info") }).prefault({}),
+  locations: z.array(locationSchema).min(1, { error: "configure at least one location" }),
+  components: z.array(componentSchema).min(1, { error: "configure at least one component" }),
+  gateway: gatewaySchema.prefault({}),
+  probes: z.array(probeSchema).default([]),
+  notifications: notificationsSchema.prefault({}),
+  playbooks: z.array(playbookSchema).default([]),
+});
+
+export type ConfigFile = z.output<typeof fileSchema>;
+export type ProbeConfig = z.output<typeof probeSchema>;
+export type ComponentConfig = z.output<typeof componentSchema>;
+export type LocationConfig = z.output<typeof locationSchema>;
+export type PlaybookConfig = z.output<typeof playbookSchema>;
+export type ChannelConfig = z.output<typeof webhookChannelSchema>;
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}

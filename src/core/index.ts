@@ -1,0 +1,6 @@
+export * from "./errors.ts";
+export * from "./logger.ts";
+export * from "./ids.ts";
+export * from "./redis.ts";
+export * from "./shutdown.ts";
+export * from "./system.ts";

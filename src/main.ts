@@ -1,0 +1,130 @@
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { loadConfig, formatDuration, type Config } from "./config/index.ts";
+import { ConfigError, MissingDependencyError, createLogger, describeError, stopOnSignals } from "./core/index.ts";
+import { ProbeRegistry } from "./probe-runtime/index.ts";
+import { runAgent, runGateway, runScheduler, runStart, runWeb, runWorker, type Role, type RoleContext } from "./roles/index.ts";
+
+/** Exit statuses: what went wrong, for scripts and supervisors. */
+const EXIT = { ok: 0, failure: 1, config: 2, missingDependency: 3 } as const;
+
+const USAGE = `Usage: pulseboard <command> [options]
+
+Commands:
+  start                  every role in one process tree; embeds Redis when REDIS_URL is unset
+  web                    status page, Statuspage-compatible API, admin API
+  worker                 evaluate probe results, run the incident lifecycle
+  agent --location ID    run the probes of one location
+  scheduler              keep probe schedules in line with the config
+  gateway                the managed realtime gateway fleet
+  config check [FILE]    validate a configuration file and summarise it
+
+Options:
+  --config FILE          configuration file (default: $PULSEBOARD_CONFIG, else ./pulseboard.yaml)
+  --location ID          (agent) the location to probe from
+  -h, --help             show this help
+  -v, --version          show the version
+
+Environment: PORT, HOST, REDIS_URL, CACHE_REDIS_URL, GATEWAY_PORT, GATEWAY_NODES,
+PULSEBOARD_HOME, ADMIN_TOKEN, LOG_LEVEL, REDIS_SERVER_BIN override the file.
+Exit status: 0 ok, 1 failure, 2 bad configuration or usage, 3 missing system dependency.`;
+
+const ROLES: Record<string, (ctx: RoleContext, location?: string) => Promise<Role | undefined>> = {
+  start: runStart,
+  web: runWeb,
+  worker: runWorker,
+  agent: runAgent,
+  scheduler: runScheduler,
+  gateway: runGateway,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: "string" },
+      location: { type: "string" },
+      help: { type: "boolean", short: "h" },
+      version: { type: "boolean", short: "v" },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.version) {
+    process.stdout.write(`${version()}\n`);
+    return EXIT.ok;
+  }
+  if (values.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return values.help ? EXIT.ok : EXIT.config;
+  }
+  if (command === "config") return configCommand(rest, values.config);
+  const run = ROLES[command];
+  if (!run) {
+    process.stderr.write(`pulseboard: unknown command "${command}"\n\n${USAGE}\n`);
+    return EXIT.config;
+  }
+  const registry = await ProbeRegistry.load();
+  const config = loadConfig({ file: values.config, probeKinds: registry });
+  const log = createLogger({ level: config.log.level, base: { role: command === "agent" ? `agent:${values.location}` : command } });
+  const role = await run({ config, registry, log, env: process.env }, values.location);
+  if (role) stopOnSignals(role, log, command === "start" ? 9_500 : 8_000);
+  return EXIT.ok;
+}
+
+async function configCommand(args: string[], configFlag: string | undefined): Promise<number> {
+  const [sub, file] = args;
+  if (sub !== "check") {
+    process.stderr.write(`pulseboard: unknown config command "${sub ?? ""}"; try: pulseboard config check [FILE]\n`);
+    return EXIT.config;
+  }
+  const registry = await ProbeRegistry.load();
+  const config = loadConfig({ file: file ?? configFlag, probeKinds: registry });
+  process.stdout.write(describeConfig(config));
+  return EXIT.ok;
+}
+
+function describeConfig(config: Config): string {
+  const lines = [
+    `${config.file}: valid`,
+    `  page: ${config.page.name} (${config.page.url})`,
+    `  locations: ${config.locations.map((l) => l.id).join(", ")}`,
+    `  components: ${config.components.map((c) => c.name).join(", ")}`,
+    `  probes:`,
+    ...config.probes.map(
+      (p) => `    ${p.id} (${p.kind}) every ${formatDuration(p.interval)} from ${p.locations.join(", ")} → ${p.components.join(", ") || "no component"}${p.enabled ? "" : " [disabled]"}`,
+    ),
+    `  notification channels: ${config.notifications.channels.map((c) => `${c.id} (${c.kind})`).join(", ") || "none"}`,
+    `  playbooks: ${config.playbooks.map((p) => `${p.id} (${p.mode})`).join(", ") || "none"}`,
+    `  gateway: ${config.gateway.nodes} nodes on port ${config.gateway.port}`,
+  ];
+  return `${lines.join("\n")}\n`;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== EXIT.ok) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`pulseboard: ${err.message}\n`);
+      process.exit(EXIT.config);
+    }
+    if (err instanceof MissingDependencyError) {
+      process.stderr.write(`pulseboard: ${err.message}\n`);
+      process.exit(EXIT.missingDependency);
+    }
+    if ((err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      process.stderr.write(`pulseboard: ${describeError(err)}\n\n${USAGE}\n`);
+      process.exit(EXIT.config);
+    }
+    process.stderr.write(`pulseboard: ${describeError(err)}\n`);
+    process.exit(EXIT.failure);
+  },
+);

@@ -1,0 +1,89 @@
+import { Queue, Worker, type Job } from "bullmq";
+import type { Redis } from "ioredis";
+import type { Config, ResolvedProbe } from "../config/index.ts";
+import type { Logger } from "../core/index.ts";
+import { runProbe, type PlatformTargets, type ProbeRegistry } from "../probe-runtime/index.ts";
+import { bullPrefix, probeQueue, QUEUE, type EvaluateJob, type ProbeJob } from "./queues.ts";
+
+export interface AgentOptions {
+  config: Config;
+  registry: ProbeRegistry;
+  location: string;
+  /** A connection made with the `blocking` profile. */
+  connection: Redis;
+  log: Logger;
+  /** Probe runs in flight at once; a slow probe never delays the others. @defaultValue 64 */
+  concurrency?: number;
+}
+
+/** A running agent: consumes one location's probe queue. */
+export interface Agent {
+  close(): Promise<void>;
+}
+
+/**
+ * Runs the probes scheduled for one location and hands every result to the
+ * evaluate queue. A job that waited longer than two intervals (the agent was
+ * down) is skipped: a late probe says nothing about now.
+ */
+export function startAgent(options: AgentOptions): Agent {
+  const { config, registry, location, connection } = options;
+  const log = options.log.child({ module: "pipeline.agent", location });
+  const prefix = bullPrefix(config.redis.prefix);
+  const probes = new Map(config.probes.map((p) => [p.id, p]));
+  const targets: PlatformTargets = {
+    gatewayUrl: config.gateway.url,
+    gatewayNodeUrls: Array.from({ length: config.gateway.nodes }, (_, i) => nodeUrl(config, i)),
+    cacheRedisUrl: config.cache.url,
+  };
+  const evaluate = new Queue<EvaluateJob>(QUEUE.evaluate, { connection, prefix });
+
+  const worker = new Worker<ProbeJob>(
+    probeQueue(location),
+    async (job: Job<ProbeJob>) => {
+      const probe = probes.get(job.data.probe);
+      if (!probe || !probe.enabled || !probe.locations.includes(location)) return { skipped: "not configured here" };
+      const lateMs = Date.now() - (job.timestamp + (job.opts.delay ?? 0));
+      if (lateMs > 2 * probe.interval) {
+        log.warn({ probe: probe.id, lateMs }, "skipping a probe run that waited too long in the queue");
+        return { skipped: "stale" };
+      }
+      const result = await runOne(probe);
+      await evaluate.add("result", { result }, { jobId: result.id, removeOnComplete: 1_000, removeOnFail: 5_000, attempts: 5, backoff: { type: "exponential", delay: 500 } });
+      return { status: result.status, latency_ms: result.latency_ms };
+    },
+    { connection, prefix, concurrency: options.concurrency ?? 64 },
+  );
+  worker.on("error", (err) => log.warn({ err: err.message }, "probe worker error"));
+  log.info({ queue: probeQueue(location) }, "agent consuming probe queue");
+
+  async function runOne(probe: ResolvedProbe) {
+    const kind = registry.get(probe.kind);
+    if (!kind) throw new Error(`probe kind ${probe.kind} is not installed in probes/`);
+    const result = await runProbe(kind, probe.with, {
+      probe: probe.id,
+      location,
+      timeoutMs: probe.timeout,
+      degradedOverMs: probe.degraded_over,
+      targets,
+      log: log.child({ module: `probe.${probe.kind}`, probe: probe.id }),
+    });
+    const line = { probe: probe.id, status: result.status, latency_ms: result.latency_ms, error: result.error };
+    if (result.status === "ok") log.debug(line, "probe result");
+    else log.info(line, "probe result");
+    return result;
+  }
+
+  return {
+    async close() {
+      await worker.close();
+      await evaluate.close();
+    },
+  };
+}
+
+function nodeUrl(config: Config, index: number): string {
+  const url = new URL(config.gateway.url);
+  url.port = String(config.gateway.nodePortBase + index);
+  return url.toString();
+}

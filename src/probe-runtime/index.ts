@@ -1,0 +1,3 @@
+export * from "./types.ts";
+export { runProbe, type RunOptions } from "./run.ts";
+export { ProbeRegistry, PROBES_DIR } from "./registry.ts";

@@ -1,0 +1,87 @@
+import type { z } from "zod";
+import type { Logger } from "../core/index.ts";
+
+/** What one run found: working, working badly, or not working. */
+export type ProbeStatus = "ok" | "degraded" | "failed";
+
+/** Where the managed platform lives, for probes whose settings leave the target out. */
+export interface PlatformTargets {
+  /** The gateway fleet's shared WebSocket URL (ws://host:4000/ws). */
+  gatewayUrl: string;
+  /** Each gateway node's own URL, so a probe can test node A → node B. */
+  gatewayNodeUrls: string[];
+  /** The gateway's cache Redis, when known to this process. */
+  cacheRedisUrl?: string;
+}
+
+/** Handed to every run of a probe kind. */
+export interface ProbeContext {
+  /** Aborts at the run's deadline; every socket and timer must end with it. */
+  signal: AbortSignal;
+  /** The run's hard deadline in ms from its start. */
+  timeoutMs: number;
+  log: Logger;
+  targets: PlatformTargets;
+  /**
+   * Times one phase of the run (connect, upgrade, first frame, …). A failure
+   * or the deadline during a phase is reported with the phase named.
+   */
+  phase<T>(name: string, work: () => Promise<T>): Promise<T>;
+}
+
+/** What a probe kind's `run` returns. Throwing means `failed` with the error's message. */
+export interface ProbeReport {
+  status: ProbeStatus;
+  /** @defaultValue the run's wall time */
+  latencyMs?: number;
+  /** Why it is degraded or failed, in words a person can act on. */
+  error?: string;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * One probe kind: one file in probes/. `configSchema` validates the probe's
+ * `with:` settings in pulseboard.yaml.
+ */
+export interface Probe<Settings = unknown> {
+  kind: string;
+  description: string;
+  configSchema: z.ZodType<Settings>;
+  run(settings: Settings, ctx: ProbeContext): Promise<ProbeReport>;
+}
+
+/** One run of one probe at one location: the unit the pipeline evaluates and stores. */
+export interface ProbeResult {
+  id: string;
+  probe: string;
+  kind: string;
+  location: string;
+  status: ProbeStatus;
+  latency_ms: number;
+  /** Milliseconds spent in each phase, in the order they ran. */
+  phases: Record<string, number>;
+  /** The phase that failed or ran out of time. */
+  failed_phase?: string;
+  error?: string;
+  details?: Record<string, unknown>;
+  started_at: string;
+  finished_at: string;
+}
+
+/** Thrown by a probe kind for a failure it understands; the message is shown as is. */
+export class ProbeFailure extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ProbeFailure";
+  }
+}
+
+/** Defines a probe kind with its settings type inferred from the schema. */
+export function defineProbe<S extends z.ZodType>(probe: {
+  kind: string;
+  description: string;
+  configSchema: S;
+  run(settings: z.output<S>, ctx: ProbeContext): Promise<ProbeReport>;
+}): Probe<z.output<S>> {
+  return probe as Probe<z.output<S>>;
+}

@@ -1,0 +1,27 @@
+import type { Config } from "../config/index.ts";
+import { ConfigError, type Logger, type Stoppable } from "../core/index.ts";
+import type { ProbeRegistry } from "../probe-runtime/index.ts";
+
+/** What `main.ts` hands every role. */
+export interface RoleContext {
+  config: Config;
+  registry: ProbeRegistry;
+  log: Logger;
+  /** The process environment, read once by main. */
+  env: NodeJS.ProcessEnv;
+}
+
+export type Role = Stoppable;
+
+/** The control-plane Redis URL; only `start` may run without one (it embeds Redis). */
+export function controlPlaneUrl(config: Config, role: string): string {
+  if (!config.redis.url) {
+    throw new ConfigError([`REDIS_URL: the ${role} role needs the control-plane Redis; set REDIS_URL (only \`pulseboard start\` embeds one)`]);
+  }
+  return config.redis.url;
+}
+
+/** Tells `pulseboard start` (when it is the parent) that this role serves. */
+export function announceReady(role: string, detail?: Record<string, unknown>): void {
+  process.send?.({ type: "ready", role, detail });
+}

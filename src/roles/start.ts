@@ -1,0 +1,97 @@
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { MissingDependencyError, findExecutable, sleep, type Logger } from "../core/index.ts";
+import { ChildSupervisor, EmbeddedRedis, ensureAdminToken, type ReadyMessage } from "../supervisor/index.ts";
+import type { Role, RoleContext } from "./context.ts";
+
+/** The CLI entry point every child runs. */
+const MAIN_FILE = fileURLToPath(new URL("../main.ts", import.meta.url));
+/** Node arguments that let a child run TypeScript (tsx's loader). */
+const NODE_ARGS = ["--import", import.meta.resolve("tsx")];
+/** Time given to children to stop before they are killed. */
+const CHILD_GRACE_MS = 6_000;
+/** Longest wait for the gateway before the agents start probing anyway. */
+const GATEWAY_WAIT_MS = 20_000;
+
+/**
+ * `pulseboard start`: every role in one process tree. Embeds a control-plane
+ * redis-server (AOF on) when REDIS_URL is unset and a separate cache
+ * redis-server for the gateway when CACHE_REDIS_URL is unset, then runs the
+ * gateway fleet, web, worker, scheduler and one agent per location as
+ * children, restarting any that crash.
+ */
+export async function runStart({ config, log, env }: RoleContext): Promise<Role> {
+  mkdirSync(config.home, { recursive: true, mode: 0o700 });
+  const embedded: EmbeddedRedis[] = [];
+  const stopEmbedded = () => Promise.all(embedded.map((r) => r.stop()));
+  try {
+    const needsRedis = !config.redis.url || !config.cache.url;
+    const binary = needsRedis ? requireRedisServer(config.embedded) : "";
+    const setpriv = findExecutable("setpriv", env.PATH ?? "");
+    const embed = async (name: string, persist: boolean): Promise<string> => {
+      const redis = new EmbeddedRedis({ name, binary, dir: path.join(config.home, "redis", name), persist, setpriv, log });
+      embedded.push(redis);
+      return redis.start();
+    };
+    const redisUrl = config.redis.url ?? (await embed("control", true));
+    const cacheUrl = config.cache.url ?? (await embed("cache", false));
+    const admin = config.admin.token ? { token: config.admin.token, created: false, file: undefined } : ensureAdminToken(config.home);
+    if (admin.created) showTokenOnce(admin.token, admin.file!);
+
+    const childEnv: NodeJS.ProcessEnv = {
+      ...env,
+      REDIS_URL: redisUrl,
+      CACHE_REDIS_URL: cacheUrl,
+      ADMIN_TOKEN: admin.token,
+      PULSEBOARD_HOME: config.home,
+      PULSEBOARD_CONFIG: config.file,
+    };
+    let gatewayReady!: () => void;
+    const gatewayUp = new Promise<void>((resolve) => (gatewayReady = resolve));
+    const children = new ChildSupervisor(log, (message, name) => {
+      if (message.role === "gateway") gatewayReady();
+      onReady(message, name, config.page.url, log);
+    });
+    const child = (name: string, ...args: string[]) => children.start({ name, args: [...NODE_ARGS, MAIN_FILE, ...args], env: childEnv });
+    child("web", "web");
+    child("gateway", "gateway");
+    child("worker", "worker");
+    child("scheduler", "scheduler");
+    // Agents start once the gateway listens, so start-up itself does not read as an outage.
+    await Promise.race([gatewayUp, sleep(GATEWAY_WAIT_MS)]);
+    for (const location of config.locations) child(`agent:${location.id}`, "agent", "--location", location.id);
+    log.info({ home: config.home, children: children.pids() }, "pulseboard started");
+
+    return {
+      async stop() {
+        await children.stopAll(CHILD_GRACE_MS);
+        await stopEmbedded();
+        log.info("pulseboard stopped");
+      },
+    };
+  } catch (err) {
+    await stopEmbedded();
+    throw err;
+  }
+}
+
+function requireRedisServer(embedded: { redisServer?: string; redisServerSetting?: string }): string {
+  if (embedded.redisServer) return embedded.redisServer;
+  const where = embedded.redisServerSetting ? `REDIS_SERVER_BIN points to ${embedded.redisServerSetting}, which does not exist` : "redis-server was not found on PATH";
+  throw new MissingDependencyError(
+    `${where}. pulseboard start embeds Redis when REDIS_URL and CACHE_REDIS_URL are unset, and needs redis-server for that.\n` +
+      "  Install it:  sudo apt-get install -y redis-server   (Debian/Ubuntu; macOS: brew install redis)\n" +
+      "  Or point Pulseboard at running servers:  REDIS_URL=redis://host:6379 CACHE_REDIS_URL=redis://other-host:6379 npm start",
+  );
+}
+
+/** Printed straight to the terminal, never through the logger: logs keep no secrets. */
+function showTokenOnce(token: string, file: string): void {
+  process.stderr.write(`\nAdmin API token (shown once; kept in ${file}):\n  ${token}\n\n`);
+}
+
+function onReady(message: ReadyMessage, name: string, pageUrl: string, log: Logger): void {
+  if (message.role === "web") log.info({ url: pageUrl }, `status page is up at ${pageUrl}`);
+  else log.debug({ child: name }, "role ready");
+}

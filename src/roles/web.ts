@@ -1,0 +1,52 @@
+import type { Server } from "node:http";
+import { UpstreamError, closeRedis, connectRedis } from "../core/index.ts";
+import { readSummary, StatusStore, type StatusContext } from "../status/index.ts";
+import { createWebApp, SnapshotService } from "../web/index.ts";
+import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./context.ts";
+
+/** The web role: public page, Statuspage-compatible API, admin API, health. */
+export async function runWeb({ config, log }: RoleContext): Promise<Role> {
+  const url = controlPlaneUrl(config, "web");
+  const redis = connectRedis(url, { profile: "command", name: "web", log });
+  const subscriber = connectRedis(url, { profile: "command", name: "web-events", log });
+  const store = new StatusStore(redis, config.redis.prefix);
+  const status: StatusContext = { store, components: config.components };
+  const snapshot = new SnapshotService({
+    read: () => readSummary(status),
+    subscribe: async (onChange) => {
+      subscriber.on("message", onChange);
+      await subscriber.subscribe(store.keys.events);
+      return async () => {
+        subscriber.off("message", onChange);
+      };
+    },
+    log,
+  });
+  await snapshot.start();
+  const tokens = config.admin.token ? [config.admin.token] : [];
+  if (tokens.length === 0) log.warn("no admin token configured (ADMIN_TOKEN): the admin API refuses every request");
+  const app = createWebApp({ config, status, snapshot, adminTokens: tokens, ready: () => store.ping(), log });
+  const server = await listen(app, config.web.port, config.web.host);
+  log.info({ port: config.web.port, url: config.page.url }, "status page serving");
+  announceReady("web", { port: config.web.port });
+  return {
+    async stop() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 2_000).unref();
+      });
+      await snapshot.stop();
+      await Promise.all([closeRedis(subscriber), closeRedis(redis)]);
+    },
+  };
+}
+
+function listen(app: ReturnType<typeof createWebApp>, port: number, host?: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen({ port, host }, () => resolve(server));
+    server.once("error", (err: NodeJS.ErrnoException) => {
+      reject(err.code === "EADDRINUSE" ? new UpstreamError(`port ${port} is already in use; set PORT to a free port`) : err);
+    });
+  });
+}

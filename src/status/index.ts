@@ -1,0 +1,9 @@
+export * from "./model.ts";
+export { StatusStore, IncidentConflict, type ProbeLocationState, type ChangeEvent } from "./store.ts";
+export { Keys } from "./keys.ts";
+export { readSummary, type StatusSummary, type ComponentView, type Indicator } from "./summary.ts";
+export type { StatusContext } from "./verbs/context.ts";
+export { openIncident, openIncidentInput, type OpenIncidentInput } from "./verbs/open-incident.ts";
+export { appendUpdate, appendUpdateInput, type AppendUpdateInput } from "./verbs/append-update.ts";
+export { resolveIncident, resolveIncidentInput, type ResolveIncidentInput } from "./verbs/resolve-incident.ts";
+export { setComponentStatus, type SetComponentStatusInput } from "./verbs/set-component-status.ts";

@@ -1,0 +1,52 @@
+/**
+ * Every Redis key the status room writes, under one prefix, so that several
+ * Pulseboards (or several tests) can share a Redis without meeting.
+ */
+export class Keys {
+  constructor(readonly prefix: string) {}
+
+  /** Hash: component id → ComponentState JSON. */
+  get components(): string {
+    return `${this.prefix}:components`;
+  }
+  /** Stream of ComponentTransition entries for one component. */
+  componentHistory(component: string): string {
+    return `${this.prefix}:component-history:${component}`;
+  }
+  /** Latest ProbeResult JSON of a probe at a location. */
+  lastResult(probe: string, location: string): string {
+    return `${this.prefix}:result:last:${probe}:${location}`;
+  }
+  /** List of recent ProbeResult JSON, newest first. */
+  results(probe: string, location: string): string {
+    return `${this.prefix}:results:${probe}:${location}`;
+  }
+  /** Hash: location → ProbeLocationState JSON; field `_probe` holds the aggregate. */
+  probeState(probe: string): string {
+    return `${this.prefix}:probe-state:${probe}`;
+  }
+  /** Incident JSON document. */
+  incident(id: string): string {
+    return `${this.prefix}:incident:${id}`;
+  }
+  /** Sorted set of incident ids by creation time. */
+  get incidents(): string {
+    return `${this.prefix}:incidents`;
+  }
+  /** Set of unresolved incident ids. */
+  get unresolved(): string {
+    return `${this.prefix}:incidents:unresolved`;
+  }
+  /** Id of the open automatic incident, if any. */
+  get automaticIncident(): string {
+    return `${this.prefix}:incidents:automatic`;
+  }
+  /** Marker that an idempotent write already happened. */
+  idempotency(key: string): string {
+    return `${this.prefix}:done:${key}`;
+  }
+  /** Pub/sub channel announcing changes to the page. */
+  get events(): string {
+    return `${this.prefix}:events`;
+  }
+}

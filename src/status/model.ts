@@ -1,0 +1,118 @@
+import type { ComponentStatus } from "../config/index.ts";
+
+export type { ComponentStatus } from "../config/index.ts";
+
+/** Severity order of component statuses; `under_maintenance` ranks below any trouble. */
+const SEVERITY: Record<ComponentStatus, number> = {
+  operational: 0,
+  under_maintenance: 1,
+  degraded_performance: 2,
+  partial_outage: 3,
+  major_outage: 4,
+};
+
+/** The worse of two component statuses. */
+export function worseStatus(a: ComponentStatus, b: ComponentStatus): ComponentStatus {
+  return SEVERITY[b] > SEVERITY[a] ? b : a;
+}
+
+/** The worst of many statuses; `operational` for none. */
+export function worstStatus(statuses: Iterable<ComponentStatus>): ComponentStatus {
+  let worst: ComponentStatus = "operational";
+  for (const status of statuses) worst = worseStatus(worst, status);
+  return worst;
+}
+
+export function severityOf(status: ComponentStatus): number {
+  return SEVERITY[status];
+}
+
+export const INCIDENT_STATUSES = ["investigating", "identified", "monitoring", "resolved", "postmortem"] as const;
+export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
+
+export const INCIDENT_IMPACTS = ["none", "minor", "major", "critical"] as const;
+export type IncidentImpact = (typeof INCIDENT_IMPACTS)[number];
+
+/** The impact an automatic incident gets from the status of its worst component. */
+export function impactOf(status: ComponentStatus): IncidentImpact {
+  switch (status) {
+    case "major_outage":
+      return "critical";
+    case "partial_outage":
+      return "major";
+    case "degraded_performance":
+      return "minor";
+    default:
+      return "none";
+  }
+}
+
+/** The current state of one component, as stored. */
+export interface ComponentState {
+  status: ComponentStatus;
+  /** When the pipeline first recorded the component (ISO 8601). */
+  created_at: string;
+  /** When the status last changed (ISO 8601). */
+  since: string;
+  /** When anything about the component was last written (ISO 8601). */
+  updated_at: string;
+  /** Why it has this status, in words (a probe's error, a person's note). */
+  reason?: string;
+}
+
+/** One entry of a component's status history. */
+export interface ComponentTransition {
+  component: string;
+  from: ComponentStatus;
+  to: ComponentStatus;
+  at: string;
+  reason?: string;
+}
+
+export interface AffectedComponent {
+  /** Component id. */
+  code: string;
+  name: string;
+  old_status: ComponentStatus;
+  new_status: ComponentStatus;
+}
+
+/** Who wrote an update: the pipeline, or a person through the admin API or CLI. */
+export interface Author {
+  kind: "automatic" | "person";
+  name: string;
+}
+
+export interface IncidentUpdate {
+  id: string;
+  status: IncidentStatus;
+  body: string;
+  created_at: string;
+  display_at: string;
+  affected_components: AffectedComponent[];
+  author: Author;
+}
+
+export interface Incident {
+  id: string;
+  name: string;
+  status: IncidentStatus;
+  impact: IncidentImpact;
+  /** Opened by the pipeline (and resolved by it when its components recover). */
+  automatic: boolean;
+  created_at: string;
+  updated_at: string;
+  started_at: string;
+  monitoring_at: string | null;
+  resolved_at: string | null;
+  /** Affected components and the status each has in this incident. */
+  components: Record<string, ComponentStatus>;
+  updates: IncidentUpdate[];
+  postmortem: string | null;
+  /** Incremented by every write; guards read-modify-write against lost updates. */
+  revision: number;
+}
+
+export function isUnresolved(incident: Incident): boolean {
+  return incident.status !== "resolved" && incident.status !== "postmortem";
+}

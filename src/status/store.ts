@@ -1,0 +1,190 @@
+import type { Redis, Result } from "ioredis";
+import { WRITE_INCIDENT_LUA } from "./scripts.ts";
+import { UpstreamError } from "../core/index.ts";
+import type { ProbeResult } from "../probe-runtime/index.ts";
+import { Keys } from "./keys.ts";
+import type { ComponentState, ComponentTransition, Incident } from "./model.ts";
+
+/** How many raw results are kept per probe and location. */
+const RESULTS_KEPT = 1_000;
+/** How many transitions are kept per component. */
+const HISTORY_KEPT = 10_000;
+/** How long an idempotency marker lives: longer than any job retry. */
+const IDEMPOTENCY_TTL_S = 7 * 24 * 3_600;
+
+/** Per-location evaluation state of a probe (hysteresis counters). */
+export interface ProbeLocationState {
+  state: "up" | "degraded" | "down";
+  /** Consecutive results that disagree with `state`, by what they say. */
+  streak: number;
+  streak_state: "up" | "degraded" | "down";
+  last_result_id: string;
+  last_result_at: string;
+  since: string;
+}
+
+export type ChangeEvent =
+  | { type: "component"; id: string; at: string }
+  | { type: "incident"; id: string; at: string };
+
+/**
+ * The control plane's record of component status, probe results and
+ * incidents, kept in Redis. Only the verbs of this room write through it.
+ */
+export class StatusStore {
+  readonly keys: Keys;
+
+  constructor(
+    readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.keys = new Keys(prefix);
+    redis.defineCommand("pulseboardWriteIncident", { numberOfKeys: 5, lua: WRITE_INCIDENT_LUA });
+  }
+
+  async recordResult(result: ProbeResult): Promise<void> {
+    const json = JSON.stringify(result);
+    await this.redis
+      .multi()
+      .set(this.keys.lastResult(result.probe, result.location), json)
+      .lpush(this.keys.results(result.probe, result.location), json)
+      .ltrim(this.keys.results(result.probe, result.location), 0, RESULTS_KEPT - 1)
+      .exec()
+      .then(checkExec);
+  }
+
+  async lastResults(probe: string, locations: string[]): Promise<Map<string, ProbeResult>> {
+    const out = new Map<string, ProbeResult>();
+    if (locations.length === 0) return out;
+    const values = await this.redis.mget(locations.map((l) => this.keys.lastResult(probe, l)));
+    values.forEach((value, i) => {
+      if (value) out.set(locations[i]!, JSON.parse(value) as ProbeResult);
+    });
+    return out;
+  }
+
+  async recentResults(probe: string, location: string, limit = 100): Promise<ProbeResult[]> {
+    const values = await this.redis.lrange(this.keys.results(probe, location), 0, limit - 1);
+    return values.map((v) => JSON.parse(v) as ProbeResult);
+  }
+
+  async probeStates(probe: string): Promise<Map<string, ProbeLocationState>> {
+    const raw = await this.redis.hgetall(this.keys.probeState(probe));
+    const out = new Map<string, ProbeLocationState>();
+    for (const [location, json] of Object.entries(raw)) out.set(location, JSON.parse(json) as ProbeLocationState);
+    return out;
+  }
+
+  async setProbeState(probe: string, location: string, state: ProbeLocationState): Promise<void> {
+    await this.redis.hset(this.keys.probeState(probe), location, JSON.stringify(state));
+  }
+
+  async components(): Promise<Map<string, ComponentState>> {
+    const raw = await this.redis.hgetall(this.keys.components);
+    const out = new Map<string, ComponentState>();
+    for (const [id, json] of Object.entries(raw)) out.set(id, JSON.parse(json) as ComponentState);
+    return out;
+  }
+
+  async componentHistory(component: string, limit = 100): Promise<ComponentTransition[]> {
+    const entries = await this.redis.xrevrange(this.keys.componentHistory(component), "+", "-", "COUNT", limit);
+    return entries.map(([, fields]) => JSON.parse(fields[1] ?? "{}") as ComponentTransition);
+  }
+
+  /** Writes a component's state and, when its status changed, a history entry. */
+  async writeComponent(id: string, state: ComponentState, transition?: ComponentTransition): Promise<void> {
+    const tx = this.redis.multi().hset(this.keys.components, id, JSON.stringify(state));
+    if (transition) {
+      tx.xadd(this.keys.componentHistory(id), "MAXLEN", "~", HISTORY_KEPT, "*", "t", JSON.stringify(transition));
+    }
+    tx.publish(this.keys.events, JSON.stringify({ type: "component", id, at: state.updated_at } satisfies ChangeEvent));
+    await tx.exec().then(checkExec);
+  }
+
+  async incident(id: string): Promise<Incident | undefined> {
+    const json = await this.redis.get(this.keys.incident(id));
+    return json ? (JSON.parse(json) as Incident) : undefined;
+  }
+
+  async incidents(ids: string[]): Promise<Incident[]> {
+    if (ids.length === 0) return [];
+    const values = await this.redis.mget(ids.map((id) => this.keys.incident(id)));
+    return values.flatMap((v) => (v ? [JSON.parse(v) as Incident] : []));
+  }
+
+  /** Most recent incidents first. */
+  async recentIncidents(limit: number): Promise<Incident[]> {
+    const ids = await this.redis.zrevrange(this.keys.incidents, 0, limit - 1);
+    return this.incidents(ids);
+  }
+
+  async unresolvedIncidents(): Promise<Incident[]> {
+    const ids = await this.redis.smembers(this.keys.unresolved);
+    const incidents = await this.incidents(ids);
+    return incidents.sort((a, b) => b.created_at.localeCompare(a.created_at));
+  }
+
+  async automaticIncidentId(): Promise<string | undefined> {
+    return (await this.redis.get(this.keys.automaticIncident)) ?? undefined;
+  }
+
+  /**
+   * Writes an incident atomically with its indexes. With an idempotency key,
+   * a second write under the same key does nothing and returns false, so a
+   * retried job never adds a second timeline entry.
+   *
+   * `expectedRevision` is the revision the caller read; if someone else wrote
+   * the incident since, the write is refused with IncidentConflict and the
+   * caller re-reads and tries again.
+   */
+  async writeIncident(
+    incident: Incident,
+    options: { key?: string; expectedRevision?: number; automatic?: "set" | "clear" } = {},
+  ): Promise<boolean> {
+    const unresolved = incident.status !== "resolved" && incident.status !== "postmortem";
+    const event: ChangeEvent = { type: "incident", id: incident.id, at: incident.updated_at };
+    const answer = await this.redis.pulseboardWriteIncident(
+      this.keys.incident(incident.id),
+      this.keys.incidents,
+      this.keys.unresolved,
+      this.keys.automaticIncident,
+      this.keys.idempotency(options.key ?? "-"),
+      JSON.stringify(incident),
+      String(Date.parse(incident.created_at)),
+      incident.id,
+      unresolved ? "1" : "0",
+      options.automatic ?? "",
+      options.expectedRevision === undefined ? "" : String(options.expectedRevision),
+      options.key ? "1" : "0",
+      String(IDEMPOTENCY_TTL_S),
+      this.keys.events,
+      JSON.stringify(event),
+    );
+    if (answer === "conflict") throw new IncidentConflict(incident.id);
+    return answer === "written";
+  }
+
+  /** Answers when the control-plane Redis is reachable. */
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+}
+
+/** Someone else wrote the incident between our read and our write. */
+export class IncidentConflict extends UpstreamError {
+  constructor(id: string) {
+    super(`incident ${id} changed while it was being written; retry`);
+  }
+}
+
+function checkExec(result: [Error | null, unknown][] | null): void {
+  if (!result) throw new UpstreamError("redis transaction was aborted");
+  const failed = result.find(([err]) => err);
+  if (failed?.[0]) throw new UpstreamError(`redis transaction failed: ${failed[0].message}`, { cause: failed[0] });
+}
+
+declare module "ioredis" {
+  interface RedisCommander<Context> {
+    pulseboardWriteIncident(...args: string[]): Result<string, Context>;
+  }
+}

@@ -1,0 +1,87 @@
+import type { ComponentConfig } from "../config/index.ts";
+import {
+  INCIDENT_IMPACTS,
+  impactOf,
+  worseStatus,
+  worstStatus,
+  type ComponentState,
+  type ComponentStatus,
+  type Incident,
+  type IncidentImpact,
+} from "./model.ts";
+import type { StatusContext } from "./verbs/context.ts";
+
+export interface ComponentView {
+  config: ComponentConfig;
+  /** Position on the page, from 1, in config order. */
+  position: number;
+  /** What customers see: the worse of the computed status and any unresolved incident's. */
+  status: ComponentStatus;
+  /** What the pipeline computed from probe results, if it has yet. */
+  computed?: ComponentState;
+}
+
+export type Indicator = IncidentImpact | "maintenance";
+
+/** Everything the public page shows, read in a few round trips. */
+export interface StatusSummary {
+  generated_at: string;
+  /** Latest change of anything shown. */
+  updated_at: string;
+  components: ComponentView[];
+  unresolved: Incident[];
+  recent: Incident[];
+  indicator: Indicator;
+  description: string;
+}
+
+const DESCRIPTIONS: Record<Indicator, string> = {
+  none: "All Systems Operational",
+  minor: "Minor Service Outage",
+  major: "Partial System Outage",
+  critical: "Major Service Outage",
+  maintenance: "Service Under Maintenance",
+};
+
+/** Reads the public state of the page. `recentLimit` bounds the incident history read. */
+export async function readSummary(ctx: StatusContext, recentLimit = 50): Promise<StatusSummary> {
+  const [states, unresolved, recent] = await Promise.all([
+    ctx.store.components(),
+    ctx.store.unresolvedIncidents(),
+    ctx.store.recentIncidents(recentLimit),
+  ]);
+  const generatedAt = (ctx.now?.() ?? new Date()).toISOString();
+  const components = ctx.components.map((config, i) => viewOf(config, i + 1, states.get(config.id), unresolved));
+  const indicator = indicatorOf(components.map((c) => c.status), unresolved);
+  const stamps = [
+    ...components.map((c) => c.computed?.updated_at ?? ""),
+    ...unresolved.map((i) => i.updated_at),
+    ...recent.slice(0, 1).map((i) => i.updated_at),
+  ].filter(Boolean);
+  return {
+    generated_at: generatedAt,
+    updated_at: stamps.sort().at(-1) ?? generatedAt,
+    components,
+    unresolved,
+    recent,
+    indicator,
+    description: DESCRIPTIONS[indicator],
+  };
+}
+
+function viewOf(config: ComponentConfig, position: number, computed: ComponentState | undefined, unresolved: Incident[]): ComponentView {
+  let status: ComponentStatus = computed?.status ?? "operational";
+  for (const incident of unresolved) {
+    const inIncident = incident.components[config.id];
+    if (inIncident) status = worseStatus(status, inIncident);
+  }
+  return { config, position, status, computed };
+}
+
+function indicatorOf(statuses: ComponentStatus[], unresolved: Incident[]): Indicator {
+  const rank = (impact: IncidentImpact): number => INCIDENT_IMPACTS.indexOf(impact);
+  let worst: IncidentImpact = impactOf(worstStatus(statuses));
+  for (const incident of unresolved) if (rank(incident.impact) > rank(worst)) worst = incident.impact;
+  if (worst === "none" && statuses.includes("under_maintenance")) return "maintenance";
+  return worst;
+}

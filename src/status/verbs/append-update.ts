@@ -1,0 +1,97 @@
+import { z } from "zod";
+import { NotFoundError, newId } from "../../core/index.ts";
+import { IncidentConflict } from "../store.ts";
+import {
+  INCIDENT_IMPACTS,
+  INCIDENT_STATUSES,
+  impactOf,
+  isUnresolved,
+  worstStatus,
+  type AffectedComponent,
+  type ComponentStatus,
+  type Incident,
+} from "../model.ts";
+import {
+  authorSchema,
+  checkComponentIds,
+  componentName,
+  componentStatusSchema,
+  nowIso,
+  parseInput,
+  type StatusContext,
+} from "./context.ts";
+
+export const appendUpdateInput = z.strictObject({
+  id: z.string().min(1).max(64),
+  /** @defaultValue the incident's current status */
+  status: z.enum(INCIDENT_STATUSES).optional(),
+  body: z.string().trim().min(1).max(20_000),
+  /** Components whose status in this incident changes (others stay as they are). */
+  components: z.record(z.string(), componentStatusSchema).default({}),
+  impact: z.enum(INCIDENT_IMPACTS).optional(),
+  author: authorSchema,
+  /** Idempotency key: a retried update with the same key is written once. */
+  key: z.string().min(1).max(300).optional(),
+});
+export type AppendUpdateInput = z.input<typeof appendUpdateInput>;
+
+const ATTEMPTS = 5;
+
+/**
+ * Adds a timeline entry to an incident, with any change of its status,
+ * impact or components. Resolving sets every affected component back to
+ * operational unless the update says otherwise.
+ */
+export async function appendUpdate(
+  ctx: StatusContext,
+  rawInput: AppendUpdateInput,
+): Promise<{ incident: Incident; written: boolean }> {
+  const input = parseInput(appendUpdateInput, rawInput);
+  checkComponentIds(ctx, Object.keys(input.components));
+  for (let attempt = 1; ; attempt++) {
+    const current = await ctx.store.incident(input.id);
+    if (!current) throw new NotFoundError(`incident ${input.id}`);
+    const next = applyUpdate(ctx, current, input);
+    try {
+      const written = await ctx.store.writeIncident(next, {
+        key: input.key,
+        expectedRevision: current.revision,
+        automatic: current.automatic && !isUnresolved(next) ? "clear" : undefined,
+      });
+      return written ? { incident: next, written } : { incident: current, written };
+    } catch (err) {
+      if (!(err instanceof IncidentConflict) || attempt >= ATTEMPTS) throw err;
+    }
+  }
+}
+
+function applyUpdate(ctx: StatusContext, current: Incident, input: z.output<typeof appendUpdateInput>): Incident {
+  const at = nowIso(ctx);
+  const status = input.status ?? current.status;
+  const requested: Record<string, ComponentStatus> = { ...input.components };
+  if (status === "resolved" && current.status !== "resolved") {
+    for (const code of Object.keys(current.components)) requested[code] ??= "operational";
+  }
+  const affected: AffectedComponent[] = [];
+  const components = { ...current.components };
+  for (const [code, next] of Object.entries(requested)) {
+    const before = current.components[code] ?? "operational";
+    components[code] = next;
+    if (before !== next) affected.push({ code, name: componentName(ctx, code), old_status: before, new_status: next });
+  }
+  const reopened = current.status === "resolved" && status !== "resolved" && status !== "postmortem";
+  return {
+    ...current,
+    status,
+    impact: input.impact ?? (current.automatic ? impactOf(worstStatus(Object.values(components))) : current.impact),
+    components,
+    updated_at: at,
+    monitoring_at: status === "monitoring" && current.status !== "monitoring" ? at : current.monitoring_at,
+    resolved_at: status === "resolved" ? (current.resolved_at ?? at) : reopened ? null : current.resolved_at,
+    updates: [
+      ...current.updates,
+      { id: newId(), status, body: input.body, created_at: at, display_at: at, affected_components: affected, author: input.author },
+    ],
+    revision: current.revision + 1,
+  };
+}

@@ -1,0 +1,94 @@
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import { newId } from "../../core/index.ts";
+import { INCIDENT_IMPACTS, impactOf, worstStatus, type AffectedComponent, type Incident } from "../model.ts";
+import {
+  authorSchema,
+  checkComponentIds,
+  componentName,
+  componentStatusSchema,
+  nowIso,
+  parseInput,
+  type StatusContext,
+} from "./context.ts";
+
+export const openIncidentInput = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  status: z.enum(["investigating", "identified", "monitoring"]).default("investigating"),
+  /** @defaultValue derived from the worst affected component status */
+  impact: z.enum(INCIDENT_IMPACTS).optional(),
+  body: z.string().trim().min(1).max(20_000),
+  /** Affected components and the status each has in this incident. */
+  components: z.record(z.string(), componentStatusSchema).default({}),
+  automatic: z.boolean().default(false),
+  author: authorSchema,
+  /** Idempotency key: opening twice with the same key opens one incident. */
+  key: z.string().min(1).max(300).optional(),
+});
+export type OpenIncidentInput = z.input<typeof openIncidentInput>;
+
+/**
+ * Opens an incident with its first timeline entry. Returns the incident and
+ * whether this call created it (false when the key was used before).
+ */
+export async function openIncident(
+  ctx: StatusContext,
+  rawInput: OpenIncidentInput,
+): Promise<{ incident: Incident; created: boolean }> {
+  const input = parseInput(openIncidentInput, rawInput);
+  checkComponentIds(ctx, Object.keys(input.components));
+  const id = input.key ? idFromKey(input.key) : newId();
+  if (input.key) {
+    const existing = await ctx.store.incident(id);
+    if (existing) return { incident: existing, created: false };
+  }
+  const at = nowIso(ctx);
+  const current = await ctx.store.components();
+  const affected: AffectedComponent[] = Object.entries(input.components).map(([code, status]) => ({
+    code,
+    name: componentName(ctx, code),
+    old_status: current.get(code)?.status ?? "operational",
+    new_status: status,
+  }));
+  const incident: Incident = {
+    id,
+    name: input.name,
+    status: input.status,
+    impact: input.impact ?? impactOf(worstStatus(Object.values(input.components))),
+    automatic: input.automatic,
+    created_at: at,
+    updated_at: at,
+    started_at: at,
+    monitoring_at: input.status === "monitoring" ? at : null,
+    resolved_at: null,
+    components: input.components,
+    updates: [
+      {
+        id: newId(),
+        status: input.status,
+        body: input.body,
+        created_at: at,
+        display_at: at,
+        affected_components: affected,
+        author: input.author,
+      },
+    ],
+    postmortem: null,
+    revision: 1,
+  };
+  const written = await ctx.store.writeIncident(incident, {
+    key: input.key,
+    automatic: input.automatic ? "set" : undefined,
+  });
+  if (!written) {
+    const existing = await ctx.store.incident(id);
+    if (existing) return { incident: existing, created: false };
+  }
+  return { incident, created: written };
+}
+
+/** The same key always names the same incident, so a retried open finds it. */
+function idFromKey(key: string): string {
+  const digest = createHash("sha256").update(key).digest();
+  return BigInt(`0x${digest.subarray(0, 8).toString("hex")}`).toString(36).padStart(12, "0").slice(-12);
+}

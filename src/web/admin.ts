@@ -1,0 +1,108 @@
+import express, { Router, type Request } from "express";
+import type { Config } from "../config/index.ts";
+import { NotFoundError, ValidationError } from "../core/index.ts";
+import {
+  appendUpdate,
+  openIncident,
+  resolveIncident,
+  type AppendUpdateInput,
+  type Author,
+  type OpenIncidentInput,
+  type ResolveIncidentInput,
+  type StatusContext,
+} from "../status/index.ts";
+import { requireBearer } from "./auth.ts";
+
+export interface AdminOptions {
+  config: Config;
+  status: StatusContext;
+  /** Tokens accepted as `Authorization: Bearer …`. */
+  tokens: string[];
+}
+
+/**
+ * The admin API under /admin/api: routes validate, call a verb, and answer.
+ * Bodies are handed to the verbs as they came; each verb parses its own input.
+ */
+export function adminRouter(options: AdminOptions): Router {
+  const { config, status } = options;
+  const router = Router();
+  router.use(requireBearer(options.tokens));
+  router.use(express.json({ limit: "64kb" }));
+  const person: Author = { kind: "person", name: "admin" };
+
+  router.get("/components", async (_req, res) => {
+    const states = await status.store.components();
+    const components = await Promise.all(
+      config.components.map(async (component) => {
+        const probes = config.probes.filter((p) => p.components.includes(component.id));
+        return {
+          id: component.id,
+          name: component.name,
+          state: states.get(component.id) ?? null,
+          probes: await Promise.all(probes.map((p) => probeView(p.id, p.locations))),
+        };
+      }),
+    );
+    res.json({ components });
+  });
+
+  router.get("/components/:id/history", async (req, res) => {
+    const id = req.params.id;
+    if (!config.components.some((c) => c.id === id)) throw new NotFoundError(`component ${id}`);
+    res.json({ history: await status.store.componentHistory(id, limitOf(req)) });
+  });
+
+  router.get("/incidents", async (req, res) => {
+    res.json({ incidents: await status.store.recentIncidents(limitOf(req)) });
+  });
+
+  router.get("/incidents/:id", async (req, res) => {
+    const incident = await status.store.incident(req.params.id);
+    if (!incident) throw new NotFoundError(`incident ${req.params.id}`);
+    res.json({ incident });
+  });
+
+  router.post("/incidents", async (req, res) => {
+    const input = { ...bodyOf(req), automatic: false, author: person } as OpenIncidentInput;
+    const { incident, created } = await openIncident(status, input);
+    res.status(created ? 201 : 200).json({ incident });
+  });
+
+  router.post("/incidents/:id/updates", async (req, res) => {
+    const { incident } = await appendUpdate(status, { ...bodyOf(req), id: req.params.id, author: person } as AppendUpdateInput);
+    res.json({ incident });
+  });
+
+  router.post("/incidents/:id/resolve", async (req, res) => {
+    const { incident } = await resolveIncident(status, { ...bodyOf(req), id: req.params.id, author: person } as ResolveIncidentInput);
+    res.json({ incident });
+  });
+
+  async function probeView(probe: string, locations: string[]) {
+    const [states, results] = await Promise.all([status.store.probeStates(probe), status.store.lastResults(probe, locations)]);
+    return {
+      id: probe,
+      locations: locations.map((location) => ({ location, state: states.get(location) ?? null, last_result: results.get(location) ?? null })),
+    };
+  }
+
+  return router;
+}
+
+function bodyOf(req: Request): Record<string, unknown> {
+  const body: unknown = req.body;
+  if (body === undefined) return {};
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new ValidationError(["(body): expected a JSON object"]);
+  }
+  return body as Record<string, unknown>;
+}
+
+function limitOf(req: Request): number {
+  const raw = req.query.limit;
+  if (raw === undefined) return 50;
+  const limit = Number(raw);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new ValidationError(["limit: expected a whole number from 1 to 500"]);
+  return limit;
+}

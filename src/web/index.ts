@@ -1,0 +1,4 @@
+export { createWebApp, type WebAppOptions } from "./app.ts";
+export { SnapshotService, type Snapshot, type SnapshotOptions } from "./snapshot.ts";
+export { StatuspageMapper } from "./statuspage.ts";
+export { PageRenderer } from "./pages.ts";
