@@ -25,13 +25,15 @@ export default defineProbe({
       maxRetriesPerRequest: 0,
       enableOfflineQueue: false,
       retryStrategy: () => null,
-      connectionName: "pulseboard:probe",
+      // The connect phase is the TCP connection alone; a paused or clogged server shows in ping.
+      enableReadyCheck: false,
     });
-    redis.on("error", () => {});
+    let socketError: Error | undefined;
+    redis.on("error", (err: Error) => (socketError = err));
     const abort = (): void => redis.disconnect();
     ctx.signal.addEventListener("abort", abort, { once: true });
     try {
-      await ctx.phase("connect", () => redis.connect().catch((err: Error) => Promise.reject(explain(err, url))));
+      await ctx.phase("connect", () => redis.connect().catch((err: Error) => Promise.reject(explain(socketError ?? err, url))));
       const answer = await ctx.phase("ping", () => redis.ping());
       if (answer !== "PONG") throw new ProbeFailure(`PING answered ${JSON.stringify(answer)} instead of PONG`);
       return { status: "ok", details: { host: new URL(url).host } };

@@ -25,7 +25,7 @@ Options:
   -h, --help             show this help
   -v, --version          show the version
 
-Environment: PORT, HOST, REDIS_URL, CACHE_REDIS_URL, GATEWAY_PORT, GATEWAY_NODES,
+Environment: PORT, HOST, REDIS_URL, CACHE_REDIS_URL, GATEWAY_PORT, GATEWAY_URL, GATEWAY_NODES,
 PULSEBOARD_HOME, ADMIN_TOKEN, LOG_LEVEL, REDIS_SERVER_BIN override the file.
 Exit status: 0 ok, 1 failure, 2 bad configuration or usage, 3 missing system dependency.`;
 
@@ -68,8 +68,9 @@ async function main(argv: string[]): Promise<number> {
   const registry = await ProbeRegistry.load();
   const config = loadConfig({ file: values.config, probeKinds: registry });
   const log = createLogger({ level: config.log.level, base: { role: command === "agent" ? `agent:${values.location}` : command } });
-  const role = await run({ config, registry, log, env: process.env }, values.location);
-  if (role) stopOnSignals(role, log, command === "start" ? 9_500 : 8_000);
+  const starting = run({ config, registry, log, env: process.env }, values.location);
+  stopOnSignals(starting, log, command === "start" ? 9_500 : 8_000);
+  await starting;
   return EXIT.ok;
 }
 

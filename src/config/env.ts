@@ -19,6 +19,7 @@ export const envSchema = z.preprocess(
     REDIS_URL: redisUrlVar,
     CACHE_REDIS_URL: redisUrlVar,
     GATEWAY_PORT: portVar,
+    GATEWAY_URL: z.string().regex(/^wss?:\/\//, { error: "expected a WebSocket URL like ws://host:4000/ws" }).optional(),
     GATEWAY_NODES: z.string().regex(/^\d{1,2}$/, { error: "expected a node count from 1 to 64" }).transform(Number).optional(),
     PULSEBOARD_HOME: z.string().min(1).optional(),
     ADMIN_TOKEN: z.string().min(16, { error: "must be at least 16 characters" }).optional(),
@@ -39,7 +40,12 @@ export function applyEnv(file: ConfigFile, env: EnvOverrides): ConfigFile {
     web: { port: env.PORT ?? file.web.port, host: env.HOST ?? file.web.host },
     redis: { ...file.redis, url: env.REDIS_URL ?? file.redis.url },
     cache: { url: env.CACHE_REDIS_URL ?? file.cache.url },
-    gateway: { ...file.gateway, port: env.GATEWAY_PORT ?? file.gateway.port, nodes: env.GATEWAY_NODES ?? file.gateway.nodes },
+    gateway: {
+      ...file.gateway,
+      port: env.GATEWAY_PORT ?? file.gateway.port,
+      nodes: env.GATEWAY_NODES ?? file.gateway.nodes,
+      url: env.GATEWAY_URL ?? file.gateway.url,
+    },
     admin: { token: env.ADMIN_TOKEN ?? file.admin.token },
     log: { level: env.LOG_LEVEL ?? file.log.level },
   };

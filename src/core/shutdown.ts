@@ -7,12 +7,15 @@ export interface Stoppable {
 }
 
 /**
- * Runs `stop` for a role on SIGINT, SIGTERM, or the loss of the parent process
- * (the IPC channel closes when `pulseboard start` dies), then exits. A second
- * Ctrl-C, or a stop that takes longer than `graceMs`, exits at once; a
- * repeated SIGTERM (a group signal followed by the parent's own) is ignored.
+ * Stops a role on SIGINT, SIGTERM, or the loss of the parent process (the IPC
+ * channel closes when `pulseboard start` dies), then exits. Listening starts
+ * at once, so a signal that arrives while the role is still starting waits
+ * for it to finish starting and then stops it. A second Ctrl-C, or a stop
+ * that takes longer than `graceMs`, exits at once; a repeated SIGTERM (a group
+ * signal followed by the parent's own) is ignored. A role that resolves to
+ * nothing (it handles its own signals) releases the listeners.
  */
-export function stopOnSignals(role: Stoppable, log: Logger, graceMs = 8_000): void {
+export function stopOnSignals(starting: Promise<Stoppable | undefined>, log: Logger, graceMs = 8_000): void {
   let stopping = false;
   const stop = (reason: string): void => {
     if (stopping) {
@@ -22,20 +25,33 @@ export function stopOnSignals(role: Stoppable, log: Logger, graceMs = 8_000): vo
     }
     stopping = true;
     log.info({ reason }, "shutting down");
-    const timer = setTimeout(() => {
+    setTimeout(() => {
       log.error({ graceMs }, "shutdown took too long; exiting");
       process.exit(1);
-    }, graceMs);
-    timer.unref();
-    role.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err: describeError(err) }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+    }, graceMs).unref();
+    starting
+      .then((role) => role?.stop())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err: describeError(err) }, "shutdown failed");
+          process.exit(1);
+        },
+      );
   };
-  process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  if (process.send) process.on("disconnect", () => stop("parent process gone"));
+  const onInt = (): void => stop("SIGINT");
+  const onTerm = (): void => stop("SIGTERM");
+  const onDisconnect = (): void => stop("parent process gone");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  if (process.send) process.on("disconnect", onDisconnect);
+  starting.then(
+    (role) => {
+      if (role || stopping) return;
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+      process.off("disconnect", onDisconnect);
+    },
+    () => {},
+  );
 }

@@ -2,9 +2,12 @@ import { accessSync, constants } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 
-/** Finds an executable on a PATH-style list of directories. */
+/**
+ * Finds an executable on a PATH-style list of directories, plus the sbin
+ * directories that a non-root user's PATH often leaves out.
+ */
 export function findExecutable(name: string, searchPath: string): string | undefined {
-  const dirs = [...searchPath.split(path.delimiter), "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+  const dirs = [...searchPath.split(path.delimiter), "/usr/local/sbin", "/usr/sbin"];
   for (const dir of dirs) {
     if (!dir) continue;
     const candidate = path.join(dir, name);

@@ -1,0 +1,59 @@
+import WebSocket from "ws";
+
+type Frame = Record<string, unknown> & { type: string };
+
+/** A test WebSocket client that queues frames so a test can await the next one it wants. */
+export class TestClient {
+  readonly frames: Frame[] = [];
+  private waiters: (() => void)[] = [];
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on("message", (raw) => {
+      this.frames.push(JSON.parse(raw.toString()) as Frame);
+      this.wake();
+    });
+    ws.on("close", () => this.wake());
+  }
+
+  static async connect(url: string): Promise<TestClient> {
+    const ws = new WebSocket(url);
+    const client = new TestClient(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    });
+    return client;
+  }
+
+  send(frame: Record<string, unknown> | string): void {
+    this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  /** Resolves with (and removes) the first frame matching; fails after `timeoutMs`. */
+  async next(match: (f: Frame) => boolean = () => true, timeoutMs = 3_000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.frames.findIndex(match);
+      if (index >= 0) return this.frames.splice(index, 1)[0]!;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms; have ${JSON.stringify(this.frames)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  close(): void {
+    this.ws.terminate();
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+}

@@ -1,0 +1,157 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { ConfigError } from "../../src/core/index.ts";
+import { formatDuration, parseDuration } from "../../src/config/index.ts";
+import { configFrom, REPO_ROOT } from "../helpers/config.ts";
+
+const MINIMAL = `
+locations: [{ id: local }]
+components: [{ id: chat, name: Chat }]
+probes:
+  - id: chat-echo
+    kind: websocket
+    components: [chat]
+`;
+
+async function problemsOf(yaml: string, env: Record<string, string> = {}): Promise<string[]> {
+  try {
+    await configFrom(yaml, env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return err.problems;
+  }
+  assert.fail("expected the configuration to be refused");
+}
+
+describe("configuration", () => {
+  it("accepts the shipped pulseboard.yaml, with a Realtime gateway component", async () => {
+    const config = await configFrom(readFileSync(path.join(REPO_ROOT, "pulseboard.yaml"), "utf8"));
+    assert.ok(config.components.some((c) => c.name === "Realtime gateway"));
+    assert.ok(config.probes.some((p) => p.kind === "websocket") && config.probes.some((p) => p.kind === "redis"));
+    for (const probe of config.probes) assert.ok(probe.components.length > 0, `${probe.id} feeds no component`);
+  });
+
+  it("applies defaults that depend on other fields", async () => {
+    const config = await configFrom(MINIMAL);
+    const [probe] = config.probes;
+    assert.equal(probe!.interval, 10_000);
+    assert.equal(probe!.timeout, 5_000);
+    assert.deepEqual(probe!.locations, ["local"]);
+    assert.equal(probe!.quorum, 1);
+    assert.equal(config.web.port, 3000);
+    assert.equal(config.gateway.port, 4000);
+    assert.equal(config.gateway.url, "ws://127.0.0.1:4000/ws");
+    assert.equal(config.gateway.nodePortBase, 4001);
+    assert.equal(config.home, path.join(REPO_ROOT, ".pulseboard"));
+    assert.equal(config.redis.url, undefined);
+  });
+
+  it("names the exact path and problem of a bad duration", async () => {
+    const problems = await problemsOf(`${MINIMAL}\n  - id: b\n    kind: redis\n  - id: c\n    kind: redis\n    interval: ten\n`);
+    assert.deepEqual(problems, ['probes[2].interval: expected a duration like "10s", got "ten"']);
+  });
+
+  it("reports every cross-reference problem at once", async () => {
+    const problems = await problemsOf(`
+locations: [{ id: local }]
+components: [{ id: chat, name: Chat }]
+probes:
+  - id: a
+    kind: websocket
+    components: [nope]
+    locations: [mars]
+    with: { url: "http://example.test", extra: 1 }
+  - id: a
+    kind: carrier-pigeon
+  - id: c
+    kind: redis
+    interval: 5s
+    timeout: 20s
+    quorum: 2
+`);
+    assert.deepEqual(problems.sort(), [
+      'probes[0].components[0]: no component has the id "nope"',
+      'probes[0].locations[0]: no location has the id "mars"',
+      "probes[0].with.url: expected a WebSocket URL like ws://host:4000/ws",
+      'probes[0].with: Unrecognized key: "extra"',
+      'probes[1].id: "a" is already used by probes[0]',
+      'probes[1].kind: unknown probe kind "carrier-pigeon" (known: redis, websocket)',
+      "probes[2].quorum: 2 locations must agree, but the probe runs from only 1",
+      "probes[2].timeout: must not exceed the interval (5s), or a run would still be going when the next starts",
+    ].sort());
+  });
+
+  it("refuses unknown keys, so a typo does not silently fall back to a default", async () => {
+    const problems = await problemsOf(MINIMAL.replace("kind: websocket", "kind: websocket\n    intervall: 5s"));
+    assert.deepEqual(problems, ['probes[0]: Unrecognized key: "intervall"']);
+  });
+
+  it("lets the environment override the file and validates the override", async () => {
+    const config = await configFrom(MINIMAL, {
+      PORT: "8080",
+      GATEWAY_PORT: "5000",
+      REDIS_URL: "redis://127.0.0.1:7000",
+      CACHE_REDIS_URL: "redis://127.0.0.1:7001",
+      PULSEBOARD_HOME: "/var/lib/pulseboard",
+      ADMIN_TOKEN: "a-long-enough-admin-token",
+    });
+    assert.equal(config.web.port, 8080);
+    assert.equal(config.gateway.port, 5000);
+    assert.equal(config.gateway.url, "ws://127.0.0.1:5000/ws");
+    assert.equal(config.redis.url, "redis://127.0.0.1:7000");
+    assert.equal(config.cache.url, "redis://127.0.0.1:7001");
+    assert.equal(config.home, "/var/lib/pulseboard");
+    assert.equal(config.admin.token, "a-long-enough-admin-token");
+    assert.deepEqual(await problemsOf(MINIMAL, { PORT: "http" }), ["PORT: expected a port number from 1 to 65535"]);
+    assert.deepEqual(await problemsOf(MINIMAL, { REDIS_URL: "localhost:6379" }), ["REDIS_URL: expected a Redis URL like redis://host:6379"]);
+    assert.deepEqual(await problemsOf(MINIMAL, { ADMIN_TOKEN: "short" }), ["ADMIN_TOKEN: must be at least 16 characters"]);
+  });
+
+  it("treats an empty environment variable as unset", async () => {
+    const config = await configFrom(MINIMAL, { PORT: "", REDIS_URL: "" });
+    assert.equal(config.web.port, 3000);
+    assert.equal(config.redis.url, undefined);
+  });
+
+  it("interpolates ${VAR} and ${VAR:-default} and names an unset variable", async () => {
+    const yaml = `page: { name: "\${PAGE_NAME}", url: "\${PUBLIC_URL:-http://status.example.test}" }\n${MINIMAL}`;
+    const config = await configFrom(yaml, { PAGE_NAME: "Acme" });
+    assert.equal(config.page.name, "Acme");
+    assert.equal(config.page.url, "http://status.example.test");
+    const problems = await problemsOf(yaml);
+    assert.ok(problems.some((p) => p.startsWith("page.name: environment variable PAGE_NAME is not set")), problems.join("\n"));
+  });
+
+  it("reports YAML syntax errors with their line", async () => {
+    const problems = await problemsOf("locations: [\n  - id: x\n");
+    assert.match(problems[0]!, /^line \d+, column \d+: /);
+  });
+
+  it("parses and formats durations", () => {
+    assert.equal(parseDuration("500ms"), 500);
+    assert.equal(parseDuration("10s"), 10_000);
+    assert.equal(parseDuration("1.5m"), 90_000);
+    assert.equal(parseDuration("2h"), 7_200_000);
+    assert.equal(parseDuration("10"), undefined);
+    assert.equal(parseDuration(10), undefined);
+    assert.equal(parseDuration("0s"), undefined);
+    assert.equal(formatDuration(90_000), "90s");
+    assert.equal(formatDuration(120_000), "2m");
+  });
+
+  it("exits with status 2 and the field's path from `pulseboard config check`", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "pulseboard-config-"));
+    const file = path.join(dir, "bad.yaml");
+    writeFileSync(file, `${MINIMAL}\n  - id: b\n    kind: redis\n  - id: c\n    kind: redis\n    interval: ten\n`);
+    const run = spawnSync(process.execPath, [path.join(REPO_ROOT, "bin/pulseboard.js"), "config", "check", file], { encoding: "utf8" });
+    assert.equal(run.status, 2, run.stderr);
+    assert.match(run.stderr, /probes\[2\]\.interval: expected a duration like "10s"/);
+    const good = spawnSync(process.execPath, [path.join(REPO_ROOT, "bin/pulseboard.js"), "config", "check", path.join(REPO_ROOT, "pulseboard.yaml")], { encoding: "utf8" });
+    assert.equal(good.status, 0, good.stderr);
+    assert.match(good.stdout, /valid/);
+  });
+});
