@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 
 const ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -11,4 +11,13 @@ export function newId(length = 12): string {
   let id = "";
   for (const byte of bytes) id += ALPHABET[byte % 36];
   return id;
+}
+
+/**
+ * A 12-character base-36 id derived from `seed`: the same seed always gives
+ * the same id (so a retried write finds what the first attempt created).
+ */
+export function stableId(seed: string): string {
+  const digest = createHash("sha256").update(seed).digest("hex").slice(0, 16);
+  return BigInt(`0x${digest}`).toString(36).padStart(12, "0").slice(-12);
 }

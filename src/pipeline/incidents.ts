@@ -8,7 +8,6 @@ import {
   openIncident,
   type Author,
   type ComponentStatus,
-  type ComponentTransition,
   type Incident,
   type StatusContext,
 } from "../status/index.ts";
@@ -57,7 +56,7 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { close(): 
     const components = { [transition.component]: transition.to };
 
     if (transition.to !== "operational") {
-      const body = `${name}: ${LABEL[transition.to]}. ${transition.reason ?? ""}`.trim();
+      const body = sentence(`${name}: ${LABEL[transition.to]}. ${transition.reason ?? ""}`);
       if (!active) {
         const { incident } = await openIncident(status, {
           key,
@@ -83,7 +82,7 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { close(): 
         id: active.id,
         key,
         status: "resolved",
-        body: `${name} is operational again. ${recoveryNote(transition)}`.trim(),
+        body: `${name} is operational again. All affected components have recovered.`,
         components,
         author: PULSEBOARD,
       });
@@ -114,8 +113,10 @@ function reopenedStatus(incident: Incident): "investigating" | undefined {
   return incident.status === "monitoring" ? "investigating" : undefined;
 }
 
-function recoveryNote(transition: ComponentTransition): string {
-  return `It recovered at ${transition.at}.`;
+/** Trims and ends the text with a full stop, so generated updates read as sentences. */
+function sentence(text: string): string {
+  const trimmed = text.trim();
+  return /[.!?]$/.test(trimmed) ? trimmed : `${trimmed}.`;
 }
 
 function capitalize(text: string): string {

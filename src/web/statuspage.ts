@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
 import type { Config } from "../config/index.ts";
+import { stableId } from "../core/index.ts";
 import { worstStatus, type ComponentStatus, type ComponentView, type Incident, type StatusSummary } from "../status/index.ts";
 
 /**
@@ -185,8 +185,4 @@ export class StatuspageMapper {
 
 export function groupId(name: string): string {
   return `group-${stableId(`group:${name}`)}`;
-}
-
-function stableId(seed: string): string {
-  return BigInt(`0x${createHash("sha256").update(seed).digest("hex").slice(0, 16)}`).toString(36).padStart(12, "0").slice(-12);
 }

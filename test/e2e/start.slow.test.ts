@@ -81,11 +81,12 @@ describe("pulseboard start (slow: whole service from the CLI)", { timeout: 240_0
     rmSync(home, { recursive: true, force: true });
   });
 
-  it("serves /, summary.json and components.json within 20 s, every component computed from probes", async () => {
+  it("serves /, summary.json and components.json within 20 s, every component computed from probes", async (t) => {
     service = new StartedService(env);
     await waitFor("the status page", async () => (await fetch(service!.url("/"))).status === 200, 20_000, 200);
     const upAfter = Date.now() - service.startedAt;
     assert.ok(upAfter < 20_000, `up after ${upAfter} ms`);
+    t.diagnostic(`status page answered ${upAfter} ms after start`);
     const summary = await fetchJson(service.url("/api/v2/summary.json"));
     assert.equal(summary.status, 200);
     const components = await fetchJson(service.url("/api/v2/components.json"));
@@ -105,7 +106,7 @@ describe("pulseboard start (slow: whole service from the CLI)", { timeout: 240_0
     }
   });
 
-  it("stopping the gateway by hand takes Realtime gateway out of operational within 30 s", async () => {
+  it("stopping the gateway by hand takes Realtime gateway out of operational within 30 s", async (t) => {
     const gateway = descendants(service!.pid).find((pid) => / gateway$/.test(commandLine(pid)));
     assert.ok(gateway, "the gateway is a child process of start");
     process.kill(gateway, "SIGTERM");
@@ -118,6 +119,7 @@ describe("pulseboard start (slow: whole service from the CLI)", { timeout: 240_0
     assert.equal(status, "major_outage");
     const seconds = (Date.now() - stoppedAt) / 1000;
     assert.ok(seconds < 30, `left operational after ${seconds} s`);
+    t.diagnostic(`Realtime gateway left operational ${seconds} s after the gateway was stopped`);
     const summary = await fetchJson(service!.url("/api/v2/summary.json"));
     assert.ok(summary.body.incidents.some((i: { name: string }) => /Realtime gateway/.test(i.name)), "an incident is open");
   });
@@ -149,7 +151,7 @@ describe("pulseboard start (slow: whole service from the CLI)", { timeout: 240_0
     assert.ok(!service!.output.some((line) => line.includes(token)), "an existing token is not printed again");
   });
 
-  it("SIGTERM stops every process of the tree (gateway nodes, embedded redis-servers) within 10 s", async () => {
+  it("SIGTERM stops every process of the tree (gateway nodes, embedded redis-servers) within 10 s", async (t) => {
     await waitFor("the gateway fleet", () => descendants(service!.pid).filter((pid) => /gateway$/.test(commandLine(pid))).length >= 3, 20_000, 200);
     const tree = descendants(service!.pid);
     assert.ok(tree.filter((pid) => commandLine(pid).includes("redis-server")).length === 2, "two embedded redis-servers");
@@ -160,6 +162,7 @@ describe("pulseboard start (slow: whole service from the CLI)", { timeout: 240_0
     const took = Date.now() - sentAt;
     assert.equal(code, 0);
     assert.ok(took < 10_000, `stopped in ${took} ms`);
+    t.diagnostic(`all ${tree.length + 1} processes gone ${took} ms after SIGTERM`);
   });
 
   it("an invalid config exits with status 2 naming the field", () => {

@@ -1,6 +1,5 @@
-import { createHash } from "node:crypto";
 import { z } from "zod";
-import { newId } from "../../core/index.ts";
+import { newId, stableId } from "../../core/index.ts";
 import { INCIDENT_IMPACTS, impactOf, worstStatus, type AffectedComponent, type Incident } from "../model.ts";
 import {
   authorSchema,
@@ -37,7 +36,8 @@ export async function openIncident(
 ): Promise<{ incident: Incident; created: boolean }> {
   const input = parseInput(openIncidentInput, rawInput);
   checkComponentIds(ctx, Object.keys(input.components));
-  const id = input.key ? idFromKey(input.key) : newId();
+  // The same key always names the same incident, so a retried open finds it.
+  const id = input.key ? stableId(`incident:${input.key}`) : newId();
   if (input.key) {
     const existing = await ctx.store.incident(id);
     if (existing) return { incident: existing, created: false };
@@ -85,10 +85,4 @@ export async function openIncident(
     if (existing) return { incident: existing, created: false };
   }
   return { incident, created: written };
-}
-
-/** The same key always names the same incident, so a retried open finds it. */
-function idFromKey(key: string): string {
-  const digest = createHash("sha256").update(key).digest();
-  return BigInt(`0x${digest.subarray(0, 8).toString("hex")}`).toString(36).padStart(12, "0").slice(-12);
 }
