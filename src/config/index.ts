@@ -1,6 +1,7 @@
 export { loadConfig, parseConfig, type LoadOptions } from "./load.ts";
 export { formatIssues, formatPath } from "./issues.ts";
-export type { Config, ResolvedProbe, ProbeKindSchemas } from "./resolve.ts";
+export type { Config, GatewayConfig, ResolvedProbe, ProbeKindSchemas } from "./resolve.ts";
+export { parseSize } from "./size.ts";
 export { parseDuration, formatDuration } from "./duration.ts";
 export {
   COMPONENT_STATUSES,

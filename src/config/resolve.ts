@@ -21,6 +21,31 @@ export interface ResolvedProbe extends Omit<ProbeConfig, "locations" | "timeout"
   with: unknown;
 }
 
+/** The managed gateway: fleet shape, limits, history and admin API. */
+export interface GatewayConfig {
+  nodes: number;
+  port: number;
+  host?: string;
+  /** Where probes reach the fleet's shared port. */
+  url: string;
+  /** Node i also listens alone on nodePortBase + i. */
+  nodePortBase: number;
+  adminPort: number;
+  adminHost: string;
+  adminToken?: string;
+  heartbeat: number;
+  maxConnections: number;
+  maxPayload: number;
+  maxBuffered: number;
+  publishRate: number;
+  publishBurst: number;
+  maxSubscriptions: number;
+  history: { size: number; ttl: number; metaTtl: number };
+  cacheTimeout: number;
+  cachePrefix: string;
+  faults: boolean;
+}
+
 /** The whole configuration, validated and resolved: what every role receives. */
 export interface Config {
   /** Absolute path of the file it came from. */
@@ -37,7 +62,7 @@ export interface Config {
   log: { level: string };
   locations: Required<LocationConfig>[];
   components: ComponentConfig[];
-  gateway: { nodes: number; port: number; host?: string; url: string; nodePortBase: number; heartbeat: number };
+  gateway: GatewayConfig;
   probes: ResolvedProbe[];
   notifications: { channels: ChannelConfig[] };
   playbooks: PlaybookConfig[];
@@ -77,6 +102,10 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
   if (nodePortBase <= file.gateway.port && nodePortBase + file.gateway.nodes > file.gateway.port) {
     problems.push(`gateway.node_port_base: node ports ${nodePortBase}-${nodePortBase + file.gateway.nodes - 1} overlap the shared port ${file.gateway.port}`);
   }
+  const adminPort = file.gateway.admin_port ?? file.gateway.port + 100;
+  if (adminPort === file.gateway.port || (adminPort >= nodePortBase && adminPort < nodePortBase + 64)) {
+    problems.push(`gateway.admin_port: ${adminPort} collides with the gateway's shared port or its node ports (${nodePortBase} and up)`);
+  }
   return {
     file: ctx.file,
     home: path.resolve(ctx.cwd, file.home),
@@ -94,7 +123,20 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
       host: file.gateway.host,
       url: gatewayUrl,
       nodePortBase,
+      adminPort: file.gateway.admin_port ?? file.gateway.port + 100,
+      adminHost: file.gateway.admin_host,
+      adminToken: file.gateway.admin_token,
       heartbeat: file.gateway.heartbeat,
+      maxConnections: file.gateway.max_connections,
+      maxPayload: file.gateway.max_payload,
+      maxBuffered: file.gateway.max_buffered,
+      publishRate: file.gateway.publish_rate,
+      publishBurst: file.gateway.publish_burst,
+      maxSubscriptions: file.gateway.max_subscriptions,
+      history: { size: file.gateway.history.size, ttl: file.gateway.history.ttl, metaTtl: file.gateway.history.meta_ttl },
+      cacheTimeout: file.gateway.cache_timeout,
+      cachePrefix: file.gateway.cache_prefix,
+      faults: file.gateway.faults,
     },
     probes,
     notifications: file.notifications,

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseDuration } from "./duration.ts";
+import { parseSize } from "./size.ts";
 
 /** Statuspage's component statuses, in order of severity (worst last). */
 export const COMPONENT_STATUSES = [
@@ -24,6 +25,16 @@ export const duration = z.unknown().transform((value, ctx) => {
     return z.NEVER;
   }
   return ms;
+});
+
+/** A size written like "64KiB" or a number of bytes; parses to bytes. */
+export const size = z.unknown().transform((value, ctx) => {
+  const bytes = parseSize(value);
+  if (bytes === undefined) {
+    ctx.addIssue({ code: "custom", message: `expected a size like "64KiB" or a number of bytes, got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return bytes;
 });
 
 const port = z
@@ -130,8 +141,39 @@ const gatewaySchema = z.strictObject({
   url: z.string().regex(/^wss?:\/\//, { error: "expected a WebSocket URL like ws://host:4000/ws" }).optional(),
   /** Each node also listens alone on node_port_base + index. @defaultValue port + 1 */
   node_port_base: port.optional(),
-  /** Heartbeat interval of the server's pings. */
+  /** Heartbeat interval of the server's pings; a peer silent for two is dropped. */
   heartbeat: duration.default(15_000),
+  /** The fleet's admin API (bearer-token protected). @defaultValue port + 100 */
+  admin_port: port.optional(),
+  /** Interface of the admin API. @defaultValue "127.0.0.1" */
+  admin_host: z.string().min(1).default("127.0.0.1"),
+  /** Bearer token of the fleet's admin API; `start` generates one when unset. */
+  admin_token: z.string().min(16, { error: "must be at least 16 characters" }).optional(),
+  /** Connections one node accepts; beyond it new clients get close 1013 and a retry hint. */
+  max_connections: z.number().int().min(1).max(1_000_000).default(20_000),
+  /** Largest frame a client may send; larger ones get an error frame. */
+  max_payload: size.default(64 * 1024).refine((b) => b >= 1024 && b <= 16 * 1024 * 1024, { error: "must be from 1KiB to 16MiB" }),
+  /** Unsent bytes queued for one client before it is disconnected as a slow consumer. */
+  max_buffered: size.default(1024 * 1024),
+  /** Publishes per second one connection may sustain, and its burst. */
+  publish_rate: z.number().positive().max(100_000).default(100),
+  publish_burst: z.number().int().min(1).max(100_000).default(200),
+  /** Channels one connection may subscribe to. */
+  max_subscriptions: z.number().int().min(1).max(10_000).default(100),
+  /** History kept per channel, for resume: at most `size` messages, kept `ttl` after the last publish. */
+  history: z
+    .strictObject({
+      size: z.number().int().min(10).max(100_000).default(1_000),
+      ttl: duration.default(10 * 60_000),
+      meta_ttl: duration.default(30 * 86_400_000),
+    })
+    .prefault({}),
+  /** How long a publish waits for the cache Redis before it fails. */
+  cache_timeout: duration.default(1_000),
+  /** Key prefix in the cache Redis. */
+  cache_prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/).default("pbgw"),
+  /** Lets the admin API inject faults (tests, demos, `pulseboard chaos`). Never on in production. */
+  faults: z.boolean().default(false),
 });
 
 export const fileSchema = z.strictObject({

@@ -4,3 +4,4 @@ export * from "./ids.ts";
 export * from "./redis.ts";
 export * from "./shutdown.ts";
 export * from "./system.ts";
+export * from "./tokens.ts";

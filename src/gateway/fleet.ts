@@ -1,127 +1,343 @@
 import cluster, { type Worker } from "node:cluster";
-import type { Logger } from "../core/index.ts";
-import { GatewayNode } from "./node.ts";
+import { AggregatorRegistry, Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValue } from "prom-client";
+import type { GatewayConfig } from "../config/index.ts";
+import { sleep, type Logger } from "../core/index.ts";
+import type { CacheMode } from "./broker.ts";
+import type { FromNode, NodeOp, NodeOps, ToNode } from "./ipc.ts";
+import { FaultsDisabled, type Fault, type NodeStats } from "./node.ts";
+import { nodeId } from "./settings.ts";
 
-export interface FleetOptions {
-  /** Number of nodes. */
-  nodes: number;
-  /** The port all nodes share. */
+export type NodeState = "starting" | "ready" | "draining" | "unresponsive" | "stopped";
+
+export interface NodeSummary {
+  id: string;
+  index: number;
+  pid: number | null;
   port: number;
-  /** Node i also listens alone on nodePortBase + i. */
-  nodePortBase: number;
-  host?: string;
-  heartbeatMs: number;
-  log: Logger;
+  state: NodeState;
+  connections: number | null;
+  started_at: string;
+  restarts: number;
 }
 
-/** Messages between the fleet's primary and its nodes. */
-type ToNode = { type: "assign"; index: number } | { type: "stop" };
-type FromNode = { type: "hello" } | { type: "ready"; index: number; port: number; ownPort?: number };
+export interface FleetStats {
+  mode: CacheMode;
+  total: { nodes: number; ready: number; connections: number; refusals: number; publishes_per_s: number; deliveries_per_s: number };
+  nodes: (NodeSummary & { stats: NodeStats | null })[];
+}
 
-const RESTART_DELAY_MS = 500;
+interface Handle {
+  index: number;
+  worker: Worker;
+  state: NodeState;
+  startedAt: number;
+  restarts: number;
+  lastStats?: NodeStats;
+}
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** A node that answers nothing within this is unresponsive (frozen, or overloaded). */
+const PING_TIMEOUT_MS = 2_000;
+const LIVENESS_MS = 1_000;
+const DRAIN_TIMEOUT_MS = 4_000;
+const READY_TIMEOUT_MS = 20_000;
+const CRASH_RESTART_MS = 500;
 
 /**
  * The gateway fleet: a Node cluster whose workers are gateway nodes sharing
- * one port. The primary keeps `nodes` of them running and restarts a node
- * that dies; it never serves clients itself.
+ * one port. The primary keeps the nodes running (a node that crashes is
+ * started again), watches that each still answers, and carries out the admin
+ * API's orders: restart one node after draining it, rolling restart, scale,
+ * cache mode, faults. It never serves clients itself.
  */
 export class GatewayFleet {
-  private readonly workers = new Map<number, Worker>();
+  private readonly handles = new Map<number, Handle>();
+  private readonly pending = new Map<number, Pending>();
+  private nextRequest = 1;
+  private mode: CacheMode;
   private stopping = false;
+  private liveness?: NodeJS.Timeout;
+  private readonly registry = new Registry();
+  private readonly up: Gauge<"node">;
+  private readonly restartsMetric: Counter<"node" | "reason">;
   private readonly log: Logger;
 
-  constructor(private readonly options: FleetOptions) {
-    this.log = options.log.child({ module: "gateway.fleet" });
+  constructor(
+    private readonly gateway: GatewayConfig,
+    hasCache: boolean,
+    log: Logger,
+  ) {
+    this.log = log.child({ module: "gateway.fleet" });
+    this.mode = hasCache ? "normal" : "bypass";
+    this.up = new Gauge({ name: "pulseboard_gateway_node_up", help: "1 while a node answers the fleet", labelNames: ["node"], registers: [this.registry] });
+    this.restartsMetric = new Counter({ name: "pulseboard_gateway_node_restarts_total", help: "Node restarts by reason", labelNames: ["node", "reason"], registers: [this.registry] });
+  }
+
+  get cacheMode(): CacheMode {
+    return this.mode;
   }
 
   /** Forks every node; resolves when all of them listen. */
   async start(): Promise<void> {
-    const ready = Array.from({ length: this.options.nodes }, (_, index) => this.fork(index));
-    await Promise.all(ready);
-    this.log.info({ nodes: this.options.nodes, port: this.options.port }, "gateway fleet ready");
+    await Promise.all(Array.from({ length: this.gateway.nodes }, (_, index) => this.fork(index)));
+    this.liveness = setInterval(() => void this.checkLiveness(), LIVENESS_MS);
+    this.liveness.unref();
+    this.log.info({ nodes: this.gateway.nodes, port: this.gateway.port, mode: this.mode }, "gateway fleet ready");
   }
 
   /** Stops every node: each closes its clients with 1001 and exits. */
   async stop(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.liveness);
+    await Promise.all([...this.handles.values()].map((handle) => this.retire(handle, "stop")));
+  }
+
+  nodes(): NodeSummary[] {
+    return [...this.handles.values()].sort((a, b) => a.index - b.index).map((h) => this.summary(h));
+  }
+
+  async stats(): Promise<FleetStats> {
+    const nodes = await Promise.all(
+      [...this.handles.values()]
+        .sort((a, b) => a.index - b.index)
+        .map(async (handle) => {
+          const stats = await this.request(handle, "stats", {}, 1_000).catch(() => null);
+          if (stats) handle.lastStats = stats;
+          return { ...this.summary(handle), stats };
+        }),
+    );
+    const live = nodes.flatMap((n) => (n.stats ? [n.stats] : []));
+    const sum = (pick: (s: NodeStats) => number): number => Math.round(live.reduce((total, s) => total + pick(s), 0) * 10) / 10;
+    return {
+      mode: this.mode,
+      total: {
+        nodes: nodes.length,
+        ready: nodes.filter((n) => n.state === "ready").length,
+        connections: sum((s) => s.connections),
+        refusals: sum((s) => s.refusals),
+        publishes_per_s: sum((s) => s.rates.publishes_per_s),
+        deliveries_per_s: sum((s) => s.rates.deliveries_per_s),
+      },
+      nodes,
+    };
+  }
+
+  /**
+   * Restarts one node: it stops taking clients and closes its own with 1012
+   * (they reconnect to the others), exits, and a fresh node takes its place.
+   * A node that cannot drain (frozen) is killed.
+   */
+  async restartNode(index: number, reason = "admin"): Promise<{ node: string; drained: number; took_ms: number }> {
+    const handle = this.handleOf(index);
+    const started = Date.now();
+    const drained = await this.retire(handle, "drain");
+    this.restartsMetric.inc({ node: nodeId(index), reason });
+    await this.fork(index, handle.restarts + 1);
+    return { node: nodeId(index), drained, took_ms: Date.now() - started };
+  }
+
+  /** Restarts every node, one after the other, each ready before the next goes. */
+  async rollingRestart(): Promise<{ node: string; drained: number; took_ms: number }[]> {
+    const done = [];
+    for (const index of [...this.handles.keys()].sort((a, b) => a - b)) done.push(await this.restartNode(index, "rolling"));
+    return done;
+  }
+
+  /** Adds nodes, or drains and removes the highest-numbered ones, to reach `count`. */
+  async scale(count: number): Promise<NodeSummary[]> {
+    if (!Number.isInteger(count) || count < 1 || count > 64) throw new RangeError("nodes must be a whole number from 1 to 64");
+    const indices = [...this.handles.keys()].sort((a, b) => a - b);
+    if (count > indices.length) {
+      const next = (indices.at(-1) ?? -1) + 1;
+      await Promise.all(Array.from({ length: count - indices.length }, (_, i) => this.fork(next + i)));
+    } else {
+      await Promise.all(indices.slice(count).map((index) => this.retire(this.handleOf(index), "drain")));
+    }
+    this.log.info({ nodes: count }, "gateway fleet scaled");
+    return this.nodes();
+  }
+
+  /** Switches every node's cache mode; no client connection is dropped. */
+  async setCacheMode(mode: CacheMode): Promise<{ mode: CacheMode; nodes: Record<string, string> }> {
+    this.mode = mode;
+    const outcomes = await Promise.all(
+      [...this.handles.values()].map(async (handle) => {
+        try {
+          await this.request(handle, "cache-mode", { mode }, 5_000);
+          return [nodeId(handle.index), "ok"] as const;
+        } catch (err) {
+          return [nodeId(handle.index), (err as Error).message] as const;
+        }
+      }),
+    );
+    this.log.warn({ mode }, "gateway cache mode set");
+    return { mode, nodes: Object.fromEntries(outcomes) };
+  }
+
+  async fault(index: number, fault: Fault): Promise<{ node: string; applied: string }> {
+    if (!this.gateway.faults) throw new FaultsDisabled();
+    const result = await this.request(this.handleOf(index), "fault", fault, 2_000);
+    return { node: nodeId(index), applied: result.applied };
+  }
+
+  /** Prometheus text: every node's series (labelled by node) plus the fleet's own. */
+  async metrics(): Promise<string> {
+    const perNode = await Promise.all(
+      [...this.handles.values()].map((handle) => this.request(handle, "metrics", {}, 1_000).catch(() => undefined)),
+    );
+    const aggregated = AggregatorRegistry.aggregate(perNode.filter(Boolean) as MetricObjectWithValues<MetricValue<string>>[][]);
+    return Registry.merge([aggregated as Registry, this.registry]).metrics();
+  }
+
+  private summary(handle: Handle): NodeSummary {
+    return {
+      id: nodeId(handle.index),
+      index: handle.index,
+      pid: handle.worker.process.pid ?? null,
+      port: this.gateway.nodePortBase + handle.index,
+      state: handle.state,
+      connections: handle.lastStats?.connections ?? null,
+      started_at: new Date(handle.startedAt).toISOString(),
+      restarts: handle.restarts,
+    };
+  }
+
+  private handleOf(index: number): Handle {
+    const handle = this.handles.get(index);
+    if (!handle) throw new NodeNotFound(index);
+    return handle;
+  }
+
+  private fork(index: number, restarts = 0): Promise<void> {
+    const worker = cluster.fork();
+    const handle: Handle = { index, worker, state: "starting", startedAt: Date.now(), restarts };
+    this.handles.set(index, handle);
+    worker.on("message", (message: FromNode) => this.onMessage(handle, message));
+    worker.on("exit", (code, signal) => this.onExit(handle, code, signal));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${nodeId(index)} did not listen within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+      worker.on("message", (message: FromNode) => {
+        if (message.type !== "ready") return;
+        clearTimeout(timer);
+        resolve();
+      });
+      worker.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`${nodeId(index)} exited with ${code} before it listened`));
+      });
+    });
+  }
+
+  private onMessage(handle: Handle, message: FromNode): void {
+    switch (message.type) {
+      case "hello":
+        handle.worker.send({ type: "assign", index: handle.index, mode: this.mode } satisfies ToNode);
+        return;
+      case "ready":
+        handle.state = "ready";
+        this.up.set({ node: nodeId(handle.index) }, 1);
+        this.log.info({ node: nodeId(handle.index), pid: handle.worker.process.pid, port: message.port, ownPort: message.ownPort }, "gateway node listening");
+        return;
+      case "reply": {
+        const pending = this.pending.get(message.id);
+        if (!pending) return;
+        this.pending.delete(message.id);
+        clearTimeout(pending.timer);
+        if (message.ok) pending.resolve(message.result);
+        else pending.reject(new Error(message.error));
+        return;
+      }
+    }
+  }
+
+  private onExit(handle: Handle, code: number | null, signal: string | null): void {
+    this.up.set({ node: nodeId(handle.index) }, 0);
+    if (this.handles.get(handle.index) !== handle) return;
+    if (handle.state === "draining" || this.stopping) {
+      handle.state = "stopped";
+      return;
+    }
+    this.log.warn({ node: nodeId(handle.index), code, signal }, "gateway node died; starting a fresh one");
+    this.restartsMetric.inc({ node: nodeId(handle.index), reason: "crash" });
+    setTimeout(() => {
+      if (this.stopping || this.handles.get(handle.index) !== handle) return;
+      this.fork(handle.index, handle.restarts + 1).catch((err: Error) => this.log.error({ err: err.message }, "restarting a gateway node failed"));
+    }, CRASH_RESTART_MS);
+  }
+
+  /**
+   * Takes a node out: drained (clients get 1012) or stopped (1001), killed
+   * if it does not go in time. Resolves with how many clients it closed.
+   */
+  private async retire(handle: Handle, how: "drain" | "stop"): Promise<number> {
+    handle.state = "draining";
+    const exited = new Promise<void>((resolve) => {
+      if (handle.worker.isDead()) resolve();
+      else handle.worker.once("exit", () => resolve());
+    });
+    let drained = 0;
+    if (how === "drain") {
+      drained = await this.request(handle, "drain", {}, DRAIN_TIMEOUT_MS).then(
+        (r) => r.closed,
+        () => 0,
+      );
+    } else if (!handle.worker.isDead()) {
+      handle.worker.send({ type: "stop" } satisfies ToNode);
+    }
+    const killed = await Promise.race([exited.then(() => false), sleep(DRAIN_TIMEOUT_MS).then(() => true)]);
+    if (killed) {
+      this.log.warn({ node: nodeId(handle.index) }, "gateway node did not stop in time; killing it");
+      handle.worker.process.kill("SIGKILL");
+      await exited;
+    }
+    if (this.handles.get(handle.index) === handle) this.handles.delete(handle.index);
+    return drained;
+  }
+
+  private async checkLiveness(): Promise<void> {
     await Promise.all(
-      [...this.workers.values()].map(
-        (worker) =>
-          new Promise<void>((resolve) => {
-            if (worker.isDead()) return resolve();
-            const kill = setTimeout(() => worker.process.kill("SIGKILL"), 3_000);
-            worker.once("exit", () => {
-              clearTimeout(kill);
-              resolve();
-            });
-            worker.send({ type: "stop" } satisfies ToNode);
-          }),
-      ),
+      [...this.handles.values()]
+        .filter((h) => h.state === "ready" || h.state === "unresponsive")
+        .map(async (handle) => {
+          try {
+            await this.request(handle, "ping", {}, PING_TIMEOUT_MS);
+            if (handle.state === "unresponsive") this.log.info({ node: nodeId(handle.index) }, "gateway node answers again");
+            if (handle.state === "unresponsive") handle.state = "ready";
+            this.up.set({ node: nodeId(handle.index) }, 1);
+          } catch {
+            if (handle.state === "ready") this.log.error({ node: nodeId(handle.index) }, "gateway node stopped answering (event loop blocked?)");
+            if (handle.state === "ready") handle.state = "unresponsive";
+            this.up.set({ node: nodeId(handle.index) }, 0);
+          }
+        }),
     );
   }
 
-  private fork(index: number): Promise<void> {
-    const worker = cluster.fork();
-    this.workers.set(index, worker);
-    worker.on("exit", (code, signal) => {
-      if (this.workers.get(index) !== worker || this.stopping) return;
-      this.log.warn({ node: nodeId(index), code, signal }, "gateway node died; restarting it");
-      setTimeout(() => {
-        if (!this.stopping) this.fork(index).catch((err: Error) => this.log.error({ err: err.message }, "restart failed"));
-      }, RESTART_DELAY_MS);
-    });
+  private request<Op extends NodeOp>(handle: Handle, op: Op, args: NodeOps[Op]["args"], timeoutMs: number): Promise<NodeOps[Op]["result"]> {
     return new Promise((resolve, reject) => {
-      worker.on("message", (message: FromNode) => {
-        // The node asks for its index once it listens for messages; one sent earlier could be lost.
-        if (message.type === "hello") worker.send({ type: "assign", index } satisfies ToNode);
-        if (message.type === "ready") {
-          this.log.info({ node: nodeId(index), pid: worker.process.pid, port: message.port, ownPort: message.ownPort }, "gateway node listening");
-          resolve();
-        }
-      });
-      worker.once("exit", (code) => reject(new Error(`gateway node ${index} exited with ${code} before it listened`)));
+      if (handle.worker.isDead() || !handle.worker.isConnected()) {
+        reject(new Error(`${nodeId(handle.index)} is not running`));
+        return;
+      }
+      const id = this.nextRequest++;
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`${nodeId(handle.index)} did not answer ${op} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      handle.worker.send({ type: "request", id, op, args } satisfies ToNode);
     });
   }
 }
 
-export function nodeId(index: number): string {
-  return `node-${index}`;
+export class NodeNotFound extends Error {
+  constructor(index: number) {
+    super(`the fleet has no ${nodeId(index)}`);
+    this.name = "NodeNotFound";
+  }
 }
-
-/**
- * Runs inside a cluster worker: waits for the primary to assign an index,
- * starts that node and stops it when told to (or when the primary is gone).
- */
-export function runFleetNode(options: Omit<FleetOptions, "nodes">): void {
-  let node: GatewayNode | undefined;
-  process.on("message", (message: ToNode) => {
-    if (message.type === "assign") {
-      node = new GatewayNode({
-        nodeId: nodeId(message.index),
-        port: options.port,
-        ownPort: options.nodePortBase + message.index,
-        host: options.host,
-        heartbeatMs: options.heartbeatMs,
-        log: options.log,
-      });
-      node.start().then(
-        (ports) => process.send?.({ type: "ready", index: message.index, ...ports } satisfies FromNode),
-        (err: Error) => {
-          options.log.error({ err: err.message, node: nodeId(message.index) }, "gateway node could not listen");
-          process.exit(1);
-        },
-      );
-    }
-    if (message.type === "stop") stop();
-  });
-  const stop = (): void => {
-    void (node?.stop() ?? Promise.resolve()).finally(() => process.exit(0));
-  };
-  // Ctrl-C reaches the whole process group; the primary coordinates that stop.
-  process.on("SIGINT", () => {});
-  // SIGTERM sent to this node alone stops it; the primary starts a fresh one.
-  process.on("SIGTERM", stop);
-  process.send?.({ type: "hello" } satisfies FromNode);
-}
-
-export const isFleetPrimary = (): boolean => cluster.isPrimary;

@@ -1,8 +1,28 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
-import { newId, type Logger } from "../core/index.ts";
-import { parseClientFrame, type ServerFrame } from "./protocol.ts";
+import { describeError, type Logger } from "../core/index.ts";
+import type { Broker, CacheMode, HistorySettings } from "./broker.ts";
+import { CacheMonitor, type CacheHealth } from "./cache-monitor.ts";
+import { ChannelHub } from "./channels.ts";
+import { Client, type ClientHooks, type ClientLimits } from "./client.ts";
+import { handlePublishRequest, handleSse, type HttpTransportContext } from "./http-transport.ts";
+import { LocalBroker } from "./local-broker.ts";
+import { PROTOCOL, parseClientFrame, type ClientFrame } from "./protocol.ts";
+import { KeyedRateLimiter } from "./rate.ts";
+import { RedisBroker } from "./redis-broker.ts";
+import { Safeguard, type SafeguardHealth } from "./safeguard.ts";
+import { NodeMetrics, RateWindow, type Rates } from "./stats.ts";
+import { WsTransport, type Delivery, type Transport } from "./transport.ts";
+
+export interface GatewayLimits {
+  maxConnections: number;
+  maxPayload: number;
+  maxBuffered: number;
+  publishRate: number;
+  publishBurst: number;
+  maxSubscriptions: number;
+}
 
 export interface GatewayNodeOptions {
   /** Stable id of this node within the fleet (`node-0`, …). */
@@ -12,62 +32,250 @@ export interface GatewayNodeOptions {
   /** This node's own port, so it can be reached alone; 0 picks a free one. */
   ownPort?: number;
   host?: string;
-  /** Interval of the server's WebSocket pings, in ms. */
+  /** Interval of the server's pings, in ms; a peer silent for two is dropped. */
   heartbeatMs: number;
+  limits: GatewayLimits;
+  history: HistorySettings;
+  /** The cache Redis; without it the node can only run in `bypass` mode. */
+  cache?: { url: string; prefix: string; timeoutMs: number };
+  /** The cache mode to start in. @defaultValue "normal" when a cache is configured */
+  mode?: CacheMode;
+  /** Whether fault injection is allowed (tests, demos, chaos). */
+  faults?: boolean;
   log: Logger;
 }
 
-interface Client {
-  id: string;
-  ws: WebSocket;
-  channels: Set<string>;
-  /** Pings sent since the last pong. */
-  missed: number;
+/** A fault to inject (only when the node was started with faults enabled). */
+export type Fault =
+  | { fault: "freeze"; ms: number }
+  | { fault: "lock-safeguard"; ms: number }
+  | { fault: "slow-handshake"; ms: number; delayMs: number }
+  | { fault: "drop-publishes"; ms: number }
+  | { fault: "clear" };
+
+export interface NodeStats {
+  node: string;
+  pid: number;
+  mode: CacheMode;
+  connections: number;
+  subscriptions: number;
+  channels: number;
+  accepted: number;
+  refusals: number;
+  publishes: number;
+  publish_failures: number;
+  deliveries: number;
+  rates: Rates;
+  cache: CacheHealth | null;
+  safeguard: SafeguardHealth;
+  faults: string[];
+  uptime_s: number;
 }
 
+type PublishOutcome = { ok: true; serial: string } | { ok: false; reason: "dropped" | "cache_unavailable"; message: string };
+
+/** Abuse bounds: this many error frames within the window close a client with 1008. */
+const ABUSE_ERRORS = 20;
+const ABUSE_WINDOW_MS = 10_000;
+
 /**
- * One gateway node: WebSocket pub/sub on /ws, with a serial on every message.
- * (Fan-out across nodes and resume through the cache Redis arrive with the
- * full gateway; this node delivers to its own subscribers.)
+ * One gateway node: WebSocket pub/sub on /ws, SSE on /sse and /publish, with
+ * serials, resume, cross-node fan-out through the cache (or node-local in
+ * bypass mode), a connection safeguard, per-client limits and backpressure.
  */
 export class GatewayNode {
   private readonly servers: http.Server[] = [];
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<Client>();
-  private readonly channels = new Map<string, Set<Client>>();
-  private readonly offsets = new Map<string, number>();
-  /** Serials of this node's history start a new epoch each time it starts. */
-  private readonly epoch = newId(6);
+  private readonly hub: ChannelHub;
+  private readonly safeguard: Safeguard;
+  private readonly metrics: NodeMetrics;
+  private readonly rates: RateWindow;
+  private readonly monitor?: CacheMonitor;
+  private readonly clientLimits: ClientLimits;
+  private readonly hooks: ClientHooks;
+  private readonly publishLimiter: KeyedRateLimiter;
+  private readonly httpContext: HttpTransportContext;
+  private readonly counters = { accepted: 0, refused: 0, publishes: 0, publishFailures: 0 };
+  private readonly faultUntil = { slowHandshake: 0, dropPublishes: 0 };
+  private slowHandshakeMs = 0;
   private heartbeat?: NodeJS.Timeout;
+  private readonly startedAt = Date.now();
   private readonly log: Logger;
 
   constructor(private readonly options: GatewayNodeOptions) {
     this.log = options.log.child({ module: "gateway.node", node: options.nodeId });
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024, perMessageDeflate: false });
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: PROTOCOL.hardMaxFrameBytes, perMessageDeflate: false });
+    this.safeguard = new Safeguard(options.limits.maxConnections);
+    const mode = options.mode ?? (options.cache ? "normal" : "bypass");
+    this.hub = new ChannelHub(this.makeBroker(mode), this.log);
+    this.metrics = new NodeMetrics(options.nodeId, { deliveries: () => this.hub.stats.deliveries });
+    this.metrics.mode(mode);
+    this.rates = new RateWindow(() => ({ publishes: this.counters.publishes, deliveries: this.hub.stats.deliveries }));
+    if (options.cache) this.monitor = new CacheMonitor(options.cache.url, options.cache.timeoutMs);
+    this.clientLimits = {
+      publishRate: options.limits.publishRate,
+      publishBurst: options.limits.publishBurst,
+      maxSubscriptions: options.limits.maxSubscriptions,
+      maxBuffered: options.limits.maxBuffered,
+      abuseErrors: ABUSE_ERRORS,
+      abuseWindowMs: ABUSE_WINDOW_MS,
+    };
+    this.publishLimiter = new KeyedRateLimiter(options.limits.publishRate, options.limits.publishBurst);
+    this.httpContext = {
+      nodeId: options.nodeId,
+      hub: this.hub,
+      maxPayload: options.limits.maxPayload,
+      heartbeatMs: options.heartbeatMs,
+      publishLimiter: this.publishLimiter,
+      admit: () => this.admit(),
+      register: (transport) => this.register(transport),
+      unregister: (client) => this.unregister(client),
+      publish: (channel, data) => this.publishData(channel, data),
+    };
+    this.hooks = {
+      dropped: (client, reason) => {
+        this.metrics.drop(reason);
+        if (reason !== "drain" && reason !== "shutdown") this.log.info({ connection: client.id, reason }, "client disconnected by the node");
+      },
+      errorSent: (code) => this.metrics.error(code),
+    };
   }
 
   /** Starts listening; resolves with the ports actually bound. */
   async start(): Promise<{ port: number; ownPort?: number }> {
-    const shared = await this.listen({ port: this.options.port, host: this.options.host });
-    let own: number | undefined;
-    if (this.options.ownPort !== undefined) {
-      own = await this.listen({ port: this.options.ownPort, host: this.options.host, exclusive: true });
-    }
+    const port = await this.listen({ port: this.options.port, host: this.options.host });
+    let ownPort: number | undefined;
+    if (this.options.ownPort !== undefined) ownPort = await this.listen({ port: this.options.ownPort, host: this.options.host, exclusive: true });
     this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
     this.heartbeat.unref();
-    return { port: shared, ownPort: own };
+    return { port, ownPort };
   }
 
-  /** Closes every client with 1001 (going away) and stops listening. */
+  /**
+   * Stops taking new clients and closes the ones it has with `code` (1012:
+   * restarting, reconnect elsewhere; 1001: going away). Resolves with how many
+   * clients were closed, once they are gone or after a second.
+   */
+  async drain(code = 1012): Promise<number> {
+    for (const server of this.servers) if (server.listening) server.close();
+    const clients = [...this.clients];
+    const reason = code === 1012 ? "node restarting; reconnect" : "node shutting down";
+    for (const client of clients) client.drop(code === 1012 ? "drain" : "shutdown", code, reason);
+    const deadline = Date.now() + 1_000;
+    while (this.clients.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (const client of this.clients) client.transport.terminate();
+    return clients.length;
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.heartbeat);
-    for (const client of this.clients) client.ws.close(1001, "node shutting down");
-    await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
-    setTimeout(() => this.clients.forEach((c) => c.ws.terminate()), 500).unref();
+    await this.drain(1001);
+    for (const server of this.servers) server.closeAllConnections();
+    this.rates.stop();
+    this.publishLimiter.stop();
+    this.monitor?.close();
+    await this.hub.setBroker(new LocalBroker(this.options.history, () => {}));
   }
 
-  stats(): { connections: number; channels: number } {
-    return { connections: this.clients.size, channels: this.channels.size };
+  /** Switches the cache mode; no connection is dropped. */
+  async setCacheMode(mode: CacheMode): Promise<CacheMode> {
+    if (mode === this.hub.mode) return mode;
+    if (mode === "normal" && !this.options.cache) throw new Error("no cache Redis is configured, so normal mode is unavailable");
+    await this.hub.setBroker(this.makeBroker(mode));
+    this.metrics.mode(mode);
+    this.log.warn({ mode }, "cache mode switched");
+    return mode;
+  }
+
+  /** Throws unless the node was started with fault injection enabled. */
+  checkFaultsEnabled(): void {
+    if (!this.options.faults) throw new FaultsDisabled();
+  }
+
+  /** Injects a fault; refused unless the node was started with faults enabled. */
+  fault(fault: Fault): void {
+    this.checkFaultsEnabled();
+    const until = Date.now() + ("ms" in fault ? fault.ms : 0);
+    this.log.warn({ fault }, "fault injected");
+    switch (fault.fault) {
+      case "freeze":
+        // The event loop stops: no frame, ping or admin request is answered until it ends.
+        while (Date.now() < until) {
+          // spin
+        }
+        return;
+      case "lock-safeguard":
+        this.safeguard.lock(fault.ms);
+        return;
+      case "slow-handshake":
+        this.faultUntil.slowHandshake = until;
+        this.slowHandshakeMs = fault.delayMs;
+        return;
+      case "drop-publishes":
+        this.faultUntil.dropPublishes = until;
+        return;
+      case "clear":
+        this.safeguard.unlock();
+        this.faultUntil.slowHandshake = 0;
+        this.faultUntil.dropPublishes = 0;
+        return;
+    }
+  }
+
+  stats(): NodeStats {
+    const now = Date.now();
+    const safeguard = this.safeguard.health(this.clients.size);
+    let subscriptions = 0;
+    for (const client of this.clients) subscriptions += client.subscriptions.size;
+    const faults = [
+      safeguard.locked ? "lock-safeguard" : "",
+      now < this.faultUntil.slowHandshake ? "slow-handshake" : "",
+      now < this.faultUntil.dropPublishes ? "drop-publishes" : "",
+    ].filter(Boolean);
+    return {
+      node: this.options.nodeId,
+      pid: process.pid,
+      mode: this.hub.mode,
+      connections: this.clients.size,
+      subscriptions,
+      channels: this.hub.size,
+      accepted: this.counters.accepted,
+      refusals: this.counters.refused,
+      publishes: this.counters.publishes,
+      publish_failures: this.counters.publishFailures,
+      deliveries: this.hub.stats.deliveries,
+      rates: this.rates.rates(),
+      cache: this.monitor?.health() ?? null,
+      safeguard,
+      faults,
+      uptime_s: Math.round((now - this.startedAt) / 1000),
+    };
+  }
+
+  /** The node's metrics, as prom-client JSON (the fleet aggregates them). */
+  async metricsJson() {
+    const stats = this.stats();
+    this.metrics.connections.set(stats.connections);
+    this.metrics.subscriptions.set(stats.subscriptions);
+    this.metrics.channels.set(stats.channels);
+    this.metrics.safeguardStuck.set(stats.safeguard.stuck ? 1 : 0);
+    if (stats.cache?.latency_ms != null) this.metrics.cacheLatency.set(stats.cache.latency_ms / 1000);
+    return this.metrics.registry.getMetricsAsJSON();
+  }
+
+  private makeBroker(mode: CacheMode): Broker {
+    const receive = (channel: string, delivery: Delivery) => this.hub.receive(channel, delivery);
+    if (mode === "bypass" || !this.options.cache) return new LocalBroker(this.options.history, receive);
+    return new RedisBroker({
+      url: this.options.cache.url,
+      prefix: this.options.cache.prefix,
+      history: this.options.history,
+      timeoutMs: this.options.cache.timeoutMs,
+      log: this.log,
+      onMessage: receive,
+      onResync: () => this.hub.resync(),
+    });
   }
 
   private listen(options: { port: number; host?: string; exclusive?: boolean }): Promise<number> {
@@ -77,7 +285,9 @@ export class GatewayNode {
         socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
         return;
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws));
+      const upgrade = (): void => this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws));
+      if (Date.now() < this.faultUntil.slowHandshake) setTimeout(upgrade, this.slowHandshakeMs);
+      else upgrade();
     });
     this.servers.push(server);
     return new Promise((resolve, reject) => {
@@ -87,100 +297,140 @@ export class GatewayNode {
   }
 
   private http(req: http.IncomingMessage, res: http.ServerResponse): void {
-    if (req.url === "/healthz") {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ node: this.options.nodeId, ...this.stats() }));
+    const url = new URL(req.url ?? "/", "http://x");
+    if (url.pathname === "/healthz" && req.method === "GET") {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(this.stats()));
       return;
     }
-    res.writeHead(404, { "content-type": "text/plain" });
-    res.end("not found: WebSocket clients connect to /ws\n");
+    if (url.pathname === "/sse") return handleSse(req, res, url, this.httpContext);
+    if (url.pathname === "/publish") return void handlePublishRequest(req, res, this.httpContext);
+    res.writeHead(404, { "content-type": "text/plain" }).end("not found: WebSocket clients connect to /ws, SSE clients to /sse\n");
+  }
+
+  /** Asks the safeguard whether one more client may come in. */
+  private admit(): ReturnType<Safeguard["admit"]> {
+    const admission = this.safeguard.admit(this.clients.size);
+    if (admission.ok) {
+      this.counters.accepted++;
+      this.metrics.accepted.inc();
+    } else {
+      this.counters.refused++;
+      this.metrics.refused.inc({ reason: admission.reason });
+    }
+    return admission;
+  }
+
+  private register(transport: Transport): Client {
+    const client = new Client(transport, this.clientLimits, this.hooks);
+    this.clients.add(client);
+    return client;
+  }
+
+  private unregister(client: Client): void {
+    client.closed = true;
+    this.clients.delete(client);
+    this.hub.dropClient(client);
   }
 
   private accept(ws: WebSocket): void {
-    const client: Client = { id: newId(10), ws, channels: new Set(), missed: 0 };
-    this.clients.add(client);
-    ws.on("pong", () => (client.missed = 0));
+    const admission = this.admit();
+    if (!admission.ok) {
+      const reason = admission.reason === "locked" ? "the node refuses new connections" : "the node is at its connection limit";
+      ws.send(JSON.stringify({ type: "error", code: "over_capacity", message: `${reason}; retry in ${admission.retryAfterMs} ms`, retry_after_ms: admission.retryAfterMs }));
+      ws.close(1013, `over capacity; retry after ${admission.retryAfterMs} ms`);
+      setTimeout(() => ws.terminate(), 1_000).unref();
+      return;
+    }
+    const client = this.register(new WsTransport(ws));
+    ws.on("pong", () => (client.missedPongs = 0));
     ws.on("message", (data, isBinary) => {
-      if (isBinary) {
-        this.send(client, { type: "error", code: "bad_frame", message: "frames are JSON text, not binary" });
-        return;
-      }
-      this.handle(client, data.toString());
+      if (isBinary) client.refuse("bad_frame", "frames are JSON text, not binary");
+      else this.onFrame(client, data.toString());
     });
-    ws.on("close", () => this.drop(client));
+    ws.on("close", () => this.unregister(client));
     ws.on("error", (err) => this.log.debug({ err: err.message, connection: client.id }, "client socket error"));
-    this.send(client, { type: "welcome", node: this.options.nodeId, connection: client.id, heartbeat: this.options.heartbeatMs });
+    client.control({ type: "welcome", node: this.options.nodeId, connection: client.id, heartbeat: this.options.heartbeatMs });
   }
 
-  private handle(client: Client, text: string): void {
-    const frame = parseClientFrame(text);
+  private onFrame(client: Client, text: string): void {
+    const frame = parseClientFrame(text, this.options.limits.maxPayload);
     switch (frame.type) {
       case "error":
-        this.send(client, frame);
+        client.refuse(frame.code, frame.message, frame.id);
         return;
       case "ping":
-        this.send(client, { type: "pong", id: frame.id });
+        client.control({ type: "pong", id: frame.id });
         return;
-      case "subscribe": {
-        let members = this.channels.get(frame.channel);
-        if (!members) this.channels.set(frame.channel, (members = new Set()));
-        members.add(client);
-        client.channels.add(frame.channel);
-        // Without shared history this node cannot promise a resume from `since`.
-        this.send(client, {
-          type: "subscribed",
-          channel: frame.channel,
-          id: frame.id,
-          serial: this.serial(this.offsets.get(frame.channel) ?? 0),
-          recovered: frame.since === undefined,
-        });
+      case "subscribe":
+        if (!client.subscriptions.has(frame.channel) && client.subscriptions.size >= this.options.limits.maxSubscriptions) {
+          client.refuse("too_many_subscriptions", `a connection may subscribe to at most ${this.options.limits.maxSubscriptions} channels`, frame.id);
+          return;
+        }
+        void this.hub.subscribe(client, frame.channel, frame.since, frame.id);
         return;
-      }
       case "unsubscribe":
-        this.leave(client, frame.channel);
-        this.send(client, { type: "unsubscribed", channel: frame.channel, id: frame.id });
+        this.hub.unsubscribe(client, frame.channel);
+        client.control({ type: "unsubscribed", channel: frame.channel, id: frame.id });
         return;
-      case "publish": {
-        const offset = (this.offsets.get(frame.channel) ?? 0) + 1;
-        this.offsets.set(frame.channel, offset);
-        const message: ServerFrame = { type: "message", channel: frame.channel, serial: this.serial(offset), data: frame.data, ts: Date.now() };
-        const text = JSON.stringify(message);
-        for (const member of this.channels.get(frame.channel) ?? []) member.ws.send(text);
-        this.send(client, { type: "ack", id: frame.id, serial: message.serial });
+      case "publish":
+        void this.publishFrame(client, frame);
         return;
-      }
     }
   }
 
-  private serial(offset: number): string {
-    return `${this.epoch}:${offset}`;
+  private async publishFrame(client: Client, frame: Extract<ClientFrame, { type: "publish" }>): Promise<void> {
+    if (!client.takePublish()) {
+      client.refuse("rate_limited", `publishes are limited to ${this.options.limits.publishRate} per second per connection`, frame.id);
+      this.metrics.publishes.inc({ result: "rate_limited" });
+      return;
+    }
+    const outcome = await this.publishData(frame.channel, frame.data);
+    if (outcome.ok) client.control({ type: "ack", id: frame.id, serial: outcome.serial });
+    else if (outcome.reason === "cache_unavailable") client.fail("cache_unavailable", outcome.message, frame.id);
   }
 
-  private send(client: Client, frame: ServerFrame): void {
-    if (client.ws.readyState === client.ws.OPEN) client.ws.send(JSON.stringify(frame));
+  /** Publishes through the broker; the outcome says what to tell the publisher. */
+  private async publishData(channel: string, data: unknown): Promise<PublishOutcome> {
+    if (Date.now() < this.faultUntil.dropPublishes) {
+      this.metrics.publishes.inc({ result: "dropped" });
+      return { ok: false, reason: "dropped", message: "dropped by an injected fault" };
+    }
+    try {
+      const delivery = await this.hub.publish(channel, JSON.stringify(data ?? null));
+      this.counters.publishes++;
+      this.metrics.publishes.inc({ result: "ok" });
+      return { ok: true, serial: `${delivery.epoch}:${delivery.offset}` };
+    } catch (err) {
+      this.counters.publishFailures++;
+      this.metrics.publishes.inc({ result: "cache_unavailable" });
+      return { ok: false, reason: "cache_unavailable", message: `publish failed: ${describeError(err)}` };
+    }
   }
 
-  private leave(client: Client, channel: string): void {
-    client.channels.delete(channel);
-    const members = this.channels.get(channel);
-    members?.delete(client);
-    if (members?.size === 0) this.channels.delete(channel);
-  }
-
-  private drop(client: Client): void {
-    for (const channel of client.channels) this.leave(client, channel);
-    this.clients.delete(client);
-  }
-
-  /** A peer that has not answered for two intervals is gone: terminate it. */
+  /** Pings every WebSocket client; one silent for two intervals is terminated. */
   private beat(): void {
     for (const client of this.clients) {
-      if (client.missed >= 2) {
-        client.ws.terminate();
+      const transport = client.transport;
+      if (!(transport instanceof WsTransport)) {
+        (transport as { keepAlive?: () => void }).keepAlive?.();
         continue;
       }
-      client.missed++;
-      client.ws.ping();
+      if (client.missedPongs >= 2) {
+        this.metrics.drop("heartbeat");
+        client.closed = true;
+        transport.terminate();
+        continue;
+      }
+      client.missedPongs++;
+      transport.ws.ping();
     }
+  }
+}
+
+/** Fault injection was asked for on a gateway started without it. */
+export class FaultsDisabled extends Error {
+  constructor() {
+    super("fault injection is disabled on this gateway (set gateway.faults: true or GATEWAY_FAULTS=1)");
+    this.name = "FaultsDisabled";
   }
 }

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { MissingDependencyError, findExecutable, sleep, type Logger } from "../core/index.ts";
-import { ChildSupervisor, EmbeddedRedis, ensureAdminToken, type ReadyMessage } from "../supervisor/index.ts";
+import { ChildSupervisor, EmbeddedRedis, ensureToken, type ReadyMessage } from "../supervisor/index.ts";
 import type { Role, RoleContext } from "./context.ts";
 
 /** The CLI entry point every child runs. */
@@ -36,14 +36,16 @@ export async function runStart({ config, log, env }: RoleContext): Promise<Role>
     };
     const redisUrl = config.redis.url ?? (await embed("control", true));
     const cacheUrl = config.cache.url ?? (await embed("cache", false));
-    const admin = config.admin.token ? { token: config.admin.token, created: false, file: undefined } : ensureAdminToken(config.home);
+    const admin = config.admin.token ? { token: config.admin.token, created: false, file: undefined } : ensureToken(config.home, "admin-token");
     if (admin.created) showTokenOnce(admin.token, admin.file!);
+    const gatewayAdminToken = config.gateway.adminToken ?? ensureToken(config.home, "gateway-admin-token").token;
 
     const childEnv: NodeJS.ProcessEnv = {
       ...env,
       REDIS_URL: redisUrl,
       CACHE_REDIS_URL: cacheUrl,
       ADMIN_TOKEN: admin.token,
+      GATEWAY_ADMIN_TOKEN: gatewayAdminToken,
       PULSEBOARD_HOME: config.home,
       PULSEBOARD_CONFIG: config.file,
     };

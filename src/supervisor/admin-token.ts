@@ -3,12 +3,12 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 /**
- * The admin token `start` uses when none is configured: read from
- * PULSEBOARD_HOME/admin-token, or generated (32 random bytes) and stored there
- * readable by its owner only. `created` tells the caller to show it once.
+ * A token `start` uses when none is configured: read from PULSEBOARD_HOME/<name>,
+ * or generated (32 random bytes) and stored there readable by its owner only.
+ * `created` tells the caller to show it once.
  */
-export function ensureAdminToken(home: string): { token: string; file: string; created: boolean } {
-  const file = path.join(home, "admin-token");
+export function ensureToken(home: string, name: string): { token: string; file: string; created: boolean } {
+  const file = path.join(home, name);
   if (existsSync(file)) {
     const token = readFileSync(file, "utf8").trim();
     if (token.length >= 16) return { token, file, created: false };

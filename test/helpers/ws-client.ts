@@ -1,4 +1,4 @@
-import WebSocket from "ws";
+import WebSocket, { type ClientOptions } from "ws";
 
 type Frame = Record<string, unknown> & { type: string };
 
@@ -12,11 +12,40 @@ export class TestClient {
       this.frames.push(JSON.parse(raw.toString()) as Frame);
       this.wake();
     });
-    ws.on("close", () => this.wake());
+    ws.on("close", (code, reason) => {
+      this.closedWith = { code, reason: reason.toString() };
+      this.wake();
+    });
   }
 
-  static async connect(url: string): Promise<TestClient> {
-    const ws = new WebSocket(url);
+  /** Resolves when the connection has closed, with the code and reason. */
+  async closed(timeoutMs = 5_000): Promise<{ code: number; reason: string }> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closedWith) {
+      if (Date.now() > deadline) throw new Error(`still open after ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 50);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.closedWith;
+  }
+
+  /** Every `message` frame received so far on `channel`, removed from the queue. */
+  takeMessages(channel: string): Frame[] {
+    const taken = this.frames.filter((f) => f.type === "message" && f.channel === channel);
+    for (const frame of taken) this.frames.splice(this.frames.indexOf(frame), 1);
+    return taken;
+  }
+
+  /** Why the server closed the connection, once it has. */
+  closedWith?: { code: number; reason: string };
+
+  static async connect(url: string, options: ClientOptions = {}): Promise<TestClient> {
+    const ws = new WebSocket(url, options);
     const client = new TestClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());

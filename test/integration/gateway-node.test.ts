@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { GatewayNode } from "../../src/gateway/index.ts";
-import { testLog } from "../helpers/config.ts";
+import type { GatewayNode } from "../../src/gateway/index.ts";
+import { startTestNode } from "../helpers/gateway.ts";
 import { TestClient } from "../helpers/ws-client.ts";
 
 describe("gateway node (real WebSocket connections)", () => {
@@ -10,10 +10,10 @@ describe("gateway node (real WebSocket connections)", () => {
   let ownUrl: string;
 
   before(async () => {
-    node = new GatewayNode({ nodeId: "node-0", port: 0, ownPort: 0, heartbeatMs: 60_000, log: testLog() });
-    const ports = await node.start();
-    url = `ws://127.0.0.1:${ports.port}/ws`;
-    ownUrl = `ws://127.0.0.1:${ports.ownPort}/ws`;
+    const started = await startTestNode({ yaml: "  heartbeat: 60s" });
+    node = started.node;
+    url = started.url;
+    ownUrl = started.url;
   });
   after(async () => node.stop());
 

@@ -4,7 +4,8 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import type { Config } from "../../src/config/index.ts";
 import { freePort } from "../../src/core/index.ts";
-import { GatewayNode } from "../../src/gateway/index.ts";
+import type { GatewayNode } from "../../src/gateway/index.ts";
+import { startTestNode } from "../helpers/gateway.ts";
 import { bullPrefix, probeQueue, startAgent, startEvaluator, startIncidentWorker, syncSchedules } from "../../src/pipeline/index.ts";
 import { StatusStore, type StatusContext } from "../../src/status/index.ts";
 import { configFrom, probeRegistry, testLog } from "../helpers/config.ts";
@@ -26,8 +27,7 @@ describe("pipeline end to end (real redis-server, BullMQ, gateway)", () => {
   const stops: (() => Promise<void>)[] = [];
 
   const startGateway = async (): Promise<void> => {
-    gateway = new GatewayNode({ nodeId: "node-0", port: gatewayPort, heartbeatMs: 60_000, log: testLog() });
-    await gateway.start();
+    gateway = (await startTestNode({ override: (o) => ({ ...o, port: gatewayPort }) })).node;
   };
 
   before(async () => {

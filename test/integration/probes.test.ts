@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { freePort } from "../../src/core/index.ts";
-import { GatewayNode } from "../../src/gateway/index.ts";
+import type { GatewayNode } from "../../src/gateway/index.ts";
+import { startTestNode } from "../helpers/gateway.ts";
 import { runProbe, type PlatformTargets } from "../../src/probe-runtime/index.ts";
 import { probeRegistry, testLog } from "../helpers/config.ts";
 import { startRedis, type TestRedis } from "../helpers/redis.ts";
@@ -14,9 +15,9 @@ describe("probes against real targets", () => {
 
   before(async () => {
     redis = await startRedis();
-    node = new GatewayNode({ nodeId: "node-0", port: 0, heartbeatMs: 60_000, log: testLog() });
-    const { port } = await node.start();
-    targets = { gatewayUrl: `ws://127.0.0.1:${port}/ws`, gatewayNodeUrls: [], cacheRedisUrl: redis.url };
+    const started = await startTestNode({});
+    node = started.node;
+    targets = { gatewayUrl: started.url, gatewayNodeUrls: [], cacheRedisUrl: redis.url };
   });
   after(async () => {
     await node.stop();

@@ -1,0 +1,24 @@
+import type { CacheMode } from "./broker.ts";
+import type { Fault } from "./node.ts";
+
+/** Requests the fleet's primary makes of a node, and what each answers. */
+export interface NodeOps {
+  ping: { args: Record<string, never>; result: { at: number } };
+  stats: { args: Record<string, never>; result: import("./node.ts").NodeStats };
+  metrics: { args: Record<string, never>; result: unknown[] };
+  drain: { args: Record<string, never>; result: { closed: number } };
+  "cache-mode": { args: { mode: CacheMode }; result: { mode: CacheMode } };
+  fault: { args: Fault; result: { applied: string } };
+}
+export type NodeOp = keyof NodeOps;
+
+export type ToNode =
+  | { type: "assign"; index: number; mode: CacheMode }
+  | { type: "request"; id: number; op: NodeOp; args: unknown }
+  | { type: "stop" };
+
+export type FromNode =
+  | { type: "hello" }
+  | { type: "ready"; index: number; port: number; ownPort?: number }
+  | { type: "reply"; id: number; ok: true; result: unknown }
+  | { type: "reply"; id: number; ok: false; error: string };

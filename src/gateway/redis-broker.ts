@@ -1,0 +1,168 @@
+import { Redis, type Result } from "ioredis";
+import { UpstreamError, describeError, newId, type Logger } from "../core/index.ts";
+import { messageFrame, type Broker, type HistoryRead, type HistorySettings } from "./broker.ts";
+import { HISTORY_LUA, PUBLISH_LUA } from "./redis-scripts.ts";
+import type { Position } from "./serial.ts";
+import type { Delivery } from "./transport.ts";
+
+export interface RedisBrokerOptions {
+  url: string;
+  /** Key prefix in the cache Redis. */
+  prefix: string;
+  history: HistorySettings;
+  /** How long a command may wait for the cache before it fails. */
+  timeoutMs: number;
+  log: Logger;
+  onMessage: (channel: string, delivery: Delivery) => void;
+  /** Called after the live connection came back: messages may have been missed. */
+  onResync: () => void;
+}
+
+/**
+ * `normal` mode: serials and history in the cache Redis (a stream per
+ * channel, bounded by count and by time since the last publish), fan-out
+ * across nodes through Redis pub/sub. A stalled cache makes publish and
+ * history fail within `timeoutMs`; they never hang.
+ */
+export class RedisBroker implements Broker {
+  readonly mode = "normal";
+  private readonly commands: Redis;
+  private readonly subscriber: Redis;
+  private readonly watching = new Map<string, Promise<void>>();
+  private readonly livePrefix: string;
+  private readonly log: Logger;
+  private lostLive = false;
+
+  constructor(private readonly options: RedisBrokerOptions) {
+    this.log = options.log.child({ module: "gateway.cache" });
+    this.livePrefix = `${options.prefix}:live:`;
+    const base = {
+      connectTimeout: options.timeoutMs,
+      commandTimeout: options.timeoutMs,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 4), 1_000),
+    };
+    this.commands = new Redis(options.url, { ...base, connectionName: "pulseboard:gateway" });
+    this.subscriber = new Redis(options.url, { ...base, connectionName: "pulseboard:gateway-live", enableOfflineQueue: true });
+    this.commands.defineCommand("pbgwPublish", { numberOfKeys: 2, lua: PUBLISH_LUA });
+    this.commands.defineCommand("pbgwHistory", { numberOfKeys: 2, lua: HISTORY_LUA });
+    this.commands.on("error", () => {});
+    this.subscriber.on("error", (err: Error) => {
+      if (!this.lostLive) this.log.warn({ err: describeError(err) }, "cache live connection lost; publishes fail until it is back");
+      this.lostLive = true;
+    });
+    this.subscriber.on("ready", () => {
+      if (!this.lostLive) return;
+      this.lostLive = false;
+      this.log.info("cache live connection back; filling gaps from history");
+      options.onResync();
+    });
+    this.subscriber.on("message", (redisChannel: string, payload: string) => this.receive(redisChannel, payload));
+  }
+
+  async publish(channel: string, dataJson: string): Promise<Delivery> {
+    const ts = Date.now();
+    const { history } = this.options;
+    const serial = await this.guard(
+      this.commands.pbgwPublish(
+        this.metaKey(channel),
+        this.historyKey(channel),
+        dataJson,
+        channel,
+        String(ts),
+        String(history.size),
+        String(seconds(history.ttlMs)),
+        String(seconds(history.metaTtlMs)),
+        newId(8),
+        this.liveChannel(channel),
+      ),
+    );
+    const [epoch, offset] = serial.split(":") as [string, string];
+    return { epoch, offset: Number(offset), text: messageFrame(channel, serial, dataJson, ts) };
+  }
+
+  async history(channel: string, since: Position | undefined): Promise<HistoryRead> {
+    const reply = await this.guard(
+      this.commands.pbgwHistory(
+        this.metaKey(channel),
+        this.historyKey(channel),
+        since?.epoch ?? "",
+        String(since?.offset ?? 0),
+        newId(8),
+        String(seconds(this.options.history.metaTtlMs)),
+      ),
+    );
+    const [epoch, top, recovered, ...rest] = reply as [string, number, number, ...(string | number)[]];
+    const messages: Delivery[] = [];
+    for (let i = 0; i < rest.length; i += 2) messages.push({ epoch, offset: Number(rest[i]), text: String(rest[i + 1]) });
+    return { top: { epoch, offset: Number(top) }, messages, recovered: recovered === 1 };
+  }
+
+  async watch(channel: string): Promise<void> {
+    let ready = this.watching.get(channel);
+    if (!ready) {
+      ready = this.guard(this.subscriber.subscribe(this.liveChannel(channel))).then(() => undefined);
+      this.watching.set(channel, ready);
+      ready.catch(() => {
+        if (this.watching.get(channel) === ready) this.watching.delete(channel);
+      });
+    }
+    return ready;
+  }
+
+  unwatch(channel: string): void {
+    if (!this.watching.delete(channel)) return;
+    this.subscriber.unsubscribe(this.liveChannel(channel)).catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    this.commands.disconnect();
+    this.subscriber.disconnect();
+  }
+
+  private receive(redisChannel: string, payload: string): void {
+    if (!redisChannel.startsWith(this.livePrefix)) return;
+    const channel = redisChannel.slice(this.livePrefix.length + 1, -1);
+    const newline = payload.indexOf("\n");
+    const colon = payload.indexOf(":");
+    if (newline < 0 || colon < 0 || colon > newline) return;
+    this.options.onMessage(channel, {
+      epoch: payload.slice(0, colon),
+      offset: Number(payload.slice(colon + 1, newline)),
+      text: payload.slice(newline + 1),
+    });
+  }
+
+  /** Turns any cache failure into one error that says what it means for the client. */
+  private async guard<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (err) {
+      throw new UpstreamError(`the cache did not answer within ${this.options.timeoutMs} ms (${describeError(err)})`, { cause: err });
+    }
+  }
+
+  private metaKey(channel: string): string {
+    return `${this.options.prefix}:{${channel}}:meta`;
+  }
+
+  private historyKey(channel: string): string {
+    return `${this.options.prefix}:{${channel}}:history`;
+  }
+
+  private liveChannel(channel: string): string {
+    return `${this.livePrefix}{${channel}}`;
+  }
+}
+
+function seconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
+}
+
+declare module "ioredis" {
+  interface RedisCommander<Context> {
+    pbgwPublish(...args: string[]): Result<string, Context>;
+    pbgwHistory(...args: string[]): Result<(string | number)[], Context>;
+  }
+}
