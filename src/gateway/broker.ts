@@ -29,6 +29,8 @@ export interface HistorySettings {
  */
 export interface Broker {
   readonly mode: CacheMode;
+  /** Resolves once the broker can serve; rejects if it cannot within its timeout. */
+  ready(): Promise<void>;
   /** Assigns the next serial, keeps the message in history and fans it out. */
   publish(channel: string, dataJson: string): Promise<Delivery>;
   /** Reads the channel's top and, given `since`, the messages after it. */

@@ -70,6 +70,12 @@ export interface HubStats {
 export class ChannelHub {
   private readonly channels = new Map<string, Channel>();
   readonly stats: HubStats = { deliveries: 0, resumes: { recovered: 0, missed: 0 } };
+  /** Publishes sent to the broker and not yet answered. */
+  private inFlight = 0;
+  /** The last serial this node's publishes got, per channel with local subscribers. */
+  private readonly published = new Map<string, Position>();
+  /** Set while the broker is being switched: publishes wait for it. */
+  private switching?: Promise<void>;
 
   constructor(
     private broker: Broker,
@@ -82,6 +88,10 @@ export class ChannelHub {
 
   get mode(): Broker["mode"] {
     return this.broker.mode;
+  }
+
+  ready(): Promise<void> {
+    return this.broker.ready();
   }
 
   /**
@@ -158,10 +168,38 @@ export class ChannelHub {
 
   /**
    * Switches between the cache and node-local brokers without dropping a
-   * connection. The new broker's serials start a new epoch, so a client that
-   * resumes across the switch is told it may have missed messages.
+   * connection. Publishes wait while it happens; those already sent finish
+   * and reach this node's subscribers first, so nothing published here is
+   * lost or reordered by the switch. The new broker's serials start a new
+   * epoch, so a client that resumes across the switch is told it may have
+   * missed messages.
    */
-  async setBroker(next: Broker): Promise<void> {
+  async setBroker(next: Broker, settleMs = 2_000): Promise<void> {
+    while (this.switching) await this.switching;
+    let done!: () => void;
+    this.switching = new Promise<void>((resolve) => (done = resolve));
+    try {
+      await this.settle(settleMs);
+      await this.swap(next);
+    } finally {
+      this.switching = undefined;
+      done();
+    }
+  }
+
+  /** Waits (bounded) for in-flight publishes and for their live echoes to reach this node. */
+  private async settle(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const delivered = (): boolean =>
+      [...this.published].every(([name, sent]) => {
+        const position = this.channels.get(name)?.position;
+        return !position || position.epoch !== sent.epoch || position.offset >= sent.offset;
+      });
+    while ((this.inFlight > 0 || !delivered()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    this.published.clear();
+  }
+
+  private async swap(next: Broker): Promise<void> {
     const previous = this.broker;
     this.broker = next;
     await Promise.all(
@@ -178,8 +216,16 @@ export class ChannelHub {
     await previous.close();
   }
 
-  publish(name: string, dataJson: string): Promise<Delivery> {
-    return this.broker.publish(name, dataJson);
+  async publish(name: string, dataJson: string): Promise<Delivery> {
+    while (this.switching) await this.switching;
+    this.inFlight++;
+    try {
+      const delivery = await this.broker.publish(name, dataJson);
+      if (this.channels.has(name)) this.published.set(name, { epoch: delivery.epoch, offset: delivery.offset });
+      return delivery;
+    } finally {
+      this.inFlight--;
+    }
   }
 
   private applyLive(channel: Channel, delivery: Delivery): void | Promise<void> {

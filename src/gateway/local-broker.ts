@@ -33,6 +33,8 @@ export class LocalBroker implements Broker {
     this.sweeper.unref();
   }
 
+  async ready(): Promise<void> {}
+
   async publish(channel: string, dataJson: string): Promise<Delivery> {
     const state = this.channel(channel);
     state.offset += 1;

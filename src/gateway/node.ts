@@ -144,6 +144,7 @@ export class GatewayNode {
 
   /** Starts listening; resolves with the ports actually bound. */
   async start(): Promise<{ port: number; ownPort?: number }> {
+    await this.hub.ready().catch((err: unknown) => this.log.warn({ err: describeError(err) }, "cache not reachable at start; publishes fail until it is"));
     const port = await this.listen({ port: this.options.port, host: this.options.host });
     let ownPort: number | undefined;
     if (this.options.ownPort !== undefined) ownPort = await this.listen({ port: this.options.ownPort, host: this.options.host, exclusive: true });
@@ -178,11 +179,21 @@ export class GatewayNode {
     await this.hub.setBroker(new LocalBroker(this.options.history, () => {}));
   }
 
-  /** Switches the cache mode; no connection is dropped. */
+  /**
+   * Switches the cache mode; no connection is dropped. Switching to `normal`
+   * fails (and the node stays in bypass) while the cache cannot be reached.
+   */
   async setCacheMode(mode: CacheMode): Promise<CacheMode> {
     if (mode === this.hub.mode) return mode;
     if (mode === "normal" && !this.options.cache) throw new Error("no cache Redis is configured, so normal mode is unavailable");
-    await this.hub.setBroker(this.makeBroker(mode));
+    const next = this.makeBroker(mode);
+    try {
+      await next.ready();
+    } catch (err) {
+      await next.close();
+      throw new Error(`cannot switch to ${mode} mode: ${describeError(err)}`);
+    }
+    await this.hub.setBroker(next, this.options.cache?.timeoutMs ?? 1_000);
     this.metrics.mode(mode);
     this.log.warn({ mode }, "cache mode switched");
     return mode;

@@ -61,6 +61,19 @@ export class RedisBroker implements Broker {
     this.subscriber.on("message", (redisChannel: string, payload: string) => this.receive(redisChannel, payload));
   }
 
+  /** Both connections up, or an UpstreamError after a few cache timeouts. */
+  async ready(): Promise<void> {
+    const waitMs = Math.max(this.options.timeoutMs * 3, 1_000);
+    const up = (redis: Redis) =>
+      redis.status === "ready" ? Promise.resolve() : new Promise<void>((resolve) => redis.once("ready", () => resolve()));
+    await this.guard(
+      Promise.race([
+        Promise.all([up(this.commands), up(this.subscriber)]),
+        new Promise((_, reject) => setTimeout(() => reject(new Error(`not connected after ${waitMs} ms`)), waitMs).unref()),
+      ]),
+    );
+  }
+
   async publish(channel: string, dataJson: string): Promise<Delivery> {
     const ts = Date.now();
     const { history } = this.options;
