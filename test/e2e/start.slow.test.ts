@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { freePort } from "../../src/core/index.ts";
 import { REPO_ROOT } from "../helpers/config.ts";
 import { alive, commandLine, descendants } from "../helpers/processes.ts";
+import { freePortRange } from "../helpers/ports.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 const BIN = path.join(REPO_ROOT, "bin/pulseboard.js");
@@ -44,16 +44,6 @@ async function fetchJson(url: string, token?: string): Promise<{ status: number;
   return { status: res.status, body: await res.json().catch(() => undefined) };
 }
 
-async function portsFree(first: number, count: number): Promise<boolean> {
-  for (let port = first; port < first + count; port++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const server = net.createServer().once("error", () => resolve(false));
-      server.listen(port, () => server.close(() => resolve(true)));
-    });
-    if (!ok) return false;
-  }
-  return true;
-}
 
 describe("pulseboard start (slow: whole service from the CLI)", { timeout: 240_000 }, () => {
   let home: string;
@@ -62,9 +52,15 @@ describe("pulseboard start (slow: whole service from the CLI)", { timeout: 240_0
 
   before(async () => {
     home = mkdtempSync(path.join(os.tmpdir(), "pulseboard-e2e-"));
-    let gatewayPort = await freePort();
-    while (!(await portsFree(gatewayPort, 3))) gatewayPort = await freePort();
-    env = { ...process.env, PORT: String(await freePort()), GATEWAY_PORT: String(gatewayPort), PULSEBOARD_HOME: home, LOG_LEVEL: "info" };
+    const gatewayPort = await freePortRange(3);
+    env = {
+      ...process.env,
+      PORT: String(await freePort()),
+      GATEWAY_PORT: String(gatewayPort),
+      GATEWAY_ADMIN_PORT: String(await freePort()),
+      PULSEBOARD_HOME: home,
+      LOG_LEVEL: "info",
+    };
     delete env.REDIS_URL;
     delete env.CACHE_REDIS_URL;
     delete env.ADMIN_TOKEN;
