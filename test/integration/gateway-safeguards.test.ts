@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { FaultsDisabled } from "../../src/gateway/index.ts";
 import { startTestNode, type TestNode } from "../helpers/gateway.ts";
 import { TestClient } from "../helpers/ws-client.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -135,6 +136,30 @@ describe("gateway safeguards (real WebSocket clients)", () => {
       for (let i = 0; i < 20; i++) client.send("garbage");
       const closed = await client.closed();
       assert.equal(closed.code, 1008);
+    });
+  });
+
+  it("injects faults only when enabled: slow handshakes and dropped publishes", async () => {
+    await withNode("", async ({ node }) => {
+      assert.throws(() => node.fault({ fault: "drop-publishes", ms: 1_000 }), FaultsDisabled);
+    });
+    await withNode("  faults: true", async ({ url, node }) => {
+      node.fault({ fault: "slow-handshake", ms: 5_000, delayMs: 400 });
+      const started = Date.now();
+      const slow = await TestClient.connect(url);
+      const took = Date.now() - started;
+      assert.ok(took >= 350, `handshake took ${took} ms`);
+      node.fault({ fault: "drop-publishes", ms: 5_000 });
+      slow.send({ type: "subscribe", channel: "void" });
+      await slow.next((f) => f.type === "subscribed");
+      slow.send({ type: "publish", channel: "void", data: 1, id: "lost" });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(slow.frames.filter((f) => f.type === "ack" || f.type === "message").length, 0, "no ack, no delivery");
+      assert.deepEqual(node.stats().faults.sort(), ["drop-publishes", "slow-handshake"]);
+      node.fault({ fault: "clear" });
+      slow.send({ type: "publish", channel: "void", data: 2, id: "kept" });
+      assert.equal((await slow.next((f) => f.type === "ack")).id, "kept");
+      slow.close();
     });
   });
 });
