@@ -32,6 +32,8 @@ export interface GatewayConfig {
   nodePortBase: number;
   adminPort: number;
   adminHost: string;
+  /** Where probes and playbooks reach the admin API. */
+  adminUrl: string;
   adminToken?: string;
   heartbeat: number;
   maxConnections: number;
@@ -125,6 +127,7 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
       nodePortBase,
       adminPort: file.gateway.admin_port ?? file.gateway.port + 100,
       adminHost: file.gateway.admin_host,
+      adminUrl: (file.gateway.admin_url ?? `http://127.0.0.1:${file.gateway.admin_port ?? file.gateway.port + 100}`).replace(/\/$/, ""),
       adminToken: file.gateway.admin_token,
       heartbeat: file.gateway.heartbeat,
       maxConnections: file.gateway.max_connections,

@@ -147,6 +147,8 @@ const gatewaySchema = z.strictObject({
   admin_port: port.optional(),
   /** Interface of the admin API. @defaultValue "127.0.0.1" */
   admin_host: z.string().min(1).default("127.0.0.1"),
+  /** Where probes and playbooks reach the admin API. @defaultValue http://127.0.0.1:<admin_port> */
+  admin_url: z.string().regex(/^https?:\/\//, { error: "expected an HTTP URL like http://gateway:4100" }).optional(),
   /** Bearer token of the fleet's admin API; `start` generates one when unset. */
   admin_token: z.string().min(16, { error: "must be at least 16 characters" }).optional(),
   /** Connections one node accepts; beyond it new clients get close 1013 and a retry hint. */

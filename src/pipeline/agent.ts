@@ -31,11 +31,7 @@ export function startAgent(options: AgentOptions): Agent {
   const log = options.log.child({ module: "pipeline.agent", location });
   const prefix = bullPrefix(config.redis.prefix);
   const probes = new Map(config.probes.map((p) => [p.id, p]));
-  const targets: PlatformTargets = {
-    gatewayUrl: config.gateway.url,
-    gatewayNodeUrls: Array.from({ length: config.gateway.nodes }, (_, i) => nodeUrl(config, i)),
-    cacheRedisUrl: config.cache.url,
-  };
+  const targets = platformTargets(config);
   const evaluate = new Queue<EvaluateJob>(QUEUE.evaluate, { connection, prefix });
 
   const worker = new Worker<ProbeJob>(
@@ -82,8 +78,17 @@ export function startAgent(options: AgentOptions): Agent {
   };
 }
 
-function nodeUrl(config: Config, index: number): string {
-  const url = new URL(config.gateway.url);
-  url.port = String(config.gateway.nodePortBase + index);
-  return url.toString();
+/** Where the probes of this config find the managed platform. */
+export function platformTargets(config: Config): PlatformTargets {
+  const nodeUrl = (index: number): string => {
+    const url = new URL(config.gateway.url);
+    url.port = String(config.gateway.nodePortBase + index);
+    return url.toString();
+  };
+  return {
+    gatewayUrl: config.gateway.url,
+    gatewayNodeUrls: Array.from({ length: config.gateway.nodes }, (_, i) => nodeUrl(i)),
+    gatewayAdmin: { url: config.gateway.adminUrl, token: config.gateway.adminToken },
+    cacheRedisUrl: config.cache.url,
+  };
 }

@@ -24,6 +24,8 @@ export async function runProbe(kind: Probe, settings: unknown, options: RunOptio
   let failedPhase: string | undefined;
 
   const ctx = {
+    probe: options.probe,
+    location: options.location,
     signal: controller.signal,
     timeoutMs: options.timeoutMs,
     log: options.log,

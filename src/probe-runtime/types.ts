@@ -8,14 +8,24 @@ export type ProbeStatus = "ok" | "degraded" | "failed";
 export interface PlatformTargets {
   /** The gateway fleet's shared WebSocket URL (ws://host:4000/ws). */
   gatewayUrl: string;
-  /** Each gateway node's own URL, so a probe can test node A → node B. */
+  /**
+   * Each gateway node's own URL as configured, so a probe can test node A →
+   * node B. The fleet may have been scaled since: `gatewayAdmin`'s GET /nodes
+   * has the live list.
+   */
   gatewayNodeUrls: string[];
+  /** The gateway fleet's admin API (GET /nodes, GET /stats), when known. */
+  gatewayAdmin?: { url: string; token?: string };
   /** The gateway's cache Redis, when known to this process. */
   cacheRedisUrl?: string;
 }
 
 /** Handed to every run of a probe kind. */
 export interface ProbeContext {
+  /** The probe's id in pulseboard.yaml (a kind may keep state per probe, such as which node pair is next). */
+  probe: string;
+  /** The location this run is made from. */
+  location: string;
   /** Aborts at the run's deadline; every socket and timer must end with it. */
   signal: AbortSignal;
   /** The run's hard deadline in ms from its start. */

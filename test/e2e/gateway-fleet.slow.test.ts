@@ -1,41 +1,18 @@
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { freePort } from "../../src/core/index.ts";
-import { REPO_ROOT } from "../helpers/config.ts";
-import { freePortRange } from "../helpers/ports.ts";
-import { alive, descendants } from "../helpers/processes.ts";
+import { startTestFleet, type TestFleet } from "../helpers/fleet.ts";
+import { alive, commandLine, descendants } from "../helpers/processes.ts";
 import { startRedis, type TestRedis } from "../helpers/redis.ts";
 import { TestClient } from "../helpers/ws-client.ts";
 import { waitFor } from "../helpers/wait.ts";
 
-const TOKEN = "gateway-admin-token-for-tests";
-
 /** `pulseboard gateway` as its own process tree: a cluster of nodes and the fleet admin API. */
 describe("gateway fleet (slow: real cluster, admin API)", { timeout: 180_000 }, () => {
   let redis: TestRedis;
-  let fleet: ChildProcess;
+  let fleet: TestFleet;
   let port: number;
-  let adminPort: number;
-  const output: string[] = [];
   const clients: TestClient[] = [];
-
-  const admin = async (method: string, pathname: string, body?: unknown, token = TOKEN) => {
-    const res = await fetch(`http://127.0.0.1:${adminPort}${pathname}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, body: json, text };
-  };
+  const admin: TestFleet["admin"] = (...args) => fleet.admin(...args);
   const connect = async (url: string) => {
     const client = await TestClient.connect(url);
     clients.push(client);
@@ -45,36 +22,20 @@ describe("gateway fleet (slow: real cluster, admin API)", { timeout: 180_000 }, 
 
   before(async () => {
     redis = await startRedis();
-    port = await freePortRange(5);
-    adminPort = await freePort();
-    fleet = spawn(process.execPath, [path.join(REPO_ROOT, "bin/pulseboard.js"), "gateway"], {
-      env: {
-        ...process.env,
-        GATEWAY_PORT: String(port),
-        GATEWAY_ADMIN_PORT: String(adminPort),
-        GATEWAY_ADMIN_TOKEN: TOKEN,
-        GATEWAY_FAULTS: "1",
-        GATEWAY_NODES: "2",
-        CACHE_REDIS_URL: redis.url,
-        LOG_LEVEL: "info",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    fleet.stdout!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
-    fleet.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
-    await waitFor("the fleet admin API", async () => (await admin("GET", "/nodes")).body?.nodes?.filter((n: any) => n.state === "ready").length === 2, 30_000, 250);
+    fleet = await startTestFleet({ cacheUrl: redis.url, nodes: 2 });
+    port = fleet.port;
   });
 
   after(async () => {
     for (const client of clients) client.close();
-    if (fleet.exitCode === null) fleet.kill("SIGKILL");
+    await fleet.stop();
     await redis.stop();
   });
 
   it("guards the admin API with its bearer token", async () => {
     assert.equal((await admin("GET", "/nodes", undefined, "wrong-token-wrong-token")).status, 401);
-    assert.equal((await fetch(`http://127.0.0.1:${adminPort}/nodes`)).status, 401);
-    const health = await fetch(`http://127.0.0.1:${adminPort}/healthz`);
+    assert.equal((await fetch(`${fleet.adminUrl}/nodes`)).status, 401);
+    const health = await fetch(`${fleet.adminUrl}/healthz`);
     assert.equal(health.status, 200);
     const { body } = await admin("GET", "/nodes");
     assert.deepEqual(body.nodes.map((n: any) => [n.id, n.port, n.state]), [["node-0", port + 1, "ready"], ["node-1", port + 2, "ready"]]);
@@ -176,11 +137,11 @@ describe("gateway fleet (slow: real cluster, admin API)", { timeout: 180_000 }, 
   });
 
   it("stops every node on SIGTERM", async () => {
-    const tree = descendants(fleet.pid!);
-    assert.equal(tree.length, 2);
-    fleet.kill("SIGTERM");
-    await waitFor("the fleet to exit", () => fleet.exitCode !== null, 10_000);
-    assert.equal(fleet.exitCode, 0);
+    const tree = descendants(fleet.process.pid!).filter(alive);
+    assert.equal(tree.length, 2, tree.map((pid) => commandLine(pid)).join("\n"));
+    fleet.process.kill("SIGTERM");
+    await waitFor("the fleet to exit", () => fleet.process.exitCode !== null, 10_000);
+    assert.equal(fleet.process.exitCode, 0);
     await waitFor("its nodes to exit", () => tree.every((pid) => !alive(pid)), 5_000);
   });
 });
