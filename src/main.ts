@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { loadConfig, formatDuration, type Config } from "./config/index.ts";
+import { ConfigWatcher, loadConfig, formatDuration, type Config } from "./config/index.ts";
 import { ConfigError, MissingDependencyError, createLogger, describeError, stopOnSignals } from "./core/index.ts";
 import { ProbeRegistry } from "./probe-runtime/index.ts";
 import { runAgent, runGateway, runScheduler, runStart, runWeb, runWorker, type Role, type RoleContext } from "./roles/index.ts";
@@ -68,7 +68,8 @@ async function main(argv: string[]): Promise<number> {
   const registry = await ProbeRegistry.load();
   const config = loadConfig({ file: values.config, probeKinds: registry });
   const log = createLogger({ level: config.log.level, base: { role: command === "agent" ? `agent:${values.location}` : command } });
-  const starting = run({ config, registry, log, env: process.env }, values.location);
+  const watcher = new ConfigWatcher(config, { probeKinds: registry }, log);
+  const starting = run({ config, registry, log, env: process.env, watcher }, values.location);
   stopOnSignals(starting, log, command === "start" ? 9_500 : 8_000);
   await starting;
   return EXIT.ok;

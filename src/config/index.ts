@@ -12,3 +12,4 @@ export {
   type ChannelConfig,
   type PlaybookConfig,
 } from "./schema.ts";
+export { ConfigWatcher } from "./watch.ts";

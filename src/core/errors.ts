@@ -50,6 +50,13 @@ export class UpstreamError extends PulseboardError {
   }
 }
 
+/** Something did not answer in time; the message says what and how long was waited. */
+export class TimeoutError extends PulseboardError {
+  constructor(message: string) {
+    super("timeout", message);
+  }
+}
+
 /** A required system program is not installed; the message says how to get it. */
 export class MissingDependencyError extends PulseboardError {
   constructor(message: string) {

@@ -18,6 +18,8 @@ export interface AgentOptions {
 
 /** A running agent: consumes one location's probe queue. */
 export interface Agent {
+  /** Takes a reloaded config: probes added, changed or removed apply to the next run. */
+  update(config: Config): void;
   close(): Promise<void>;
 }
 
@@ -27,26 +29,29 @@ export interface Agent {
  * down) is skipped: a late probe says nothing about now.
  */
 export function startAgent(options: AgentOptions): Agent {
-  const { config, registry, location, connection } = options;
+  const { registry, location, connection } = options;
   const log = options.log.child({ module: "pipeline.agent", location });
-  const prefix = bullPrefix(config.redis.prefix);
-  const probes = new Map(config.probes.map((p) => [p.id, p]));
-  const targets = platformTargets(config);
+  const prefix = bullPrefix(options.config.redis.prefix);
+  let probes = new Map(options.config.probes.map((p) => [p.id, p]));
+  let targets = platformTargets(options.config);
   const evaluate = new Queue<EvaluateJob>(QUEUE.evaluate, { connection, prefix });
 
   const worker = new Worker<ProbeJob>(
     probeQueue(location),
     async (job: Job<ProbeJob>) => {
       const probe = probes.get(job.data.probe);
-      if (!probe || !probe.enabled || !probe.locations.includes(location)) return { skipped: "not configured here" };
-      const lateMs = Date.now() - (job.timestamp + (job.opts.delay ?? 0));
-      if (lateMs > 2 * probe.interval) {
-        log.warn({ probe: probe.id, lateMs }, "skipping a probe run that waited too long in the queue");
-        return { skipped: "stale" };
+      if (!probe || !probe.locations.includes(location)) return { skipped: "not configured here" };
+      if (!job.data.manual) {
+        if (!probe.enabled) return { skipped: "disabled" };
+        const lateMs = Date.now() - (job.timestamp + (job.opts.delay ?? 0));
+        if (lateMs > 2 * probe.interval) {
+          log.warn({ probe: probe.id, lateMs }, "skipping a probe run that waited too long in the queue");
+          return { skipped: "stale" };
+        }
       }
       const result = await runOne(probe);
       await evaluate.add("result", { result }, { jobId: result.id, removeOnComplete: 1_000, removeOnFail: 5_000, attempts: 5, backoff: { type: "exponential", delay: 500 } });
-      return { status: result.status, latency_ms: result.latency_ms };
+      return job.data.manual ? { result } : { status: result.status, latency_ms: result.latency_ms };
     },
     { connection, prefix, concurrency: options.concurrency ?? 64 },
   );
@@ -71,6 +76,10 @@ export function startAgent(options: AgentOptions): Agent {
   }
 
   return {
+    update(config) {
+      probes = new Map(config.probes.map((p) => [p.id, p]));
+      targets = platformTargets(config);
+    },
     async close() {
       await worker.close();
       await evaluate.close();

@@ -29,11 +29,12 @@ export interface EvaluatorOptions {
  * race on its state. Every write is keyed by the result, so a retried job
  * changes nothing twice.
  */
-export function startEvaluator(options: EvaluatorOptions): { close(): Promise<void> } {
-  const { config, status, connection } = options;
+export function startEvaluator(options: EvaluatorOptions): { update(config: Config): void; close(): Promise<void> } {
+  const { status, connection } = options;
+  let config = options.config;
   const log = options.log.child({ module: "pipeline.evaluate" });
   const prefix = bullPrefix(config.redis.prefix);
-  const probes = new Map(config.probes.map((p) => [p.id, p]));
+  let probes = new Map(config.probes.map((p) => [p.id, p]));
   const incidents = new Queue<IncidentJob>(QUEUE.incidents, { connection, prefix });
 
   async function evaluate(job: Job<EvaluateJob>): Promise<{ changed: string[] }> {
@@ -103,6 +104,10 @@ export function startEvaluator(options: EvaluatorOptions): { close(): Promise<vo
   worker.on("error", (err) => log.warn({ err: err.message }, "evaluate worker error"));
   worker.on("failed", (job, err) => log.warn({ job: job?.id, err: err.message }, "evaluating a result failed; will retry"));
   return {
+    update(next) {
+      config = next;
+      probes = new Map(next.probes.map((p) => [p.id, p]));
+    },
     async close() {
       await worker.close();
       await incidents.close();

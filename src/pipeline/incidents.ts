@@ -39,8 +39,7 @@ export interface IncidentWorkerOptions {
 export function startIncidentWorker(options: IncidentWorkerOptions): { close(): Promise<void> } {
   const { config, status, connection } = options;
   const log = options.log.child({ module: "pipeline.incidents" });
-  const names = new Map(config.components.map((c) => [c.id, c.name]));
-  const nameOf = (id: string): string => names.get(id) ?? id;
+  const nameOf = (id: string): string => status.components.find((c) => c.id === id)?.name ?? id;
 
   async function activeAutomaticIncident(): Promise<Incident | undefined> {
     const id = await status.store.automaticIncidentId();

@@ -4,3 +4,5 @@ export { startEvaluator, type EvaluatorOptions } from "./evaluate.ts";
 export { startIncidentWorker, type IncidentWorkerOptions } from "./incidents.ts";
 export { syncSchedules, type ScheduleSyncResult } from "./schedules.ts";
 export { nextLocationState, probeState, componentStatusFor } from "./evaluation.ts";
+export { startHousekeeping } from "./housekeeping.ts";
+export { ProbeControl } from "./probe-control.ts";

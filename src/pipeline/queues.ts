@@ -25,6 +25,8 @@ export function bullPrefix(prefix: string): string {
 export interface ProbeJob {
   probe: string;
   location: string;
+  /** Asked for by a person ("run now"): runs even when paused or late, and returns the whole result. */
+  manual?: boolean;
 }
 
 export interface EvaluateJob {

@@ -2,6 +2,7 @@ import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Config } from "../config/index.ts";
 import type { Logger } from "../core/index.ts";
+import { Keys } from "../status/index.ts";
 import { bullPrefix, probeQueue, type ProbeJob } from "./queues.ts";
 
 export interface ScheduleSyncResult {
@@ -12,15 +13,17 @@ export interface ScheduleSyncResult {
 /**
  * Makes the BullMQ job schedulers match the config: one scheduler per probe
  * and location, every `interval`; schedulers of probes or locations no longer
- * configured are removed. Idempotent, so any number of schedulers may run it.
+ * configured, or of probes a person paused, are removed. Idempotent, so any
+ * number of schedulers may run it.
  */
 export async function syncSchedules(config: Config, connection: Redis, log: Logger): Promise<ScheduleSyncResult> {
   const prefix = bullPrefix(config.redis.prefix);
   const knownQueuesKey = `${config.redis.prefix}:probe-queues`;
+  const paused = new Set(await connection.smembers(new Keys(config.redis.prefix).pausedProbes));
   const wanted = new Map<string, Map<string, { every: number; data: ProbeJob }>>();
   for (const location of config.locations) wanted.set(probeQueue(location.id), new Map());
   for (const probe of config.probes) {
-    if (!probe.enabled) continue;
+    if (!probe.enabled || paused.has(probe.id)) continue;
     for (const location of probe.locations) {
       wanted.get(probeQueue(location))?.set(probe.id, { every: probe.interval, data: { probe: probe.id, location } });
     }

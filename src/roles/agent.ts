@@ -3,16 +3,18 @@ import { startAgent } from "../pipeline/index.ts";
 import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./context.ts";
 
 /** The agent role: runs the probes of one location. */
-export async function runAgent({ config, registry, log }: RoleContext, location: string | undefined): Promise<Role> {
+export async function runAgent({ config, registry, log, watcher }: RoleContext, location: string | undefined): Promise<Role> {
   const known = config.locations.map((l) => l.id);
   if (!location) throw new ConfigError([`--location: name the location this agent probes from (configured: ${known.join(", ")})`]);
   if (!known.includes(location)) throw new ConfigError([`--location: no location has the id "${location}" (configured: ${known.join(", ")})`]);
   const url = controlPlaneUrl(config, "agent");
   const connection = connectRedis(url, { profile: "blocking", name: `agent-${location}`, log });
   const agent = startAgent({ config, registry, location, connection, log });
+  watcher.onChange((next) => agent.update(next));
   announceReady("agent", { location });
   return {
     async stop() {
+      watcher.stop();
       await agent.close();
       await closeRedis(connection);
     },

@@ -1,4 +1,4 @@
-import type { Config } from "../config/index.ts";
+import type { Config, ConfigWatcher } from "../config/index.ts";
 import { ConfigError, type Logger, type Stoppable } from "../core/index.ts";
 import type { ProbeRegistry } from "../probe-runtime/index.ts";
 
@@ -9,6 +9,8 @@ export interface RoleContext {
   log: Logger;
   /** The process environment, read once by main. */
   env: NodeJS.ProcessEnv;
+  /** Hands out reloaded configs when pulseboard.yaml changes on disk. */
+  watcher: ConfigWatcher;
 }
 
 export type Role = Stoppable;

@@ -1,5 +1,7 @@
+import type { Config } from "../config/index.ts";
 import { closeRedis, connectRedis, describeError } from "../core/index.ts";
-import { syncSchedules } from "../pipeline/index.ts";
+import { startHousekeeping, syncSchedules } from "../pipeline/index.ts";
+import { StatusStore } from "../status/index.ts";
 import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./context.ts";
 
 /** How often the schedules are re-checked against the config (self-healing). */
@@ -7,28 +9,42 @@ const RESYNC_MS = 60_000;
 /** How soon a failed sync (Redis unreachable) is tried again. */
 const RETRY_MS = 2_000;
 
-/** The scheduler role: keeps the BullMQ job schedulers in line with config. */
-export async function runScheduler({ config, log }: RoleContext): Promise<Role> {
+/**
+ * The scheduler role: keeps the BullMQ job schedulers in line with the config
+ * (also as it is edited), and runs the housekeeping clock.
+ */
+export async function runScheduler({ config, log, watcher }: RoleContext): Promise<Role> {
   const url = controlPlaneUrl(config, "scheduler");
   const connection = connectRedis(url, { profile: "command", name: "scheduler", log });
+  const status = { store: new StatusStore(connection, config.redis.prefix), components: config.components };
+  let current: Config = config;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const sync = async (): Promise<void> => {
+    clearTimeout(timer);
     let next = RESYNC_MS;
     try {
-      await syncSchedules(config, connection, log);
+      await syncSchedules(current, connection, log);
     } catch (err) {
       log.warn({ err: describeError(err) }, "cannot sync probe schedules yet; retrying");
       next = RETRY_MS;
     }
     if (!stopped) timer = setTimeout(() => void sync(), next);
   };
+  watcher.onChange((next) => {
+    current = next;
+    status.components = next.components;
+    void sync();
+  });
   await sync();
+  const housekeeping = startHousekeeping(status, log);
   announceReady("scheduler");
   return {
     async stop() {
       stopped = true;
       clearTimeout(timer);
+      watcher.stop();
+      housekeeping.stop();
       await closeRedis(connection);
     },
   };

@@ -1,11 +1,12 @@
 import type { Server } from "node:http";
 import { UpstreamError, closeRedis, connectRedis } from "../core/index.ts";
+import { ProbeControl } from "../pipeline/index.ts";
 import { readSummary, StatusStore, type StatusContext } from "../status/index.ts";
 import { createWebApp, SnapshotService } from "../web/index.ts";
 import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./context.ts";
 
 /** The web role: public page, Statuspage-compatible API, admin API, health. */
-export async function runWeb({ config, log }: RoleContext): Promise<Role> {
+export async function runWeb({ config, log, watcher }: RoleContext): Promise<Role> {
   const url = controlPlaneUrl(config, "web");
   const redis = connectRedis(url, { profile: "command", name: "web", log });
   const subscriber = connectRedis(url, { profile: "command", name: "web-events", log });
@@ -25,7 +26,14 @@ export async function runWeb({ config, log }: RoleContext): Promise<Role> {
   await snapshot.start();
   const tokens = config.admin.token ? [config.admin.token] : [];
   if (tokens.length === 0) log.warn("no admin token configured (ADMIN_TOKEN): the admin API refuses every request");
-  const app = createWebApp({ config, status, snapshot, adminTokens: tokens, ready: () => store.ping(), log });
+  let current = config;
+  watcher.onChange((next) => {
+    current = next;
+    status.components = next.components;
+    void snapshot.refresh();
+  });
+  const probes = new ProbeControl({ config: () => current, url, connection: redis, store, log });
+  const app = createWebApp({ config, liveConfig: () => current, status, snapshot, adminTokens: tokens, ready: () => store.ping(), probes, log });
   const server = await listen(app, config.web.port, config.web.host);
   log.info({ port: config.web.port, url: config.page.url }, "status page serving");
   announceReady("web", { port: config.web.port });
@@ -36,7 +44,9 @@ export async function runWeb({ config, log }: RoleContext): Promise<Role> {
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 2_000).unref();
       });
+      watcher.stop();
       await snapshot.stop();
+      await probes.close();
       await Promise.all([closeRedis(subscriber), closeRedis(redis)]);
     },
   };

@@ -7,3 +7,7 @@ export { openIncident, openIncidentInput, type OpenIncidentInput } from "./verbs
 export { appendUpdate, appendUpdateInput, type AppendUpdateInput } from "./verbs/append-update.ts";
 export { resolveIncident, resolveIncidentInput, type ResolveIncidentInput } from "./verbs/resolve-incident.ts";
 export { setComponentStatus, type SetComponentStatusInput } from "./verbs/set-component-status.ts";
+export { refreshEffective } from "./verbs/refresh-effective.ts";
+export type { LatencyPoint } from "./rollups.ts";
+export type { UptimeDay } from "./uptime.ts";
+export { LATENCY_BOUNDS_MS, percentile, bucketOf } from "./histogram.ts";

@@ -45,6 +45,30 @@ export class Keys {
   idempotency(key: string): string {
     return `${this.prefix}:done:${key}`;
   }
+  /** Hash of per-minute rollups of one probe at one location, one key per UTC day. */
+  minuteRollup(probe: string, location: string, epochDay: number): string {
+    return `${this.prefix}:rollup:m:${probe}:${location}:${epochDay}`;
+  }
+  /** Hash of per-hour rollups of one probe at one location, one key per 32-day block. */
+  hourRollup(probe: string, location: string, block: number): string {
+    return `${this.prefix}:rollup:h:${probe}:${location}:${block}`;
+  }
+  /** Prefix of a component's uptime keys (one hash per 32-day block: `<day>:<status>` → ms). */
+  uptimePrefix(component: string): string {
+    return `${this.prefix}:uptime:${component}:`;
+  }
+  /** Hash: component id → `<status>|<since ms>`, the status customers see and since when. */
+  get effective(): string {
+    return `${this.prefix}:effective`;
+  }
+  /** Sorted set of history keys by the time they may be deleted (the retention job reads it). */
+  get retention(): string {
+    return `${this.prefix}:retention`;
+  }
+  /** Set of probe ids paused by a person. */
+  get pausedProbes(): string {
+    return `${this.prefix}:probes:paused`;
+  }
   /** Pub/sub channel announcing changes to the page. */
   get events(): string {
     return `${this.prefix}:events`;

@@ -116,3 +116,16 @@ export interface Incident {
 export function isUnresolved(incident: Incident): boolean {
   return incident.status !== "resolved" && incident.status !== "postmortem";
 }
+
+/**
+ * What customers see for a component: the worse of what the pipeline
+ * computed and what any unresolved incident says of it.
+ */
+export function effectiveStatus(component: string, computed: ComponentState | undefined, unresolved: Incident[]): ComponentStatus {
+  let status: ComponentStatus = computed?.status ?? "operational";
+  for (const incident of unresolved) {
+    const inIncident = incident.components[component];
+    if (inIncident) status = worseStatus(status, inIncident);
+  }
+  return status;
+}

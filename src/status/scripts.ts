@@ -38,3 +38,35 @@ end
 redis.call("PUBLISH", ARGV[9], ARGV[10])
 return "written"
 `;
+
+/**
+ * Moves a component's effective status (what customers see) to a new value,
+ * first adding the time spent in the old one to the per-day uptime hashes,
+ * split at UTC midnights.
+ * KEYS: effective hash, retention zset
+ * ARGV: component, new status, now ms, uptime key prefix, ms to keep a block after it ends, earliest ms worth counting
+ * Returns 1 when the status changed, 0 when it was already that.
+ */
+export const EFFECTIVE_TRANSITION_LUA = `
+local current = redis.call("HGET", KEYS[1], ARGV[1])
+local now = tonumber(ARGV[3])
+if current then
+  local sep = string.find(current, "|", 1, true)
+  local status = string.sub(current, 1, sep - 1)
+  if status == ARGV[2] then
+    return 0
+  end
+  local t = math.max(tonumber(string.sub(current, sep + 1)), tonumber(ARGV[6]))
+  while t < now do
+    local day = math.floor(t / 86400000)
+    local stop = math.min((day + 1) * 86400000, now)
+    local block = math.floor(day / 32)
+    local key = ARGV[4] .. block
+    redis.call("HINCRBY", key, day .. ":" .. status, stop - t)
+    redis.call("ZADD", KEYS[2], "NX", (block + 1) * 32 * 86400000 + tonumber(ARGV[5]), key)
+    t = stop
+  end
+end
+redis.call("HSET", KEYS[1], ARGV[1], ARGV[2] .. "|" .. ARGV[3])
+return 1
+`;

@@ -1,5 +1,8 @@
 import type { Redis, Result } from "ioredis";
-import { WRITE_INCIDENT_LUA } from "./scripts.ts";
+import { EFFECTIVE_TRANSITION_LUA, WRITE_INCIDENT_LUA } from "./scripts.ts";
+import { foldLatency, last24h, last7d, stageRollups, type LatencyPoint } from "./rollups.ts";
+import { UPTIME_RETENTION_MS, foldUptime, uptimeWindow, type UptimeDay } from "./uptime.ts";
+import type { ComponentStatus } from "./model.ts";
 import { UpstreamError } from "../core/index.ts";
 import type { ProbeResult } from "../probe-runtime/index.ts";
 import { Keys } from "./keys.ts";
@@ -40,17 +43,95 @@ export class StatusStore {
   ) {
     this.keys = new Keys(prefix);
     redis.defineCommand("pulseboardWriteIncident", { numberOfKeys: 5, lua: WRITE_INCIDENT_LUA });
+    redis.defineCommand("pulseboardEffective", { numberOfKeys: 2, lua: EFFECTIVE_TRANSITION_LUA });
   }
 
+  /** Keeps a result (latest, recent list) and adds it to its minute and hour rollups, in one transaction. */
   async recordResult(result: ProbeResult): Promise<void> {
     const json = JSON.stringify(result);
-    await this.redis
+    const tx = this.redis
       .multi()
       .set(this.keys.lastResult(result.probe, result.location), json)
       .lpush(this.keys.results(result.probe, result.location), json)
-      .ltrim(this.keys.results(result.probe, result.location), 0, RESULTS_KEPT - 1)
-      .exec()
-      .then(checkExec);
+      .ltrim(this.keys.results(result.probe, result.location), 0, RESULTS_KEPT - 1);
+    stageRollups(tx, this.keys, result);
+    await tx.exec().then(checkExec);
+  }
+
+  /** A latency chart of one probe over all the given locations: one pipelined round trip. */
+  async latency(probe: string, locations: string[], range: "24h" | "7d", now = Date.now()): Promise<LatencyPoint[]> {
+    const plan = range === "24h" ? last24h(now) : last7d(now);
+    const reads = locations.flatMap((location) => plan.keys(this.keys, probe, location).map((key, index) => ({ key, index })));
+    const pipeline = this.redis.pipeline();
+    for (const read of reads) pipeline.hgetall(read.key);
+    const answers = await pipeline.exec().then(checkExec);
+    return foldLatency(plan, reads.map((read, i) => ({ index: read.index, hash: (answers[i]![1] ?? {}) as Record<string, string> })));
+  }
+
+  /**
+   * Moves a component's effective status (what customers see); the time spent
+   * in the previous one goes to the per-day uptime record.
+   */
+  async setEffective(component: string, status: ComponentStatus, now = Date.now()): Promise<boolean> {
+    const changed = await this.redis.pulseboardEffective(
+      this.keys.effective,
+      this.keys.retention,
+      component,
+      status,
+      String(now),
+      this.keys.uptimePrefix(component),
+      String(UPTIME_RETENTION_MS),
+      String(now - UPTIME_RETENTION_MS),
+    );
+    return changed === 1;
+  }
+
+  /** The effective status of every component and since when. */
+  async effective(): Promise<Map<string, { status: ComponentStatus; since: number }>> {
+    const raw = await this.redis.hgetall(this.keys.effective);
+    const out = new Map<string, { status: ComponentStatus; since: number }>();
+    for (const [id, value] of Object.entries(raw)) {
+      const [status, since] = value.split("|") as [ComponentStatus, string];
+      out.set(id, { status, since: Number(since) });
+    }
+    return out;
+  }
+
+  /** Per-day uptime of components over the last `days` days: one pipelined round trip. */
+  async uptime(components: string[], days = 90, now = Date.now()): Promise<Map<string, UptimeDay[]>> {
+    const window = uptimeWindow(now, days);
+    const pipeline = this.redis.pipeline().hgetall(this.keys.effective);
+    for (const component of components) for (const block of window.blocks) pipeline.hgetall(`${this.keys.uptimePrefix(component)}${block}`);
+    const answers = (await pipeline.exec().then(checkExec)).map(([, value]) => (value ?? {}) as Record<string, string>);
+    const effective = answers[0]!;
+    const out = new Map<string, UptimeDay[]>();
+    components.forEach((component, i) => {
+      const hashes = answers.slice(1 + i * window.blocks.length, 1 + (i + 1) * window.blocks.length);
+      const raw = effective[component];
+      const current = raw ? { status: raw.split("|")[0] as ComponentStatus, since: Number(raw.split("|")[1]) } : undefined;
+      out.set(component, foldUptime(window, hashes, current, now));
+    });
+    return out;
+  }
+
+  /** Deletes history keys whose retention ended before `now`; returns how many. */
+  async sweepRetention(now = Date.now()): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const keys = await this.redis.zrangebyscore(this.keys.retention, "-inf", now, "LIMIT", 0, 500);
+      if (keys.length === 0) return deleted;
+      await this.redis.multi().del(...keys).zrem(this.keys.retention, ...keys).exec().then(checkExec);
+      deleted += keys.length;
+    }
+  }
+
+  async pausedProbes(): Promise<Set<string>> {
+    return new Set(await this.redis.smembers(this.keys.pausedProbes));
+  }
+
+  async setProbePaused(probe: string, paused: boolean): Promise<void> {
+    if (paused) await this.redis.sadd(this.keys.pausedProbes, probe);
+    else await this.redis.srem(this.keys.pausedProbes, probe);
   }
 
   async lastResults(probe: string, locations: string[]): Promise<Map<string, ProbeResult>> {
@@ -177,14 +258,16 @@ export class IncidentConflict extends UpstreamError {
   }
 }
 
-function checkExec(result: [Error | null, unknown][] | null): void {
+function checkExec(result: [Error | null, unknown][] | null): [Error | null, unknown][] {
   if (!result) throw new UpstreamError("redis transaction was aborted");
   const failed = result.find(([err]) => err);
   if (failed?.[0]) throw new UpstreamError(`redis transaction failed: ${failed[0].message}`, { cause: failed[0] });
+  return result;
 }
 
 declare module "ioredis" {
   interface RedisCommander<Context> {
     pulseboardWriteIncident(...args: string[]): Result<string, Context>;
+    pulseboardEffective(...args: string[]): Result<number, Context>;
   }
 }

@@ -1,8 +1,8 @@
 import type { ComponentConfig } from "../config/index.ts";
 import {
   INCIDENT_IMPACTS,
+  effectiveStatus,
   impactOf,
-  worseStatus,
   worstStatus,
   type ComponentState,
   type ComponentStatus,
@@ -70,12 +70,7 @@ export async function readSummary(ctx: StatusContext, recentLimit = 50): Promise
 }
 
 function viewOf(config: ComponentConfig, position: number, computed: ComponentState | undefined, unresolved: Incident[]): ComponentView {
-  let status: ComponentStatus = computed?.status ?? "operational";
-  for (const incident of unresolved) {
-    const inIncident = incident.components[config.id];
-    if (inIncident) status = worseStatus(status, inIncident);
-  }
-  return { config, position, status, computed };
+  return { config, position, status: effectiveStatus(config.id, computed, unresolved), computed };
 }
 
 function indicatorOf(statuses: ComponentStatus[], unresolved: Incident[]): Indicator {

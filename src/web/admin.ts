@@ -11,13 +11,16 @@ import {
   type ResolveIncidentInput,
   type StatusContext,
 } from "../status/index.ts";
+import { adminProbesRouter, type ProbeControl } from "./admin-probes.ts";
 import { requireBearer } from "./auth.ts";
 
 export interface AdminOptions {
-  config: Config;
+  /** The running config (it changes when pulseboard.yaml is reloaded). */
+  config: () => Config;
   status: StatusContext;
   /** Tokens accepted as `Authorization: Bearer …`. */
   tokens: string[];
+  probes: ProbeControl;
 }
 
 /**
@@ -25,13 +28,15 @@ export interface AdminOptions {
  * Bodies are handed to the verbs as they came; each verb parses its own input.
  */
 export function adminRouter(options: AdminOptions): Router {
-  const { config, status } = options;
+  const { status } = options;
   const router = Router();
   router.use(requireBearer(options.tokens));
   router.use(express.json({ limit: "64kb" }));
+  router.use(adminProbesRouter({ config: options.config, status, probes: options.probes }));
   const person: Author = { kind: "person", name: "admin" };
 
   router.get("/components", async (_req, res) => {
+    const config = options.config();
     const states = await status.store.components();
     const components = await Promise.all(
       config.components.map(async (component) => {
@@ -49,7 +54,7 @@ export function adminRouter(options: AdminOptions): Router {
 
   router.get("/components/:id/history", async (req, res) => {
     const id = req.params.id;
-    if (!config.components.some((c) => c.id === id)) throw new NotFoundError(`component ${id}`);
+    if (!options.config().components.some((c) => c.id === id)) throw new NotFoundError(`component ${id}`);
     res.json({ history: await status.store.componentHistory(id, limitOf(req)) });
   });
 

@@ -4,6 +4,7 @@ import type { Config } from "../config/index.ts";
 import { newId, type Logger } from "../core/index.ts";
 import type { StatusContext } from "../status/index.ts";
 import { adminRouter } from "./admin.ts";
+import type { ProbeControl } from "./admin-probes.ts";
 import { errorHandler } from "./errors.ts";
 import { PageRenderer } from "./pages.ts";
 import type { SnapshotService } from "./snapshot.ts";
@@ -19,6 +20,10 @@ export interface WebAppOptions {
   adminTokens: string[];
   /** Answers when the control-plane Redis is reachable. */
   ready: () => Promise<void>;
+  /** Pause, resume and run-now for the admin API. */
+  probes: ProbeControl;
+  /** The running config, for the admin API (it changes on reload). @defaultValue the config given */
+  liveConfig?: () => Config;
   log: Logger;
 }
 
@@ -83,7 +88,7 @@ export function createWebApp(options: WebAppOptions): Express {
   app.get("/api/v2/status.json", api((s) => ({ page: mapper.page(s.summary), status: mapper.status(s.summary) })));
   app.get("/api/v2/components.json", api((s) => ({ page: mapper.page(s.summary), components: mapper.components(s.summary) })));
 
-  app.use("/admin/api", adminRouter({ config, status: options.status, tokens: options.adminTokens }));
+  app.use("/admin/api", adminRouter({ config: options.liveConfig ?? (() => config), status: options.status, tokens: options.adminTokens, probes: options.probes }));
 
   app.use((_req, res) => {
     res.status(404).json({ code: "not_found", message: "no such page" });

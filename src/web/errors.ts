@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from "express";
-import { NotFoundError, PulseboardError, ValidationError, describeError, type Logger } from "../core/index.ts";
+import { NotFoundError, PulseboardError, TimeoutError, ValidationError, describeError, type Logger } from "../core/index.ts";
 
 /**
  * The one error middleware: typed errors become `{ code, message, requestId }`
@@ -18,6 +18,7 @@ export function errorHandler(log: Logger) {
     if (typeof httpError.status === "number" && httpError.status >= 400 && httpError.status < 500) {
       return void body(httpError.status, "bad_request", httpError.expose ? String(httpError.message) : "bad request");
     }
+    if (err instanceof TimeoutError) return void body(504, err.code, err.message);
     const code = err instanceof PulseboardError ? err.code : "internal_error";
     log.error({ err: describeError(err), requestId, method: req.method, path: req.path }, "request failed");
     body(err instanceof PulseboardError && err.code === "upstream_failed" ? 503 : 500, code, "the request could not be completed");

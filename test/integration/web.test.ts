@@ -4,6 +4,7 @@ import type { Express } from "express";
 import { Redis } from "ioredis";
 import request from "supertest";
 import type { Config } from "../../src/config/index.ts";
+import { ProbeControl } from "../../src/pipeline/index.ts";
 import { readSummary, setComponentStatus, StatusStore, type StatusContext } from "../../src/status/index.ts";
 import { createWebApp, SnapshotService } from "../../src/web/index.ts";
 import { configFrom, testLog } from "../helpers/config.ts";
@@ -21,6 +22,7 @@ describe("web role: status page, Statuspage API, admin API (real redis-server, r
   let status: StatusContext;
   let snapshot: SnapshotService;
   let app: Express;
+  let probes: ProbeControl;
 
   before(async () => {
     redis = await startRedis();
@@ -37,9 +39,11 @@ components:
     status = { store: new StatusStore(connection, uniquePrefix()), components: config.components };
     snapshot = new SnapshotService({ read: () => readSummary(status), refreshMs: 60_000, log: testLog() });
     await snapshot.start();
-    app = createWebApp({ config, status, snapshot, adminTokens: [TOKEN], ready: () => status.store.ping(), log: testLog() });
+    probes = new ProbeControl({ config: () => config, url: redis.url, connection, store: status.store, log: testLog() });
+    app = createWebApp({ config, status, snapshot, adminTokens: [TOKEN], ready: () => status.store.ping(), probes, log: testLog() });
   });
   after(async () => {
+    await probes.close();
     await snapshot.stop();
     connection.disconnect();
     await redis.stop();

@@ -11,6 +11,7 @@ import {
   type ComponentStatus,
   type Incident,
 } from "../model.ts";
+import { refreshEffective } from "./refresh-effective.ts";
 import {
   authorSchema,
   checkComponentIds,
@@ -58,7 +59,9 @@ export async function appendUpdate(
         expectedRevision: current.revision,
         automatic: current.automatic && !isUnresolved(next) ? "clear" : undefined,
       });
-      return written ? { incident: next, written } : { incident: current, written };
+      if (!written) return { incident: current, written };
+      await refreshEffective(ctx, new Set([...Object.keys(current.components), ...Object.keys(next.components)]));
+      return { incident: next, written };
     } catch (err) {
       if (!(err instanceof IncidentConflict) || attempt >= ATTEMPTS) throw err;
     }

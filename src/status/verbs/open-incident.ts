@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { newId, stableId } from "../../core/index.ts";
 import { INCIDENT_IMPACTS, impactOf, worstStatus, type AffectedComponent, type Incident } from "../model.ts";
+import { refreshEffective } from "./refresh-effective.ts";
 import {
   authorSchema,
   checkComponentIds,
@@ -84,5 +85,6 @@ export async function openIncident(
     const existing = await ctx.store.incident(id);
     if (existing) return { incident: existing, created: false };
   }
+  await refreshEffective(ctx, Object.keys(input.components));
   return { incident, created: written };
 }

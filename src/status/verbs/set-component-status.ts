@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { ComponentTransition } from "../model.ts";
+import { refreshEffective } from "./refresh-effective.ts";
 import { checkComponentIds, componentStatusSchema, nowIso, parseInput, type StatusContext } from "./context.ts";
 
 export const setComponentStatusInput = z.strictObject({
@@ -29,5 +30,6 @@ export async function setComponentStatus(
     from === input.status ? undefined : { component: input.id, from, to: input.status, at, reason: input.reason };
   const state = { status: input.status, created_at: current?.created_at ?? at, since: at, updated_at: at, reason: input.reason };
   await ctx.store.writeComponent(input.id, state, transition);
+  await refreshEffective(ctx, [input.id]);
   return transition;
 }

@@ -1,0 +1,16 @@
+import { effectiveStatus } from "../model.ts";
+import type { StatusContext } from "./context.ts";
+
+/**
+ * Recomputes what customers see for components (all of them by default) from
+ * the computed status and the unresolved incidents, and records any change in
+ * the uptime history. Every writer of either calls it; the scheduler also runs
+ * it every minute, so a change missed by a crash is caught up.
+ */
+export async function refreshEffective(ctx: StatusContext, components?: Iterable<string>): Promise<void> {
+  const ids = components ? [...components] : ctx.components.map((c) => c.id);
+  if (ids.length === 0) return;
+  const [computed, unresolved] = await Promise.all([ctx.store.components(), ctx.store.unresolvedIncidents()]);
+  const now = ctx.now?.().getTime() ?? Date.now();
+  for (const id of ids) await ctx.store.setEffective(id, effectiveStatus(id, computed.get(id), unresolved), now);
+}
