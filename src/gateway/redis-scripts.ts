@@ -18,7 +18,7 @@ local offset = redis.call("HINCRBY", KEYS[1], "o", 1)
 redis.call("EXPIRE", KEYS[1], ARGV[6])
 local serial = epoch .. ":" .. offset
 local frame = '{"type":"message","channel":"' .. ARGV[2] .. '","serial":"' .. serial .. '","data":' .. ARGV[1] .. ',"ts":' .. ARGV[3] .. '}'
-redis.call("XADD", KEYS[2], "MAXLEN", "~", ARGV[4], offset .. "-0", "f", frame)
+redis.call("XADD", KEYS[2], "MAXLEN", ARGV[4], offset .. "-0", "f", frame)
 redis.call("EXPIRE", KEYS[2], ARGV[5])
 redis.call("PUBLISH", ARGV[8], serial .. "\\n" .. frame)
 return serial

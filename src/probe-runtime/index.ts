@@ -1,3 +1,18 @@
 export * from "./types.ts";
 export { runProbe, type RunOptions } from "./run.ts";
 export { ProbeRegistry, PROBES_DIR } from "./registry.ts";
+export { GatewaySession, explainSocketError, type GatewayFrame, type GatewayRefusal, type SessionOptions } from "./gateway-session.ts";
+export {
+  adminGet,
+  fleetStats,
+  gatewayNodes,
+  nodeUrl,
+  requireAdmin,
+  type FleetNodeView,
+  type GatewayAdminTarget,
+  type GatewayNodeTarget,
+  type SafeguardView,
+} from "./gateway-admin.ts";
+export { continuityProblems, deliveryProblems, splitSerial } from "./serials.ts";
+export { channelSetting, durationSetting, gatewayAdminSetting, httpUrlSetting, probeChannel, wsUrlSetting } from "./settings.ts";
+export { runClock, type RunClock } from "./deadline.ts";

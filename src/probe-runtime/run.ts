@@ -1,5 +1,5 @@
 import { describeError, newId, type Logger } from "../core/index.ts";
-import type { PlatformTargets, Probe, ProbeResult } from "./types.ts";
+import { ProbeFailure, type PlatformTargets, type Probe, type ProbeResult } from "./types.ts";
 
 export interface RunOptions {
   probe: string;
@@ -78,6 +78,7 @@ export async function runProbe(kind: Probe, settings: unknown, options: RunOptio
       phases,
       failed_phase: failedPhase,
       error: failedPhase && !(err instanceof DeadlineError) ? `${failedPhase}: ${describeError(err)}` : describeError(err),
+      details: err instanceof ProbeFailure ? err.details : undefined,
       finished_at: new Date().toISOString(),
     };
   } finally {

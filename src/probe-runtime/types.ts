@@ -80,9 +80,13 @@ export interface ProbeResult {
 
 /** Thrown by a probe kind for a failure it understands; the message is shown as is. */
 export class ProbeFailure extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** What the run found before it failed (which node pair, which messages); kept with the result. */
+  readonly details?: Record<string, unknown>;
+
+  constructor(message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
     super(message, options);
     this.name = "ProbeFailure";
+    this.details = options?.details;
   }
 }
 

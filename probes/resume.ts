@@ -1,0 +1,159 @@
+import { z } from "zod";
+import {
+  channelSetting,
+  continuityProblems,
+  defineProbe,
+  deliveryProblems,
+  gatewayAdminSetting,
+  gatewayNodes,
+  GatewaySession,
+  ProbeFailure,
+  probeChannel,
+  runClock,
+  wsUrlSetting,
+  type GatewayFrame,
+  type GatewayNodeTarget,
+  type ProbeContext,
+  type RunClock,
+} from "../src/probe-runtime/index.ts";
+
+const settingsSchema = z.strictObject({
+  /**
+   * Channel name the probe's channel starts with; the probe id and location
+   * are appended so no two probes share one.
+   * @defaultValue "pulseboard.probe.resume"
+   */
+  channel: channelSetting.default("pulseboard.probe.resume"),
+  /**
+   * Messages published while the client is away, back to back on one
+   * connection: keep it within the gateway's publish burst (200 by default)
+   * and its history size (1000 by default), or the run fails by design.
+   * @defaultValue 5
+   */
+  messages: z.int().min(1).max(1_000).default(5),
+  /** Node URLs to use. @defaultValue the fleet's live nodes (admin API), else the configured node URLs */
+  nodes: z.array(wsUrlSetting).min(1).optional(),
+  /** The fleet admin API for the live node list; null uses the configured node URLs only. @defaultValue the managed gateway's */
+  admin: gatewayAdminSetting.nullable().optional(),
+});
+
+/** Which node each probe starts on next, so every node is left from and resumed on over time. */
+const nextTurn = new Map<string, number>();
+
+/**
+ * What a client does after its network drops: it subscribes, loses its
+ * connection, misses messages, reconnects — to another node when there is
+ * one — and resumes from the last serial it saw. Fails, naming each problem,
+ * if the gateway says recovered:false, or if any message published while it
+ * was away is missing, repeated or out of order in the replay. Phases name
+ * the nodes: connect/upgrade/welcome per connection, subscribe, anchor (a
+ * first message whose serial is the resume point), publish, resume, replay.
+ */
+export default defineProbe({
+  kind: "resume",
+  description: "Drop a subscriber, publish while it is away, resume from its last serial on another node: nothing lost, repeated or reordered",
+  configSchema: settingsSchema,
+  async run(settings, ctx) {
+    const clock = runClock(ctx);
+    const { nodes, source } = await ctx.phase("nodes", () => gatewayNodes(ctx, { nodes: settings.nodes, admin: settings.admin }));
+    const [away, back] = nextNodes(ctx.probe, nodes);
+    const channel = probeChannel(settings.channel, ctx.probe, ctx.location);
+    const run = Math.random().toString(36).slice(2, 10);
+    const sessions: GatewaySession[] = [];
+    const open = async (node: GatewayNodeTarget): Promise<GatewaySession> => {
+      const { session } = await GatewaySession.open(node.url, ctx, { name: node.id, label: node.id });
+      sessions.push(session);
+      return session;
+    };
+    try {
+      const first = await open(away);
+      await ctx.phase(`subscribe ${away.id}`, () => first.request({ type: "subscribe", channel, id: "s1" }, (f) => f.type === "subscribed"));
+      const since = await ctx.phase(`anchor ${away.id}`, () => anchor(first, channel, run, clock));
+      first.close();
+
+      const publisher = await open(away);
+      const published = await ctx.phase(`publish ${away.id}`, () => publishAll(publisher, channel, run, settings.messages, clock));
+
+      const second = await open(back);
+      const resumeStarted = performance.now();
+      const subscribed = await ctx.phase(`resume ${back.id}`, async () => {
+        const answer = await second.request({ type: "subscribe", channel, since, id: "r1" }, (f) => f.type === "subscribed");
+        if (!answer.recovered) throw new ProbeFailure(notRecovered(back.id, since, published.length, channel));
+        return answer;
+      });
+      const replayed = await ctx.phase(`replay ${back.id}`, async () => {
+        const frames = await replay(second, channel, published.length, clock);
+        const problems = replayProblems(since, subscribed, published, frames);
+        if (problems.length > 0) throw new ProbeFailure(`${problems.join("; ")} (channel ${channel}, left ${away.id})`);
+        return frames;
+      });
+      return {
+        status: "ok",
+        latencyMs: Math.round((replayed.at(-1)?.receivedAt ?? performance.now()) - resumeStarted),
+        details: { left: away.id, resumed_on: back.id, nodes_from: source, channel, since, replayed: replayed.length, serials: published },
+      };
+    } finally {
+      for (const session of sessions) session.close();
+    }
+  },
+});
+
+/** The node to leave and the node to come back to: the next one round, another node when there is one. */
+function nextNodes(probe: string, nodes: GatewayNodeTarget[]): [GatewayNodeTarget, GatewayNodeTarget] {
+  const sorted = [...nodes].sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
+  const turn = nextTurn.get(probe) ?? 0;
+  nextTurn.set(probe, turn + 1);
+  return [sorted[turn % sorted.length]!, sorted[(turn + 1) % sorted.length]!];
+}
+
+/** Publishes one message and waits for it to come back: its serial is where the client will resume from. */
+async function anchor(session: GatewaySession, channel: string, run: string, clock: RunClock): Promise<string> {
+  session.send({ type: "publish", channel, data: { probe: run, seq: 0 }, id: "a1" });
+  const ack = await session.nextWithin((f) => f.id === "a1" && (f.type === "ack" || f.type === "error"), clock.left());
+  if (!ack) throw new ProbeFailure(`${session.where} did not acknowledge the first publish: the gateway accepted the frame but never stored the message`);
+  await session.next((f) => f.type === "message" && f.serial === ack.serial);
+  return ack.serial!;
+}
+
+/** Publishes `count` messages back to back while the subscriber is away; their acked serials, in order. */
+async function publishAll(publisher: GatewaySession, channel: string, run: string, count: number, clock: RunClock): Promise<string[]> {
+  for (let seq = 1; seq <= count; seq++) publisher.send({ type: "publish", channel, data: { probe: run, seq }, id: `p${seq}` });
+  const serials: string[] = [];
+  for (let seq = 1; seq <= count; seq++) {
+    const ack = await publisher.nextWithin((f) => f.id === `p${seq}` && (f.type === "ack" || f.type === "error"), clock.left());
+    if (!ack) throw new ProbeFailure(`${publisher.where} did not acknowledge publish ${seq} of ${count}: the gateway accepted the frame but never stored the message`);
+    serials.push(ack.serial!);
+  }
+  return serials;
+}
+
+/**
+ * The replayed messages: up to `count`, then a ping round trip, because the
+ * gateway writes a replay in one go and anything repeated in it comes before
+ * the pong.
+ */
+async function replay(session: GatewaySession, channel: string, count: number, clock: RunClock): Promise<GatewayFrame[]> {
+  const isMessage = (f: GatewayFrame): boolean => f.type === "message" && f.channel === channel;
+  const arrived: GatewayFrame[] = [];
+  while (arrived.length < count) {
+    const frame = await session.nextWithin(isMessage, clock.left());
+    if (!frame) break;
+    arrived.push(frame);
+  }
+  if (arrived.length === count) {
+    session.send({ type: "ping", id: "flush" });
+    await session.nextWithin((f) => f.type === "pong" && f.id === "flush", clock.left());
+  }
+  return [...arrived, ...session.takeAll(isMessage)];
+}
+
+function notRecovered(node: string, since: string, published: number, channel: string): string {
+  return `${node} answered recovered:false to a resume from ${since} on ${channel}: it no longer holds all ${published} messages published while the client was away (history shorter than that, expired, or the cache lost the channel)`;
+}
+
+/** Everything wrong with a replay that the gateway said was complete. */
+function replayProblems(since: string, subscribed: GatewayFrame, published: string[], replayed: GatewayFrame[]): string[] {
+  const problems = continuityProblems([since, ...published]);
+  if (subscribed.serial !== published.at(-1)) problems.push(`the channel was at ${subscribed.serial} on resume, but the last publish got ${published.at(-1)}`);
+  return [...problems, ...deliveryProblems(published, replayed.map((f) => f.serial ?? "?"))];
+}

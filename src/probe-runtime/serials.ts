@@ -1,0 +1,56 @@
+/**
+ * Checks on message serials (`<epoch>:<offset>`, docs/protocol.md) that the
+ * pub/sub and resume probes share. Probes know what they published (the acks)
+ * and compare it with what arrived; each problem is one sentence.
+ */
+
+/** A serial split into its parts; undefined when it is not `<epoch>:<offset>`. */
+export function splitSerial(serial: string): { epoch: string; offset: number } | undefined {
+  const match = /^([^:]+):(\d+)$/.exec(serial);
+  return match ? { epoch: match[1]!, offset: Number(match[2]) } : undefined;
+}
+
+/**
+ * Serials that one publisher got in a row on its own channel must be one
+ * epoch with consecutive offsets; a gap means the gateway skipped or lost a
+ * position, a new epoch means it lost the channel's history.
+ */
+export function continuityProblems(serials: string[]): string[] {
+  const problems: string[] = [];
+  for (let i = 1; i < serials.length; i++) {
+    const before = splitSerial(serials[i - 1]!);
+    const now = splitSerial(serials[i]!);
+    if (!before || !now) {
+      problems.push(`serial ${JSON.stringify(before ? serials[i] : serials[i - 1])} is not <epoch>:<offset>`);
+    } else if (now.epoch !== before.epoch) {
+      problems.push(`the epoch changed from ${before.epoch} to ${now.epoch} between ${serials[i - 1]} and ${serials[i]} (the channel's history was lost)`);
+    } else if (now.offset !== before.offset + 1) {
+      problems.push(`serials are not consecutive: ${serials[i - 1]} was followed by ${serials[i]}`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * Compares what arrived with what should have, both in order: names every
+ * message that is missing, repeated, out of order, or not one of ours.
+ */
+export function deliveryProblems(expected: string[], received: string[]): string[] {
+  const problems: string[] = [];
+  const wanted = new Set(expected);
+  const seen = new Map<string, number>();
+  for (const serial of received) seen.set(serial, (seen.get(serial) ?? 0) + 1);
+  expected.forEach((serial, i) => {
+    if (!seen.has(serial)) problems.push(`message ${i + 1} of ${expected.length} (serial ${serial}) never arrived`);
+  });
+  for (const [serial, count] of seen) {
+    if (count > 1) problems.push(`serial ${serial} arrived ${count} times`);
+    if (!wanted.has(serial)) problems.push(`serial ${serial} arrived but was not published by this run`);
+  }
+  const order = [...new Set(received)].filter((s) => wanted.has(s));
+  const rank = new Map(expected.map((s, i) => [s, i]));
+  for (let i = 1; i < order.length; i++) {
+    if (rank.get(order[i]!)! < rank.get(order[i - 1]!)!) problems.push(`out of order: ${order[i - 1]} arrived before ${order[i]}`);
+  }
+  return problems;
+}

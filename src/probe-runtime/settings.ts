@@ -1,0 +1,47 @@
+import { z } from "zod";
+import { parseDuration } from "../config/index.ts";
+
+/**
+ * Building blocks for probe kinds' `with:` schemas, so every kind spells
+ * durations, URLs and the gateway admin API the same way in pulseboard.yaml.
+ */
+
+/** A duration written like "500ms" or "2s"; parses to milliseconds. */
+export function durationSetting() {
+  return z.string({ error: 'expected a duration like "2s"' }).transform((value, ctx) => {
+    const ms = parseDuration(value);
+    if (ms === undefined) {
+      ctx.addIssue({ code: "custom", message: `expected a duration like "500ms" or "2s", got ${JSON.stringify(value)}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+/** A ws:// or wss:// URL. */
+export const wsUrlSetting = z.string().regex(/^wss?:\/\/[^\s]+$/, { error: "expected a WebSocket URL like ws://host:4000/ws" });
+
+/** An http:// or https:// URL. */
+export const httpUrlSetting = z.string().regex(/^https?:\/\/[^\s]+$/, { error: "expected an HTTP URL like https://example.com/" });
+
+/**
+ * The gateway fleet's admin API.
+ * @defaultValue the managed gateway's admin API
+ */
+export const gatewayAdminSetting = z.strictObject({
+  url: httpUrlSetting,
+  /** Bearer token; write it as ${GATEWAY_ADMIN_TOKEN} rather than in the file. */
+  token: z.string().min(1).optional(),
+});
+
+/** A channel name the gateway accepts (docs/protocol.md). */
+export const channelSetting = z.string().regex(/^[A-Za-z0-9_.:@-]{1,200}$/, { error: "channel names are 1-200 characters of letters, digits and _ . : @ -" });
+
+/**
+ * The channel a probe run uses: `base` with the probe and location appended,
+ * so runs from different probes or locations never share a channel (a shared
+ * one would break the serial-continuity checks).
+ */
+export function probeChannel(base: string, probe: string, location: string): string {
+  return `${base}.${probe}.${location}`.replace(/[^A-Za-z0-9_.:@-]/g, "_").slice(0, 200);
+}
