@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigWatcher, loadConfig, formatDuration, type Config } from "./config/index.ts";
 import { ConfigError, MissingDependencyError, createLogger, describeError, stopOnSignals } from "./core/index.ts";
+import { channelKinds } from "./notify/index.ts";
 import { ProbeRegistry } from "./probe-runtime/index.ts";
 import { runAgent, runGateway, runScheduler, runStart, runWeb, runWorker, type Role, type RoleContext } from "./roles/index.ts";
 
@@ -66,9 +67,9 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.config;
   }
   const registry = await ProbeRegistry.load();
-  const config = loadConfig({ file: values.config, probeKinds: registry });
+  const config = loadConfig({ file: values.config, probeKinds: registry, channelKinds });
   const log = createLogger({ level: config.log.level, base: { role: command === "agent" ? `agent:${values.location}` : command } });
-  const watcher = new ConfigWatcher(config, { probeKinds: registry }, log);
+  const watcher = new ConfigWatcher(config, { probeKinds: registry, channelKinds }, log);
   const starting = run({ config, registry, log, env: process.env, watcher }, values.location);
   stopOnSignals(starting, log, command === "start" ? 9_500 : 8_000);
   await starting;
@@ -82,7 +83,7 @@ async function configCommand(args: string[], configFlag: string | undefined): Pr
     return EXIT.config;
   }
   const registry = await ProbeRegistry.load();
-  const config = loadConfig({ file: file ?? configFlag, probeKinds: registry });
+  const config = loadConfig({ file: file ?? configFlag, probeKinds: registry, channelKinds });
   process.stdout.write(describeConfig(config));
   return EXIT.ok;
 }

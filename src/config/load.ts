@@ -4,7 +4,7 @@ import { parseDocument } from "yaml";
 import { ConfigError, findExecutable } from "../core/index.ts";
 import { interpolateEnv } from "./interpolate.ts";
 import { fileSchema, type ConfigFile } from "./schema.ts";
-import { resolveConfig, type Config, type ProbeKindSchemas } from "./resolve.ts";
+import { resolveConfig, type Config, type KindSchemas, type ProbeKindSchemas } from "./resolve.ts";
 import { envSchema, applyEnv } from "./env.ts";
 import { formatIssues } from "./issues.ts";
 
@@ -17,6 +17,8 @@ export interface LoadOptions {
   cwd?: string;
   /** The probe kinds that exist, with their config schemas. */
   probeKinds: ProbeKindSchemas;
+  /** The notification channel kinds that exist, with their config schemas. */
+  channelKinds?: KindSchemas;
 }
 
 /**
@@ -47,7 +49,7 @@ export function parseConfig(
   if (problems.length > 0 || !parsed.success || !envParsed.success) throw new ConfigError(problems, options.file);
 
   const file: ConfigFile = applyEnv(parsed.data, envParsed.data);
-  const config = resolveConfig(file, { file: options.file, cwd: options.cwd, probeKinds: options.probeKinds, problems });
+  const config = resolveConfig(file, { file: options.file, cwd: options.cwd, probeKinds: options.probeKinds, channelKinds: options.channelKinds, problems });
   if (problems.length > 0) throw new ConfigError(problems, options.file);
   const bin = envParsed.data.REDIS_SERVER_BIN;
   config.embedded = {

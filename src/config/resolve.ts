@@ -1,13 +1,25 @@
 import path from "node:path";
 import type { z } from "zod";
-import type { ChannelConfig, ComponentConfig, ConfigFile, LocationConfig, PlaybookConfig, ProbeConfig } from "./schema.ts";
+import cron from "node-cron";
+import type { ChannelConfig, ComponentConfig, ConfigFile, LocationConfig, MaintenanceConfig, PlaybookConfig, ProbeConfig, RouteConfig } from "./schema.ts";
 import { formatDuration } from "./duration.ts";
 import { formatIssues } from "./issues.ts";
 
-/** The probe kinds that exist, so `probes[].kind` and `probes[].with` can be checked. */
-export interface ProbeKindSchemas {
+/** The kinds of something that exist (probes, notification channels), so config naming them can be checked. */
+export interface KindSchemas {
   kinds(): string[];
   schema(kind: string): z.ZodType | undefined;
+}
+
+/** The probe kinds that exist, so `probes[].kind` and `probes[].with` can be checked. */
+export type ProbeKindSchemas = KindSchemas;
+
+/** A notification channel with its kind's settings parsed. */
+export interface ResolvedChannel {
+  id: string;
+  kind: string;
+  /** The channel's settings as its notifier's schema parsed them (may hold secrets: never log). */
+  settings: unknown;
 }
 
 /** A probe with every default applied and its kind's settings parsed. */
@@ -66,7 +78,13 @@ export interface Config {
   components: ComponentConfig[];
   gateway: GatewayConfig;
   probes: ResolvedProbe[];
-  notifications: { channels: ChannelConfig[] };
+  notifications: {
+    channels: ResolvedChannel[];
+    routes: RouteConfig[];
+    retry: { baseMs: number; maxMs: number; attempts: number };
+  };
+  evaluation: { flapWindow: number; flapChanges: number; quietPeriod: number };
+  maintenance: MaintenanceConfig[];
   playbooks: PlaybookConfig[];
   /** What `start` needs to embed Redis. */
   embedded: {
@@ -81,6 +99,8 @@ interface ResolveContext {
   file: string;
   cwd: string;
   probeKinds: ProbeKindSchemas;
+  /** Notification channel kinds; without them channel settings are taken as written. */
+  channelKinds?: KindSchemas;
   problems: string[];
 }
 
@@ -90,7 +110,7 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
   checkUnique(file.locations, "locations", problems);
   checkUnique(file.components, "components", problems);
   checkUnique(file.probes, "probes", problems);
-  checkUnique(file.notifications.channels, "notifications.channels", problems);
+  checkUnique(file.notifications.channels as { id: string }[], "notifications.channels", problems);
   checkUnique(file.playbooks, "playbooks", problems);
 
   const locationIds = new Set(file.locations.map((l) => l.id));
@@ -98,6 +118,23 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
   const probes = file.probes.map((probe, i) => resolveProbe(probe, `probes[${i}]`, { ...ctx, locationIds, componentIds }));
   const probeIds = new Set(file.probes.map((p) => p.id));
   file.playbooks.forEach((playbook, i) => checkPlaybook(playbook, `playbooks[${i}]`, componentIds, probeIds, problems));
+  checkUnique(file.maintenance, "maintenance", problems);
+  file.maintenance.forEach((m, i) => {
+    m.components.forEach((c, j) => {
+      if (!componentIds.has(c)) problems.push(`maintenance[${i}].components[${j}]: no component has the id "${c}"`);
+    });
+    if (m.cron !== undefined && !cron.validate(m.cron)) problems.push(`maintenance[${i}].cron: "${m.cron}" is not a cron expression (like "0 3 * * 0")`);
+  });
+  const channels = file.notifications.channels.map((channel, i) => resolveChannel(channel, `notifications.channels[${i}]`, ctx));
+  const channelIds = new Set(channels.map((c) => c.id));
+  file.notifications.routes.forEach((route, i) => {
+    route.channels.forEach((c, j) => {
+      if (!channelIds.has(c)) problems.push(`notifications.routes[${i}].channels[${j}]: no channel has the id "${c}"`);
+    });
+    route.components?.forEach((c, j) => {
+      if (!componentIds.has(c)) problems.push(`notifications.routes[${i}].components[${j}]: no component has the id "${c}"`);
+    });
+  });
 
   const gatewayUrl = file.gateway.url ?? `ws://127.0.0.1:${file.gateway.port}/ws`;
   const nodePortBase = file.gateway.node_port_base ?? file.gateway.port + 1;
@@ -142,7 +179,13 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
       faults: file.gateway.faults,
     },
     probes,
-    notifications: file.notifications,
+    notifications: {
+      channels,
+      routes: file.notifications.routes,
+      retry: { baseMs: file.notifications.retry_base, maxMs: file.notifications.retry_max, attempts: file.notifications.attempts },
+    },
+    evaluation: { flapWindow: file.evaluation.flap_window, flapChanges: file.evaluation.flap_changes, quietPeriod: file.evaluation.quiet_period },
+    maintenance: file.maintenance,
     playbooks: file.playbooks,
     embedded: {},
   };
@@ -181,6 +224,19 @@ function resolveProbe(
     else problems.push(...formatIssues(parsed.error.issues, `${at}.with`));
   }
   return { ...probe, name: probe.name ?? probe.id, locations, timeout, quorum, with: settings };
+}
+
+function resolveChannel(channel: ChannelConfig, at: string, ctx: ResolveContext): ResolvedChannel {
+  const { id, kind, ...settings } = channel;
+  if (!ctx.channelKinds) return { id, kind, settings };
+  const schema = ctx.channelKinds.schema(kind);
+  if (!schema) {
+    ctx.problems.push(`${at}.kind: unknown channel kind "${kind}" (known: ${ctx.channelKinds.kinds().join(", ")})`);
+    return { id, kind, settings };
+  }
+  const parsed = schema.safeParse(settings);
+  if (!parsed.success) ctx.problems.push(...formatIssues(parsed.error.issues, at));
+  return { id, kind, settings: parsed.success ? parsed.data : settings };
 }
 
 function checkPlaybook(

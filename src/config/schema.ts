@@ -94,15 +94,60 @@ const probeSchema = z.strictObject({
   with: z.record(z.string(), z.unknown()).default({}),
 });
 
-const webhookChannelSchema = z.strictObject({
-  id,
-  kind: z.literal("webhook"),
-  url: z.string().url(),
-  secret: z.string().min(1).optional(),
+/** A channel: `id`, `kind`, and the kind's own settings (checked by its notifier's schema). */
+const channelSchema = z.looseObject({ id, kind: z.string().min(1) });
+
+const IMPACTS = ["none", "minor", "major", "critical"] as const;
+
+const routeSchema = z.strictObject({
+  /** Channels this route posts to. */
+  channels: z.array(id).min(1),
+  /** Only incidents affecting one of these components. @defaultValue all */
+  components: z.array(id).optional(),
+  /** Only incidents of these impacts. @defaultValue all */
+  impacts: z.array(z.enum(IMPACTS)).optional(),
 });
 
 const notificationsSchema = z.strictObject({
-  channels: z.array(z.discriminatedUnion("kind", [webhookChannelSchema])).default([]),
+  channels: z.array(channelSchema).default([]),
+  /** Which incidents go where; without routes every channel gets every post. */
+  routes: z.array(routeSchema).default([]),
+  /** Delivery retries: exponential from `retry_base`, capped at `retry_max`, for `attempts` tries. */
+  retry_base: duration.default(1_000),
+  retry_max: duration.default(5 * 60_000),
+  attempts: z.number().int().min(1).max(100).default(20),
+});
+
+const maintenanceSchema = z
+  .strictObject({
+    id,
+    name: z.string().min(1),
+    components: z.array(id).min(1),
+    message: z.string().min(1).default("Scheduled maintenance."),
+    /** A one-off window. */
+    starts_at: z.iso.datetime({ offset: true, error: 'expected an ISO 8601 time like "2026-12-01T02:00:00Z"' }).optional(),
+    ends_at: z.iso.datetime({ offset: true, error: 'expected an ISO 8601 time like "2026-12-01T03:00:00Z"' }).optional(),
+    /** A recurring window: when it starts (cron, in `timezone`) and how long it lasts. */
+    cron: z.string().optional(),
+    duration: duration.optional(),
+    timezone: z.string().default("Etc/UTC"),
+  })
+  .superRefine((m, ctx) => {
+    const once = m.starts_at !== undefined || m.ends_at !== undefined;
+    const recurring = m.cron !== undefined || m.duration !== undefined;
+    if (once === recurring) ctx.addIssue({ code: "custom", message: "give either starts_at and ends_at, or cron and duration" });
+    if (once && (m.starts_at === undefined || m.ends_at === undefined)) ctx.addIssue({ code: "custom", message: "a one-off window needs both starts_at and ends_at" });
+    if (once && m.starts_at && m.ends_at && Date.parse(m.ends_at) <= Date.parse(m.starts_at)) ctx.addIssue({ code: "custom", path: ["ends_at"], message: "must be after starts_at" });
+    if (recurring && (m.cron === undefined || m.duration === undefined)) ctx.addIssue({ code: "custom", message: "a recurring window needs both cron and duration" });
+    if (!isTimeZone(m.timezone)) ctx.addIssue({ code: "custom", path: ["timezone"], message: 'expected an IANA time zone like "Europe/Berlin"' });
+  });
+
+const evaluationSchema = z.strictObject({
+  /** A component whose status changes `flap_changes` times within `flap_window` is held at the worse state. */
+  flap_window: duration.default(10 * 60_000),
+  flap_changes: z.number().int().min(2).max(100).default(4),
+  /** After recovery, an automatic incident is monitored this long before it resolves; a relapse reopens it. */
+  quiet_period: duration.default(5 * 60_000),
 });
 
 export const PLAYBOOK_ACTIONS = [
@@ -193,6 +238,8 @@ export const fileSchema = z.strictObject({
   gateway: gatewaySchema.prefault({}),
   probes: z.array(probeSchema).default([]),
   notifications: notificationsSchema.prefault({}),
+  evaluation: evaluationSchema.prefault({}),
+  maintenance: z.array(maintenanceSchema).default([]),
   playbooks: z.array(playbookSchema).default([]),
 });
 
@@ -201,7 +248,9 @@ export type ProbeConfig = z.output<typeof probeSchema>;
 export type ComponentConfig = z.output<typeof componentSchema>;
 export type LocationConfig = z.output<typeof locationSchema>;
 export type PlaybookConfig = z.output<typeof playbookSchema>;
-export type ChannelConfig = z.output<typeof webhookChannelSchema>;
+export type ChannelConfig = z.output<typeof channelSchema>;
+export type RouteConfig = z.output<typeof routeSchema>;
+export type MaintenanceConfig = z.output<typeof maintenanceSchema>;
 
 function isTimeZone(zone: string): boolean {
   try {

@@ -1,13 +1,17 @@
-import { Worker, type Job } from "bullmq";
+import { Queue, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Config } from "../config/index.ts";
+import { formatDuration } from "../config/index.ts";
 import type { Logger } from "../core/index.ts";
 import {
   appendUpdate,
+  componentsInMaintenance,
   isUnresolved,
   openIncident,
+  resolveIncident,
   type Author,
   type ComponentStatus,
+  type ComponentTransition,
   type Incident,
   type StatusContext,
 } from "../status/index.ts";
@@ -31,14 +35,20 @@ export interface IncidentWorkerOptions {
 }
 
 /**
- * Turns component transitions into the automatic incident's timeline: the
- * first component to leave `operational` opens it, others join it, and it
- * resolves when every component in it is operational again. Each job's id is
- * its idempotency key, so a retry never writes a second entry.
+ * The automatic incident's lifecycle. The first component to leave
+ * `operational` opens it; others that fail meanwhile join it (one incident,
+ * not one per probe); when all have recovered it goes to `monitoring`, and
+ * resolves after a quiet period, unless a relapse reopens it first.
+ * Components in a maintenance window are held: nothing is opened for them
+ * until the window ends. Each job's id is its idempotency key, so a retry
+ * never writes a second timeline entry.
  */
-export function startIncidentWorker(options: IncidentWorkerOptions): { close(): Promise<void> } {
-  const { config, status, connection } = options;
+export function startIncidentWorker(options: IncidentWorkerOptions): { update(config: Config): void; close(): Promise<void> } {
+  const { status, connection } = options;
+  let config = options.config;
   const log = options.log.child({ module: "pipeline.incidents" });
+  const prefix = bullPrefix(config.redis.prefix);
+  const queue = new Queue<IncidentJob>(QUEUE.incidents, { connection, prefix });
   const nameOf = (id: string): string => status.components.find((c) => c.id === id)?.name ?? id;
 
   async function activeAutomaticIncident(): Promise<Incident | undefined> {
@@ -47,9 +57,15 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { close(): 
     return incident && isUnresolved(incident) ? incident : undefined;
   }
 
-  async function onTransition(job: Job<IncidentJob>): Promise<{ incident?: string }> {
-    const { transition } = job.data;
-    const key = `incident-job:${job.id}`;
+  async function inMaintenance(component: string): Promise<boolean> {
+    return componentsInMaintenance(await status.store.openMaintenances()).has(component);
+  }
+
+  async function onTransition(transition: ComponentTransition, key: string): Promise<{ incident?: string; held?: string }> {
+    if (await inMaintenance(transition.component)) {
+      log.info({ component: transition.component, to: transition.to }, "status change held: the component is in a maintenance window");
+      return { held: "maintenance" };
+    }
     const name = nameOf(transition.component);
     const active = await activeAutomaticIncident();
     const components = { [transition.component]: transition.to };
@@ -68,7 +84,16 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { close(): 
         log.info({ incident: incident.id, component: transition.component }, "opened automatic incident");
         return { incident: incident.id };
       }
-      await appendUpdate(status, { id: active.id, key, body, components, author: PULSEBOARD, status: reopenedStatus(active) });
+      const relapse = active.status === "monitoring";
+      await appendUpdate(status, {
+        id: active.id,
+        key,
+        body: relapse ? `Relapse: ${body} We are investigating again.` : body,
+        components,
+        author: PULSEBOARD,
+        status: relapse ? "investigating" : undefined,
+      });
+      if (relapse) log.warn({ incident: active.id, component: transition.component }, "relapse: automatic incident reopened");
       return { incident: active.id };
     }
 
@@ -76,45 +101,77 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { close(): 
     const stillAffected = Object.entries(active.components)
       .filter(([id, s]) => id !== transition.component && s !== "operational")
       .map(([id]) => nameOf(id));
-    if (stillAffected.length === 0) {
-      await appendUpdate(status, {
-        id: active.id,
-        key,
-        status: "resolved",
-        body: `${name} is operational again. All affected components have recovered.`,
-        components,
-        author: PULSEBOARD,
-      });
-      log.info({ incident: active.id }, "resolved automatic incident");
-    } else {
-      await appendUpdate(status, {
-        id: active.id,
-        key,
-        body: `${name} is operational again. Still affected: ${stillAffected.join(", ")}.`,
-        components,
-        author: PULSEBOARD,
-      });
+    if (stillAffected.length > 0) {
+      await appendUpdate(status, { id: active.id, key, body: `${name} is operational again. Still affected: ${stillAffected.join(", ")}.`, components, author: PULSEBOARD });
+      return { incident: active.id };
     }
+    const quiet = formatDuration(config.evaluation.quietPeriod);
+    const { incident } = await appendUpdate(status, {
+      id: active.id,
+      key,
+      status: "monitoring",
+      body: `${name} is operational again, and so is every affected component. We are monitoring; this incident resolves after ${quiet} without a relapse.`,
+      components,
+      author: PULSEBOARD,
+    });
+    await scheduleQuietCheck(incident);
     return { incident: active.id };
   }
 
-  const worker = new Worker<IncidentJob>(QUEUE.incidents, onTransition, {
-    connection,
-    prefix: bullPrefix(config.redis.prefix),
-    concurrency: 1,
-  });
+  /** Queued once per monitoring period (the job id says which), so a retry schedules nothing twice. */
+  async function scheduleQuietCheck(incident: Incident): Promise<void> {
+    if (incident.status !== "monitoring" || !incident.monitoring_at) return;
+    await queue.add(
+      "quiet",
+      { quiet: { incident: incident.id, monitoringAt: incident.monitoring_at } },
+      { delay: config.evaluation.quietPeriod, jobId: `quiet.${incident.id}.${Date.parse(incident.monitoring_at)}`, attempts: 10, backoff: { type: "exponential", delay: 1_000 }, removeOnComplete: { age: 24 * 3_600 }, removeOnFail: 1_000 },
+    );
+  }
+
+  async function onQuiet(check: { incident: string; monitoringAt: string }, key: string): Promise<{ incident?: string }> {
+    const incident = await status.store.incident(check.incident);
+    if (!incident || incident.status !== "monitoring" || incident.monitoring_at !== check.monitoringAt) return {};
+    await resolveIncident(status, {
+      id: incident.id,
+      key,
+      body: `No relapse for ${formatDuration(config.evaluation.quietPeriod)}: this incident has been resolved.`,
+      author: PULSEBOARD,
+    });
+    log.info({ incident: incident.id }, "resolved automatic incident after its quiet period");
+    return { incident: incident.id };
+  }
+
+  async function onRecheck(check: { component: string; at: string }, key: string): Promise<{ incident?: string; held?: string }> {
+    const state = (await status.store.components()).get(check.component);
+    if (!state || state.status === "operational") return {};
+    return onTransition({ component: check.component, from: "under_maintenance", to: state.status, at: check.at, reason: `Still unwell after its maintenance window: ${state.reason ?? ""}` }, key);
+  }
+
+  async function process(job: Job<IncidentJob>): Promise<unknown> {
+    const key = `incident-job:${job.id}`;
+    const data = job.data;
+    if ("transition" in data) return onTransition(data.transition, key);
+    if ("quiet" in data) return onQuiet(data.quiet, key);
+    return onRecheck(data.recheck, key);
+  }
+
+  const worker = new Worker<IncidentJob>(QUEUE.incidents, process, { connection, prefix, concurrency: 1 });
   worker.on("error", (err) => log.warn({ err: err.message }, "incident worker error"));
   worker.on("failed", (job, err) => log.warn({ job: job?.id, err: err.message }, "incident job failed; will retry"));
-  return { close: () => worker.close() };
-}
-
-function reopenedStatus(incident: Incident): "investigating" | undefined {
-  return incident.status === "monitoring" ? "investigating" : undefined;
+  return {
+    update(next) {
+      config = next;
+    },
+    async close() {
+      await worker.close();
+      await queue.close();
+    },
+  };
 }
 
 /** Trims and ends the text with a full stop, so generated updates read as sentences. */
 function sentence(text: string): string {
-  const trimmed = text.trim();
+  const trimmed = text.trim().replace(/\s+/g, " ");
   return /[.!?]$/.test(trimmed) ? trimmed : `${trimmed}.`;
 }
 

@@ -1,5 +1,6 @@
 import type { ComponentTransition } from "../status/index.ts";
 import type { ProbeResult } from "../probe-runtime/index.ts";
+import type { NotificationEvent } from "../notify/index.ts";
 
 /**
  * Queue names and job shapes: every arrow of the data flow is one of these
@@ -10,6 +11,8 @@ export const QUEUE = {
   evaluate: "evaluate",
   /** Component transitions waiting to open, update or resolve incidents. */
   incidents: "incidents",
+  /** One post to one channel each. */
+  notify: "notify",
 } as const;
 
 /** Each location has its own probe queue, consumed by that location's agents. */
@@ -33,6 +36,23 @@ export interface EvaluateJob {
   result: ProbeResult;
 }
 
-export interface IncidentJob {
-  transition: ComponentTransition;
+/** Work for the incident lifecycle, by job name: `transition`, `quiet` or `recheck`. */
+export type IncidentJob =
+  /** A component changed status. */
+  | { transition: ComponentTransition }
+  /** The quiet period after recovery is over: resolve, unless it relapsed since `monitoringAt`. */
+  | { quiet: { incident: string; monitoringAt: string } }
+  /** A maintenance window ended: open or join an incident if the component is still unwell. */
+  | { recheck: { component: string; at: string } };
+
+/** One notification to deliver to one channel. */
+export interface NotifyJob {
+  event: NotificationEvent;
+  channel: string;
+  /** This post's place in its incident's sequence for this channel. */
+  seq: number;
+  /** The sequence number that must be delivered (or given up on) first; 0 for none. */
+  after: number;
+  /** A person replayed it from the dead-letter list: it skips the order and de-dupe checks. */
+  replay?: boolean;
 }

@@ -1,6 +1,6 @@
 import type { Config } from "../config/index.ts";
 import { closeRedis, connectRedis, describeError } from "../core/index.ts";
-import { startHousekeeping, syncSchedules } from "../pipeline/index.ts";
+import { startHousekeeping, startMaintenanceClock, syncSchedules } from "../pipeline/index.ts";
 import { StatusStore } from "../status/index.ts";
 import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./context.ts";
 
@@ -11,7 +11,8 @@ const RETRY_MS = 2_000;
 
 /**
  * The scheduler role: keeps the BullMQ job schedulers in line with the config
- * (also as it is edited), and runs the housekeeping clock.
+ * (also as it is edited), runs maintenance windows on time, and runs the
+ * housekeeping clock.
  */
 export async function runScheduler({ config, log, watcher }: RoleContext): Promise<Role> {
   const url = controlPlaneUrl(config, "scheduler");
@@ -38,6 +39,7 @@ export async function runScheduler({ config, log, watcher }: RoleContext): Promi
   });
   await sync();
   const housekeeping = startHousekeeping(status, log);
+  const maintenance = startMaintenanceClock({ config: () => current, status, connection, log });
   announceReady("scheduler");
   return {
     async stop() {
@@ -45,6 +47,7 @@ export async function runScheduler({ config, log, watcher }: RoleContext): Promi
       clearTimeout(timer);
       watcher.stop();
       housekeeping.stop();
+      await maintenance.stop();
       await closeRedis(connection);
     },
   };

@@ -1,6 +1,6 @@
 import type { Server } from "node:http";
 import { UpstreamError, closeRedis, connectRedis } from "../core/index.ts";
-import { ProbeControl } from "../pipeline/index.ts";
+import { NotificationControl, ProbeControl } from "../pipeline/index.ts";
 import { readSummary, StatusStore, type StatusContext } from "../status/index.ts";
 import { createWebApp, SnapshotService } from "../web/index.ts";
 import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./context.ts";
@@ -33,7 +33,8 @@ export async function runWeb({ config, log, watcher }: RoleContext): Promise<Rol
     void snapshot.refresh();
   });
   const probes = new ProbeControl({ config: () => current, url, connection: redis, store, log });
-  const app = createWebApp({ config, liveConfig: () => current, status, snapshot, adminTokens: tokens, ready: () => store.ping(), probes, log });
+  const notifications = new NotificationControl({ config: () => current, connection: redis, store });
+  const app = createWebApp({ config, liveConfig: () => current, status, snapshot, adminTokens: tokens, ready: () => store.ping(), probes, notifications, log });
   const server = await listen(app, config.web.port, config.web.host);
   log.info({ port: config.web.port, url: config.page.url }, "status page serving");
   announceReady("web", { port: config.web.port });
@@ -47,6 +48,7 @@ export async function runWeb({ config, log, watcher }: RoleContext): Promise<Rol
       watcher.stop();
       await snapshot.stop();
       await probes.close();
+      await notifications.close();
       await Promise.all([closeRedis(subscriber), closeRedis(redis)]);
     },
   };

@@ -1,5 +1,5 @@
 export * from "./model.ts";
-export { StatusStore, IncidentConflict, type ProbeLocationState, type ChangeEvent } from "./store.ts";
+export { StatusStore, IncidentConflict, type ProbeLocationState, type ChangeEvent, type OutboxEntry, type LocationFlag } from "./store.ts";
 export { Keys } from "./keys.ts";
 export { readSummary, type StatusSummary, type ComponentView, type Indicator } from "./summary.ts";
 export type { StatusContext } from "./verbs/context.ts";
@@ -11,3 +11,12 @@ export { refreshEffective } from "./verbs/refresh-effective.ts";
 export type { LatencyPoint } from "./rollups.ts";
 export type { UptimeDay } from "./uptime.ts";
 export { LATENCY_BOUNDS_MS, percentile, bucketOf } from "./histogram.ts";
+export {
+  scheduleMaintenance,
+  scheduleMaintenanceInput,
+  advanceMaintenances,
+  cancelMaintenance,
+  cancelMaintenanceInput,
+  type ScheduleMaintenanceInput,
+} from "./verbs/maintenance.ts";
+export { writePostmortem, writePostmortemInput } from "./verbs/write-postmortem.ts";

@@ -69,6 +69,30 @@ export class Keys {
   get pausedProbes(): string {
     return `${this.prefix}:probes:paused`;
   }
+  /** Stream of timeline entries to announce to on-call channels (the notification outbox). */
+  get outbox(): string {
+    return `${this.prefix}:outbox`;
+  }
+  /** Maintenance window JSON document. */
+  maintenance(id: string): string {
+    return `${this.prefix}:maintenance:${id}`;
+  }
+  /** Sorted set of maintenance ids by scheduled start. */
+  get maintenances(): string {
+    return `${this.prefix}:maintenances`;
+  }
+  /** Set of maintenance ids not yet completed. */
+  get maintenancesOpen(): string {
+    return `${this.prefix}:maintenances:open`;
+  }
+  /** Hash: component id → flap-suppression state JSON. */
+  get flap(): string {
+    return `${this.prefix}:flap`;
+  }
+  /** Hash: location id → flag JSON for a location whose every probe fails at once. */
+  get locationFlags(): string {
+    return `${this.prefix}:locations:flags`;
+  }
   /** Pub/sub channel announcing changes to the page. */
   get events(): string {
     return `${this.prefix}:events`;

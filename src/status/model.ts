@@ -117,15 +117,55 @@ export function isUnresolved(incident: Incident): boolean {
   return incident.status !== "resolved" && incident.status !== "postmortem";
 }
 
+export const MAINTENANCE_STATUSES = ["scheduled", "in_progress", "verifying", "completed"] as const;
+export type MaintenanceStatus = (typeof MAINTENANCE_STATUSES)[number];
+
+export interface MaintenanceUpdate {
+  id: string;
+  status: MaintenanceStatus;
+  body: string;
+  created_at: string;
+  author: Author;
+}
+
+/** A scheduled maintenance window (Statuspage's "scheduled maintenance"). */
+export interface Maintenance {
+  id: string;
+  name: string;
+  status: MaintenanceStatus;
+  components: string[];
+  scheduled_for: string;
+  scheduled_until: string;
+  created_at: string;
+  updated_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+  updates: MaintenanceUpdate[];
+  /** `config` for windows from pulseboard.yaml, `admin` for ones a person scheduled. */
+  source: "config" | "admin";
+  revision: number;
+}
+
 /**
- * What customers see for a component: the worse of what the pipeline
- * computed and what any unresolved incident says of it.
+ * What customers see for a component: `under_maintenance` during one of its
+ * maintenance windows (unless an incident says worse), else the worse of what
+ * the pipeline computed and what any unresolved incident says of it.
  */
-export function effectiveStatus(component: string, computed: ComponentState | undefined, unresolved: Incident[]): ComponentStatus {
-  let status: ComponentStatus = computed?.status ?? "operational";
+export function effectiveStatus(
+  component: string,
+  computed: ComponentState | undefined,
+  unresolved: Incident[],
+  inMaintenance = false,
+): ComponentStatus {
+  let status: ComponentStatus = inMaintenance ? "under_maintenance" : (computed?.status ?? "operational");
   for (const incident of unresolved) {
     const inIncident = incident.components[component];
     if (inIncident) status = worseStatus(status, inIncident);
   }
   return status;
+}
+
+/** The components of every window now in progress. */
+export function componentsInMaintenance(maintenances: Maintenance[]): Set<string> {
+  return new Set(maintenances.filter((m) => m.status === "in_progress").flatMap((m) => m.components));
 }

@@ -1,8 +1,11 @@
 /**
- * Writes an incident document and its indexes in one step.
- * KEYS: incident, incidents (zset), unresolved (set), automatic id, idempotency marker
+ * Writes an incident document and its indexes in one step, with the outbox
+ * entry that announces the new timeline entry to on-call channels (so a post
+ * is never lost, nor sent for a write that did not happen).
+ * KEYS: incident, incidents (zset), unresolved (set), automatic id, idempotency marker, outbox stream
  * ARGV: json, created ms, id, unresolved 0/1, automatic set|clear|"", expected
- *       revision or "", use idempotency 0/1, idempotency ttl s, events channel, event json
+ *       revision or "", use idempotency 0/1, idempotency ttl s, events channel, event json,
+ *       outbox entry json or ""
  * Returns "written", "duplicate" (the idempotency key was used) or "conflict".
  */
 export const WRITE_INCIDENT_LUA = `
@@ -34,6 +37,9 @@ elseif ARGV[5] == "clear" then
 end
 if ARGV[7] == "1" then
   redis.call("SET", KEYS[5], "1", "EX", tonumber(ARGV[8]))
+end
+if ARGV[11] ~= "" then
+  redis.call("XADD", KEYS[6], "MAXLEN", "~", 10000, "*", "e", ARGV[11])
 end
 redis.call("PUBLISH", ARGV[9], ARGV[10])
 return "written"

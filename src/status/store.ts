@@ -6,7 +6,7 @@ import type { ComponentStatus } from "./model.ts";
 import { UpstreamError } from "../core/index.ts";
 import type { ProbeResult } from "../probe-runtime/index.ts";
 import { Keys } from "./keys.ts";
-import type { ComponentState, ComponentTransition, Incident } from "./model.ts";
+import { isUnresolved, type ComponentState, type ComponentTransition, type Incident, type Maintenance } from "./model.ts";
 
 /** How many raw results are kept per probe and location. */
 const RESULTS_KEPT = 1_000;
@@ -26,9 +26,24 @@ export interface ProbeLocationState {
   since: string;
 }
 
+/** A location whose every probe fails at once: its results may say more about it than about the platform. */
+export interface LocationFlag {
+  since: string;
+  reason: string;
+}
+
+/** A timeline entry waiting to be announced to on-call channels. */
+export interface OutboxEntry {
+  type: "incident.opened" | "incident.updated" | "incident.resolved";
+  incident: string;
+  update: string;
+  at: string;
+}
+
 export type ChangeEvent =
   | { type: "component"; id: string; at: string }
-  | { type: "incident"; id: string; at: string };
+  | { type: "incident"; id: string; at: string }
+  | { type: "maintenance"; id: string; at: string };
 
 /**
  * The control plane's record of component status, probe results and
@@ -42,7 +57,7 @@ export class StatusStore {
     prefix: string,
   ) {
     this.keys = new Keys(prefix);
-    redis.defineCommand("pulseboardWriteIncident", { numberOfKeys: 5, lua: WRITE_INCIDENT_LUA });
+    redis.defineCommand("pulseboardWriteIncident", { numberOfKeys: 6, lua: WRITE_INCIDENT_LUA });
     redis.defineCommand("pulseboardEffective", { numberOfKeys: 2, lua: EFFECTIVE_TRANSITION_LUA });
   }
 
@@ -160,6 +175,40 @@ export class StatusStore {
     await this.redis.hset(this.keys.probeState(probe), location, JSON.stringify(state));
   }
 
+  async flapState<T>(component: string): Promise<T | undefined> {
+    const json = await this.redis.hget(this.keys.flap, component);
+    return json ? (JSON.parse(json) as T) : undefined;
+  }
+
+  async setFlapState(component: string, state: unknown): Promise<void> {
+    await this.redis.hset(this.keys.flap, component, JSON.stringify(state));
+  }
+
+  /** Locations flagged because every probe there fails at once. */
+  async locationFlags(): Promise<Map<string, LocationFlag>> {
+    const raw = await this.redis.hgetall(this.keys.locationFlags);
+    return new Map(Object.entries(raw).map(([location, json]) => [location, JSON.parse(json) as LocationFlag]));
+  }
+
+  /** Flags a location (or clears its flag); returns whether that changed anything. */
+  async setLocationFlag(location: string, flag: LocationFlag | undefined): Promise<boolean> {
+    if (flag) return (await this.redis.hsetnx(this.keys.locationFlags, location, JSON.stringify(flag))) === 1;
+    return (await this.redis.hdel(this.keys.locationFlags, location)) === 1;
+  }
+
+  /** The states of many probes at once (one round trip). */
+  async probeStatesOf(probes: string[]): Promise<Map<string, Map<string, ProbeLocationState>>> {
+    const pipeline = this.redis.pipeline();
+    for (const probe of probes) pipeline.hgetall(this.keys.probeState(probe));
+    const answers = await pipeline.exec().then(checkExec);
+    const out = new Map<string, Map<string, ProbeLocationState>>();
+    probes.forEach((probe, i) => {
+      const raw = (answers[i]![1] ?? {}) as Record<string, string>;
+      out.set(probe, new Map(Object.entries(raw).map(([location, json]) => [location, JSON.parse(json) as ProbeLocationState])));
+    });
+    return out;
+  }
+
   async components(): Promise<Map<string, ComponentState>> {
     const raw = await this.redis.hgetall(this.keys.components);
     const out = new Map<string, ComponentState>();
@@ -220,28 +269,84 @@ export class StatusStore {
    */
   async writeIncident(
     incident: Incident,
-    options: { key?: string; expectedRevision?: number; automatic?: "set" | "clear" } = {},
+    options: { key?: string; expectedRevision?: number; automatic?: "set" | "clear"; announce?: OutboxEntry["type"] } = {},
   ): Promise<boolean> {
-    const unresolved = incident.status !== "resolved" && incident.status !== "postmortem";
-    const event: ChangeEvent = { type: "incident", id: incident.id, at: incident.updated_at };
+    const update = incident.updates.at(-1);
+    const outbox: OutboxEntry | undefined =
+      options.announce && update ? { type: options.announce, incident: incident.id, update: update.id, at: update.created_at } : undefined;
+    return this.writeDocument(
+      { doc: this.keys.incident(incident.id), index: this.keys.incidents, open: this.keys.unresolved, automatic: this.keys.automaticIncident },
+      { id: incident.id, json: JSON.stringify(incident), createdAt: incident.created_at, open: isUnresolved(incident), revision: incident.revision },
+      { type: "incident", id: incident.id, at: incident.updated_at },
+      { ...options, outbox },
+    );
+  }
+
+  async maintenance(id: string): Promise<Maintenance | undefined> {
+    const json = await this.redis.get(this.keys.maintenance(id));
+    return json ? (JSON.parse(json) as Maintenance) : undefined;
+  }
+
+  /** Maintenances not yet completed, by scheduled start. */
+  async openMaintenances(): Promise<Maintenance[]> {
+    const ids = await this.redis.smembers(this.keys.maintenancesOpen);
+    return (await this.documents<Maintenance>(ids.map((id) => this.keys.maintenance(id)))).sort((a, b) => a.scheduled_for.localeCompare(b.scheduled_for));
+  }
+
+  /** Most recently scheduled maintenances first. */
+  async recentMaintenances(limit: number): Promise<Maintenance[]> {
+    const ids = await this.redis.zrevrange(this.keys.maintenances, 0, limit - 1);
+    return this.documents<Maintenance>(ids.map((id) => this.keys.maintenance(id)));
+  }
+
+  /** Writes a maintenance like an incident: atomically, keyed, guarded by its revision. */
+  async writeMaintenance(maintenance: Maintenance, options: { key?: string; expectedRevision?: number } = {}): Promise<boolean> {
+    return this.writeDocument(
+      { doc: this.keys.maintenance(maintenance.id), index: this.keys.maintenances, open: this.keys.maintenancesOpen, automatic: `${this.keys.maintenances}:-` },
+      {
+        id: maintenance.id,
+        json: JSON.stringify(maintenance),
+        createdAt: maintenance.scheduled_for,
+        open: maintenance.status !== "completed",
+        revision: maintenance.revision,
+      },
+      { type: "maintenance", id: maintenance.id, at: maintenance.updated_at },
+      options,
+    );
+  }
+
+  private async documents<T>(keys: string[]): Promise<T[]> {
+    if (keys.length === 0) return [];
+    const values = await this.redis.mget(keys);
+    return values.flatMap((v) => (v ? [JSON.parse(v) as T] : []));
+  }
+
+  private async writeDocument(
+    keys: { doc: string; index: string; open: string; automatic: string },
+    doc: { id: string; json: string; createdAt: string; open: boolean; revision: number },
+    event: ChangeEvent,
+    options: { key?: string; expectedRevision?: number; automatic?: "set" | "clear"; outbox?: OutboxEntry },
+  ): Promise<boolean> {
     const answer = await this.redis.pulseboardWriteIncident(
-      this.keys.incident(incident.id),
-      this.keys.incidents,
-      this.keys.unresolved,
-      this.keys.automaticIncident,
+      keys.doc,
+      keys.index,
+      keys.open,
+      keys.automatic,
       this.keys.idempotency(options.key ?? "-"),
-      JSON.stringify(incident),
-      String(Date.parse(incident.created_at)),
-      incident.id,
-      unresolved ? "1" : "0",
+      this.keys.outbox,
+      doc.json,
+      String(Date.parse(doc.createdAt)),
+      doc.id,
+      doc.open ? "1" : "0",
       options.automatic ?? "",
       options.expectedRevision === undefined ? "" : String(options.expectedRevision),
       options.key ? "1" : "0",
       String(IDEMPOTENCY_TTL_S),
       this.keys.events,
       JSON.stringify(event),
+      options.outbox ? JSON.stringify(options.outbox) : "",
     );
-    if (answer === "conflict") throw new IncidentConflict(incident.id);
+    if (answer === "conflict") throw new IncidentConflict(doc.id);
     return answer === "written";
   }
 
@@ -251,10 +356,10 @@ export class StatusStore {
   }
 }
 
-/** Someone else wrote the incident between our read and our write. */
+/** Someone else wrote the incident (or maintenance) between our read and our write. */
 export class IncidentConflict extends UpstreamError {
   constructor(id: string) {
-    super(`incident ${id} changed while it was being written; retry`);
+    super(`${id} changed while it was being written; retry`);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { ComponentConfig } from "../config/index.ts";
 import {
   INCIDENT_IMPACTS,
+  componentsInMaintenance,
   effectiveStatus,
   impactOf,
   worstStatus,
@@ -8,6 +9,7 @@ import {
   type ComponentStatus,
   type Incident,
   type IncidentImpact,
+  type Maintenance,
 } from "./model.ts";
 import type { StatusContext } from "./verbs/context.ts";
 
@@ -31,6 +33,8 @@ export interface StatusSummary {
   components: ComponentView[];
   unresolved: Incident[];
   recent: Incident[];
+  /** Maintenance windows scheduled or in progress, soonest first. */
+  maintenances: Maintenance[];
   indicator: Indicator;
   description: string;
 }
@@ -45,18 +49,21 @@ const DESCRIPTIONS: Record<Indicator, string> = {
 
 /** Reads the public state of the page. `recentLimit` bounds the incident history read. */
 export async function readSummary(ctx: StatusContext, recentLimit = 50): Promise<StatusSummary> {
-  const [states, unresolved, recent] = await Promise.all([
+  const [states, unresolved, recent, maintenances] = await Promise.all([
     ctx.store.components(),
     ctx.store.unresolvedIncidents(),
     ctx.store.recentIncidents(recentLimit),
+    ctx.store.openMaintenances(),
   ]);
   const generatedAt = (ctx.now?.() ?? new Date()).toISOString();
-  const components = ctx.components.map((config, i) => viewOf(config, i + 1, states.get(config.id), unresolved));
+  const underMaintenance = componentsInMaintenance(maintenances);
+  const components = ctx.components.map((config, i) => viewOf(config, i + 1, states.get(config.id), unresolved, underMaintenance.has(config.id)));
   const indicator = indicatorOf(components.map((c) => c.status), unresolved);
   const stamps = [
     ...components.map((c) => c.computed?.updated_at ?? ""),
     ...unresolved.map((i) => i.updated_at),
     ...recent.slice(0, 1).map((i) => i.updated_at),
+    ...maintenances.map((m) => m.updated_at),
   ].filter(Boolean);
   return {
     generated_at: generatedAt,
@@ -64,13 +71,14 @@ export async function readSummary(ctx: StatusContext, recentLimit = 50): Promise
     components,
     unresolved,
     recent,
+    maintenances,
     indicator,
     description: DESCRIPTIONS[indicator],
   };
 }
 
-function viewOf(config: ComponentConfig, position: number, computed: ComponentState | undefined, unresolved: Incident[]): ComponentView {
-  return { config, position, status: effectiveStatus(config.id, computed, unresolved), computed };
+function viewOf(config: ComponentConfig, position: number, computed: ComponentState | undefined, unresolved: Incident[], inMaintenance: boolean): ComponentView {
+  return { config, position, status: effectiveStatus(config.id, computed, unresolved, inMaintenance), computed };
 }
 
 function indicatorOf(statuses: ComponentStatus[], unresolved: Incident[]): Indicator {

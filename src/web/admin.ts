@@ -11,6 +11,7 @@ import {
   type ResolveIncidentInput,
   type StatusContext,
 } from "../status/index.ts";
+import { adminOperationsRouter, type NotificationAdmin } from "./admin-operations.ts";
 import { adminProbesRouter, type ProbeControl } from "./admin-probes.ts";
 import { requireBearer } from "./auth.ts";
 
@@ -21,6 +22,7 @@ export interface AdminOptions {
   /** Tokens accepted as `Authorization: Bearer …`. */
   tokens: string[];
   probes: ProbeControl;
+  notifications: NotificationAdmin;
 }
 
 /**
@@ -32,8 +34,9 @@ export function adminRouter(options: AdminOptions): Router {
   const router = Router();
   router.use(requireBearer(options.tokens));
   router.use(express.json({ limit: "64kb" }));
-  router.use(adminProbesRouter({ config: options.config, status, probes: options.probes }));
   const person: Author = { kind: "person", name: "admin" };
+  router.use(adminProbesRouter({ config: options.config, status, probes: options.probes }));
+  router.use(adminOperationsRouter({ status, notifications: options.notifications, author: person }));
 
   router.get("/components", async (_req, res) => {
     const config = options.config();

@@ -5,6 +5,7 @@ import { newId, type Logger } from "../core/index.ts";
 import type { StatusContext } from "../status/index.ts";
 import { adminRouter } from "./admin.ts";
 import type { ProbeControl } from "./admin-probes.ts";
+import type { NotificationAdmin } from "./admin-operations.ts";
 import { errorHandler } from "./errors.ts";
 import { PageRenderer } from "./pages.ts";
 import type { SnapshotService } from "./snapshot.ts";
@@ -22,6 +23,8 @@ export interface WebAppOptions {
   ready: () => Promise<void>;
   /** Pause, resume and run-now for the admin API. */
   probes: ProbeControl;
+  /** Dead letters, replay and disabled channels for the admin API. */
+  notifications: NotificationAdmin;
   /** The running config, for the admin API (it changes on reload). @defaultValue the config given */
   liveConfig?: () => Config;
   log: Logger;
@@ -88,7 +91,7 @@ export function createWebApp(options: WebAppOptions): Express {
   app.get("/api/v2/status.json", api((s) => ({ page: mapper.page(s.summary), status: mapper.status(s.summary) })));
   app.get("/api/v2/components.json", api((s) => ({ page: mapper.page(s.summary), components: mapper.components(s.summary) })));
 
-  app.use("/admin/api", adminRouter({ config: options.liveConfig ?? (() => config), status: options.status, tokens: options.adminTokens, probes: options.probes }));
+  app.use("/admin/api", adminRouter({ config: options.liveConfig ?? (() => config), status: options.status, tokens: options.adminTokens, probes: options.probes, notifications: options.notifications }));
 
   app.use((_req, res) => {
     res.status(404).json({ code: "not_found", message: "no such page" });

@@ -3,3 +3,4 @@ export { SnapshotService, type Snapshot, type SnapshotOptions } from "./snapshot
 export { StatuspageMapper } from "./statuspage.ts";
 export { PageRenderer } from "./pages.ts";
 export type { ProbeControl } from "./admin-probes.ts";
+export type { NotificationAdmin } from "./admin-operations.ts";

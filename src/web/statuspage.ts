@@ -1,6 +1,6 @@
 import type { Config } from "../config/index.ts";
 import { stableId } from "../core/index.ts";
-import { worstStatus, type ComponentStatus, type ComponentView, type Incident, type StatusSummary } from "../status/index.ts";
+import { worstStatus, type ComponentStatus, type ComponentView, type Incident, type Maintenance, type StatusSummary } from "../status/index.ts";
 
 /**
  * Atlassian Statuspage's public API (v2) shapes: field names, nesting and enum
@@ -64,6 +64,14 @@ export interface SpIncident {
   page_id: string;
   incident_updates: SpIncidentUpdate[];
   components: SpComponent[];
+}
+
+export interface SpMaintenance extends Omit<SpIncident, "status" | "impact" | "incident_updates"> {
+  status: Maintenance["status"];
+  impact: "maintenance";
+  incident_updates: (Omit<SpIncidentUpdate, "status"> & { status: Maintenance["status"] })[];
+  scheduled_for: string;
+  scheduled_until: string;
 }
 
 /** Turns the status room's summary into Statuspage documents. */
@@ -133,12 +141,54 @@ export class StatuspageMapper {
     };
   }
 
+  /** A maintenance window in Statuspage's scheduled-maintenance shape (an incident with schedule fields). */
+  maintenance(maintenance: Maintenance, summary: StatusSummary): SpMaintenance {
+    const views = new Map(summary.components.map((c) => [c.config.id, c]));
+    return {
+      id: maintenance.id,
+      name: maintenance.name,
+      status: maintenance.status,
+      created_at: maintenance.created_at,
+      updated_at: maintenance.updated_at,
+      monitoring_at: null,
+      resolved_at: maintenance.completed_at,
+      impact: "maintenance",
+      shortlink: `${this.config.page.url.replace(/\/$/, "")}/incidents/${maintenance.id}`,
+      started_at: maintenance.started_at ?? maintenance.scheduled_for,
+      page_id: this.pageId,
+      incident_updates: [...maintenance.updates].reverse().map((u) => ({
+        id: u.id,
+        status: u.status,
+        body: u.body,
+        incident_id: maintenance.id,
+        created_at: u.created_at,
+        updated_at: u.created_at,
+        display_at: u.created_at,
+        affected_components: maintenance.components.map((code) => ({
+          code,
+          name: views.get(code)?.config.name ?? code,
+          old_status: "operational" as ComponentStatus,
+          new_status: "under_maintenance" as ComponentStatus,
+        })),
+        deliver_notifications: true,
+        custom_tweet: null,
+        tweet_id: null,
+      })),
+      components: maintenance.components.flatMap((id) => {
+        const view = views.get(id);
+        return view ? [this.component(view, summary, view.position)] : [];
+      }),
+      scheduled_for: maintenance.scheduled_for,
+      scheduled_until: maintenance.scheduled_until,
+    };
+  }
+
   summary(summary: StatusSummary) {
     return {
       page: this.page(summary),
       components: this.components(summary),
       incidents: summary.unresolved.map((i) => this.incident(i, summary)),
-      scheduled_maintenances: [] as SpIncident[],
+      scheduled_maintenances: summary.maintenances.map((m) => this.maintenance(m, summary)),
       status: this.status(summary),
     };
   }

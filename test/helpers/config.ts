@@ -2,6 +2,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseConfig, type Config } from "../../src/config/index.ts";
 import { createLogger, type Logger } from "../../src/core/index.ts";
+import { channelKinds } from "../../src/notify/index.ts";
 import { ProbeRegistry } from "../../src/probe-runtime/index.ts";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -21,6 +22,7 @@ export async function configFrom(yaml: string, env: Record<string, string | unde
     env,
     cwd: REPO_ROOT,
     probeKinds: await probeRegistry(),
+    channelKinds,
   });
 }
 

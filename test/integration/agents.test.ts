@@ -7,7 +7,7 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import request from "supertest";
 import { ConfigWatcher, loadConfig, type Config } from "../../src/config/index.ts";
-import { bullPrefix, ProbeControl, probeQueue, startAgent, startEvaluator, syncSchedules, type Agent } from "../../src/pipeline/index.ts";
+import { bullPrefix, NotificationControl, ProbeControl, probeQueue, startAgent, startEvaluator, syncSchedules, type Agent } from "../../src/pipeline/index.ts";
 import { readSummary, StatusStore, type StatusContext } from "../../src/status/index.ts";
 import { createWebApp, SnapshotService } from "../../src/web/index.ts";
 import { probeRegistry, testLog } from "../helpers/config.ts";
@@ -135,7 +135,7 @@ describe("agents, locations and live config (real redis-server, BullMQ, gateway)
     const probes = new ProbeControl({ config: () => watcher.config, url: redis.url, connection: commands, store: status.store, log: testLog() });
     const snapshot = new SnapshotService({ read: () => readSummary(status), refreshMs: 60_000, log: testLog() });
     await snapshot.start();
-    const app = createWebApp({ config, liveConfig: () => watcher.config, status, snapshot, adminTokens: [TOKEN], ready: () => status.store.ping(), probes, log: testLog() });
+    const app = createWebApp({ config, liveConfig: () => watcher.config, status, snapshot, adminTokens: [TOKEN], ready: () => status.store.ping(), probes, notifications: new NotificationControl({ config: () => config, connection: commands, store: status.store }), log: testLog() });
     const auth = { authorization: `Bearer ${TOKEN}` };
     const queue = new Queue(probeQueue("us"), { connection: commands, prefix: bullPrefix(config.redis.prefix) });
     try {

@@ -37,6 +37,7 @@ describe("pipeline end to end (real redis-server, BullMQ, gateway)", () => {
     const prefix = uniquePrefix("pipe");
     config = await configFrom(`
 redis: { prefix: ${prefix} }
+evaluation: { quiet_period: 1s }
 locations: [{ id: local }]
 components:
   - { id: realtime-gateway, name: Realtime gateway }
@@ -103,12 +104,14 @@ probes:
     assert.equal((await status.store.unresolvedIncidents()).length, 1);
   });
 
-  it("the gateway coming back resolves the incident", async () => {
+  it("the gateway coming back moves the incident to monitoring, then resolved after the quiet period", async () => {
     await startGateway();
     const resolved = await waitFor("the incident to resolve", async () => {
       const [incident] = await status.store.recentIncidents(1);
       return incident?.status === "resolved" ? incident : undefined;
-    }, 8_000);
+    }, 10_000);
+    assert.deepEqual(resolved.updates.map((u) => u.status), ["investigating", "monitoring", "resolved"]);
+    assert.ok(Date.parse(resolved.resolved_at!) - Date.parse(resolved.monitoring_at!) >= 1_000, "resolved after the quiet period");
     assert.deepEqual(resolved.components, { "realtime-gateway": "operational" });
     assert.equal((await status.store.components()).get("realtime-gateway")!.status, "operational");
     const history = await status.store.componentHistory("realtime-gateway");

@@ -4,7 +4,7 @@ import type { Express } from "express";
 import { Redis } from "ioredis";
 import request from "supertest";
 import type { Config } from "../../src/config/index.ts";
-import { ProbeControl } from "../../src/pipeline/index.ts";
+import { NotificationControl, ProbeControl } from "../../src/pipeline/index.ts";
 import { readSummary, setComponentStatus, StatusStore, type StatusContext } from "../../src/status/index.ts";
 import { createWebApp, SnapshotService } from "../../src/web/index.ts";
 import { configFrom, testLog } from "../helpers/config.ts";
@@ -40,7 +40,7 @@ components:
     snapshot = new SnapshotService({ read: () => readSummary(status), refreshMs: 60_000, log: testLog() });
     await snapshot.start();
     probes = new ProbeControl({ config: () => config, url: redis.url, connection, store: status.store, log: testLog() });
-    app = createWebApp({ config, status, snapshot, adminTokens: [TOKEN], ready: () => status.store.ping(), probes, log: testLog() });
+    app = createWebApp({ config, status, snapshot, adminTokens: [TOKEN], ready: () => status.store.ping(), probes, notifications: new NotificationControl({ config: () => config, connection, store: status.store }), log: testLog() });
   });
   after(async () => {
     await probes.close();

@@ -58,6 +58,7 @@ export async function appendUpdate(
         key: input.key,
         expectedRevision: current.revision,
         automatic: current.automatic && !isUnresolved(next) ? "clear" : undefined,
+        announce: next.status === "resolved" && current.status !== "resolved" ? "incident.resolved" : "incident.updated",
       });
       if (!written) return { incident: current, written };
       await refreshEffective(ctx, new Set([...Object.keys(current.components), ...Object.keys(next.components)]));

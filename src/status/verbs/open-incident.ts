@@ -80,6 +80,7 @@ export async function openIncident(
   const written = await ctx.store.writeIncident(incident, {
     key: input.key,
     automatic: input.automatic ? "set" : undefined,
+    announce: "incident.opened",
   });
   if (!written) {
     const existing = await ctx.store.incident(id);

@@ -1,4 +1,4 @@
-import { effectiveStatus } from "../model.ts";
+import { componentsInMaintenance, effectiveStatus } from "../model.ts";
 import type { StatusContext } from "./context.ts";
 
 /**
@@ -10,7 +10,12 @@ import type { StatusContext } from "./context.ts";
 export async function refreshEffective(ctx: StatusContext, components?: Iterable<string>): Promise<void> {
   const ids = components ? [...components] : ctx.components.map((c) => c.id);
   if (ids.length === 0) return;
-  const [computed, unresolved] = await Promise.all([ctx.store.components(), ctx.store.unresolvedIncidents()]);
+  const [computed, unresolved, maintenances] = await Promise.all([
+    ctx.store.components(),
+    ctx.store.unresolvedIncidents(),
+    ctx.store.openMaintenances(),
+  ]);
+  const underMaintenance = componentsInMaintenance(maintenances);
   const now = ctx.now?.().getTime() ?? Date.now();
-  for (const id of ids) await ctx.store.setEffective(id, effectiveStatus(id, computed.get(id), unresolved), now);
+  for (const id of ids) await ctx.store.setEffective(id, effectiveStatus(id, computed.get(id), unresolved, underMaintenance.has(id)), now);
 }

@@ -13,8 +13,9 @@ export const setComponentStatusInput = z.strictObject({
 export type SetComponentStatusInput = z.input<typeof setComponentStatusInput>;
 
 /**
- * Records the status the pipeline computed for a component. Returns the
- * transition when the status changed, undefined when it stayed the same.
+ * Records the status the pipeline computed for a component, and why. Returns
+ * the transition when the status changed, undefined when it stayed the same
+ * (a new reason for the same status is still recorded).
  */
 export async function setComponentStatus(
   ctx: StatusContext,
@@ -25,7 +26,10 @@ export async function setComponentStatus(
   const at = input.at ?? nowIso(ctx);
   const current = (await ctx.store.components()).get(input.id);
   const from = current?.status ?? "operational";
-  if (current && from === input.status) return undefined;
+  if (current && from === input.status) {
+    if (current.reason !== input.reason) await ctx.store.writeComponent(input.id, { ...current, updated_at: at, reason: input.reason });
+    return undefined;
+  }
   const transition: ComponentTransition | undefined =
     from === input.status ? undefined : { component: input.id, from, to: input.status, at, reason: input.reason };
   const state = { status: input.status, created_at: current?.created_at ?? at, since: at, updated_at: at, reason: input.reason };

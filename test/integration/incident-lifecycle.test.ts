@@ -1,0 +1,188 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
+import type { Config } from "../../src/config/index.ts";
+import { newId } from "../../src/core/index.ts";
+import { bullPrefix, QUEUE, startEvaluator, startIncidentWorker, startMaintenanceClock, type EvaluateJob } from "../../src/pipeline/index.ts";
+import type { ProbeResult, ProbeStatus } from "../../src/probe-runtime/index.ts";
+import { readSummary, StatusStore, type StatusContext } from "../../src/status/index.ts";
+import { configFrom, testLog } from "../helpers/config.ts";
+import { startRedis, uniquePrefix, type TestRedis } from "../helpers/redis.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+/**
+ * The evaluation and incident lifecycle on real queues: results go in the
+ * evaluate queue the way agents put them there.
+ */
+describe("evaluation and the incident lifecycle (real redis-server, BullMQ)", () => {
+  let redis: TestRedis;
+  let blocking: Redis;
+  let commands: Redis;
+
+  before(async () => {
+    redis = await startRedis();
+    blocking = new Redis(redis.url, { maxRetriesPerRequest: null });
+    commands = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  });
+  after(async () => {
+    blocking.disconnect();
+    commands.disconnect();
+    await redis.stop();
+  });
+
+  /** A pipeline (evaluator + incident worker) over its own key prefix. */
+  async function pipeline(extra = "", flapChanges = 4) {
+    const config: Config = await configFrom(`
+redis: { prefix: ${uniquePrefix("life")} }
+evaluation: { quiet_period: 1s, flap_window: 1m, flap_changes: ${flapChanges} }
+locations: [{ id: eu }, { id: us }, { id: ap }]
+components: [{ id: chat, name: Chat }, { id: cache, name: Cache }]
+probes:
+  - { id: chat-echo, kind: websocket, interval: 1s, timeout: 500ms, fail_after: 1, recover_after: 1, components: [chat] }
+  - { id: cache-ping, kind: redis, interval: 1s, timeout: 500ms, fail_after: 1, recover_after: 1, locations: [eu], components: [cache] }
+${extra}`, { REDIS_URL: redis.url });
+    const status: StatusContext = { store: new StatusStore(commands, config.redis.prefix), components: config.components };
+    const evaluator = startEvaluator({ config, status, connection: blocking, log: testLog() });
+    const incidents = startIncidentWorker({ config, status, connection: blocking, log: testLog() });
+    const queue = new Queue<EvaluateJob>(QUEUE.evaluate, { connection: commands, prefix: bullPrefix(config.redis.prefix) });
+    let clock = Date.now();
+    const results = async (probe: string, outcomes: Record<string, ProbeStatus>) => {
+      clock += 1_000;
+      for (const [location, outcome] of Object.entries(outcomes)) {
+        const at = new Date(clock).toISOString();
+        const result: ProbeResult = { id: newId(16), probe, kind: "websocket", location, status: outcome, latency_ms: 12, phases: {}, started_at: at, finished_at: at, error: outcome === "failed" ? "connect: connection refused" : undefined };
+        await queue.add("result", { result }, { jobId: result.id });
+      }
+    };
+    const settled = async () => {
+      await waitFor("the queues to drain", async () => {
+        const counts = await Promise.all(
+          [QUEUE.evaluate, QUEUE.incidents].map(async (name) => {
+            const q = new Queue(name, { connection: commands, prefix: bullPrefix(config.redis.prefix) });
+            const c = await q.getJobCounts("wait", "active", "prioritized");
+            await q.close();
+            return (c.wait ?? 0) + (c.active ?? 0) + (c.prioritized ?? 0);
+          }),
+        );
+        return counts.every((n) => n === 0);
+      }, 10_000, 50);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    };
+    const close = async () => {
+      await evaluator.close();
+      await incidents.close();
+      await queue.close();
+    };
+    return { config, status, results, settled, close, incidents: () => status.store.recentIncidents(10) };
+  }
+
+  it("opens nothing when one location of three fails; opens one incident when a majority does", async () => {
+    const p = await pipeline();
+    try {
+      await p.results("chat-echo", { eu: "failed", us: "ok", ap: "ok" });
+      await p.results("chat-echo", { eu: "failed", us: "ok", ap: "ok" });
+      await p.settled();
+      assert.deepEqual(await p.incidents(), [], "one sick location pages no one");
+      await p.results("chat-echo", { eu: "failed", us: "failed", ap: "ok" });
+      await p.settled();
+      const incidents = await p.incidents();
+      assert.equal(incidents.length, 1);
+      assert.match(incidents[0]!.updates[0]!.body, /Chat: major outage\. .*failed from eu, us: connect: connection refused \(eu: 12 ms, us: 12 ms\)\. We are investigating\./);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it("flags a location whose every probe fails at once", async () => {
+    const p = await pipeline();
+    try {
+      await p.results("chat-echo", { eu: "failed", us: "ok", ap: "ok" });
+      await p.results("cache-ping", { eu: "failed" });
+      await p.settled();
+      const flags = await p.status.store.locationFlags();
+      assert.deepEqual([...flags.keys()], ["eu"]);
+      assert.match(flags.get("eu")!.reason, /every probe at eu \(2\) is failing at once/);
+      await p.results("cache-ping", { eu: "ok" });
+      await p.settled();
+      assert.equal((await p.status.store.locationFlags()).size, 0);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it("a flapping probe opens one incident, held at the worse state, not many", async () => {
+    const p = await pipeline();
+    try {
+      for (let i = 0; i < 8; i++) {
+        const outcome = i % 2 === 0 ? "failed" : "ok";
+        await p.results("chat-echo", { eu: outcome, us: outcome, ap: outcome });
+        await p.settled();
+      }
+      const incidents = await p.incidents();
+      assert.equal(incidents.length, 1);
+      const [incident] = incidents;
+      assert.notEqual(incident!.status, "resolved", "held open while flapping");
+      const state = (await p.status.store.components()).get("chat")!;
+      assert.equal(state.status, "major_outage");
+      assert.match(state.reason!, /^Flapping: its status changed/);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it("recovery moves the incident to monitoring; a relapse reopens the same one; quiet resolves it", async () => {
+    const p = await pipeline("", 10);
+    try {
+      const all = (o: ProbeStatus) => ({ eu: o, us: o, ap: o });
+      await p.results("chat-echo", all("failed"));
+      await p.settled();
+      await p.results("chat-echo", all("ok"));
+      await p.settled();
+      let [incident] = await p.incidents();
+      assert.equal(incident!.status, "monitoring");
+      await p.results("chat-echo", all("failed"));
+      await p.settled();
+      const reopened = await p.incidents();
+      assert.equal(reopened.length, 1, "the relapse reopened the same incident");
+      assert.equal(reopened[0]!.status, "investigating");
+      assert.match(reopened[0]!.updates.at(-1)!.body, /^Relapse: /);
+      await p.results("chat-echo", all("ok"));
+      await p.settled();
+      incident = await waitFor("resolution after the quiet period", async () => {
+        const [current] = await p.incidents();
+        return current?.status === "resolved" ? current : undefined;
+      }, 5_000);
+      assert.deepEqual(incident.updates.map((u) => u.status), ["investigating", "monitoring", "investigating", "monitoring", "resolved"]);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it("a maintenance window holds incidents for its components, shows them under maintenance, and ends by itself", async () => {
+    const start = new Date(Date.now() - 1_000).toISOString();
+    const end = new Date(Date.now() + 2_500).toISOString();
+    const p = await pipeline(`maintenance:
+  - { id: chat-upgrade, name: Chat upgrade, components: [chat], starts_at: "${start}", ends_at: "${end}", message: "Upgrading chat servers." }`);
+    const clock = startMaintenanceClock({ config: () => p.config, status: p.status, connection: commands, log: testLog() });
+    try {
+      await waitFor("the window to start", async () => (await p.status.store.openMaintenances())[0]?.status === "in_progress", 8_000);
+      let summary = await readSummary(p.status);
+      assert.equal(summary.components.find((c) => c.config.id === "chat")!.status, "under_maintenance");
+      assert.equal(summary.indicator, "maintenance");
+      await p.results("chat-echo", { eu: "failed", us: "failed", ap: "failed" });
+      await p.settled();
+      assert.deepEqual(await p.incidents(), [], "held during maintenance");
+      await waitFor("the window to end by itself", async () => (await p.status.store.openMaintenances()).length === 0, 10_000);
+      const incident = await waitFor("an incident once the window ended with chat still down", async () => (await p.incidents())[0], 10_000);
+      assert.match(incident.updates[0]!.body, /Still unwell after its maintenance window/);
+      summary = await readSummary(p.status);
+      assert.equal(summary.components.find((c) => c.config.id === "chat")!.status, "major_outage");
+      const [done] = await p.status.store.recentMaintenances(1);
+      assert.deepEqual(done!.updates.map((u) => u.status), ["scheduled", "in_progress", "completed"]);
+    } finally {
+      await clock.stop();
+      await p.close();
+    }
+  });
+});
