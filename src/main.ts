@@ -1,10 +1,11 @@
 import { readFileSync } from "node:fs";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigWatcher, loadConfig, formatDuration, type Config } from "./config/index.ts";
-import { ConfigError, MissingDependencyError, createLogger, describeError, stopOnSignals } from "./core/index.ts";
+import { ConfigError, MissingDependencyError, PACKAGE_ROOT, createLogger, describeError, stopOnSignals } from "./core/index.ts";
 import { channelKinds } from "./notify/index.ts";
 import { ProbeRegistry } from "./probe-runtime/index.ts";
-import { runAgent, runGateway, runScheduler, runStart, runWeb, runWorker, type Role, type RoleContext } from "./roles/index.ts";
+import type { Role, RoleContext } from "./roles/index.ts";
 
 /** Exit statuses: what went wrong, for scripts and supervisors. */
 const EXIT = { ok: 0, failure: 1, config: 2, missingDependency: 3 } as const;
@@ -30,13 +31,19 @@ Environment: PORT, HOST, REDIS_URL, CACHE_REDIS_URL, GATEWAY_PORT, GATEWAY_URL, 
 PULSEBOARD_HOME, ADMIN_TOKEN, LOG_LEVEL, REDIS_SERVER_BIN override the file.
 Exit status: 0 ok, 1 failure, 2 bad configuration or usage, 3 missing system dependency.`;
 
-const ROLES: Record<string, (ctx: RoleContext, location?: string) => Promise<Role | undefined>> = {
-  start: runStart,
-  web: runWeb,
-  worker: runWorker,
-  agent: runAgent,
-  scheduler: runScheduler,
-  gateway: runGateway,
+type RoleRunner = (ctx: RoleContext, location?: string) => Promise<Role | undefined>;
+
+/**
+ * Each role is loaded only when it runs, so a process holds just what its
+ * role uses (a gateway node does not load Express, BullMQ or the mailer).
+ */
+const ROLES: Record<string, () => Promise<RoleRunner>> = {
+  start: async () => (await import("./roles/start.ts")).runStart,
+  web: async () => (await import("./roles/web.ts")).runWeb,
+  worker: async () => (await import("./roles/worker.ts")).runWorker,
+  agent: async () => (await import("./roles/agent.ts")).runAgent,
+  scheduler: async () => (await import("./roles/scheduler.ts")).runScheduler,
+  gateway: async () => (await import("./roles/gateway.ts")).runGateway,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -61,11 +68,12 @@ async function main(argv: string[]): Promise<number> {
     return values.help ? EXIT.ok : EXIT.config;
   }
   if (command === "config") return configCommand(rest, values.config);
-  const run = ROLES[command];
-  if (!run) {
+  const load = ROLES[command];
+  if (!load) {
     process.stderr.write(`pulseboard: unknown command "${command}"\n\n${USAGE}\n`);
     return EXIT.config;
   }
+  const run = await load();
   const registry = await ProbeRegistry.load();
   const config = loadConfig({ file: values.config, probeKinds: registry, channelKinds });
   const log = createLogger({ level: config.log.level, base: { role: command === "agent" ? `agent:${values.location}` : command } });
@@ -106,7 +114,7 @@ function describeConfig(config: Config): string {
 }
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  const pkg = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
   return pkg.version;
 }
 

@@ -48,7 +48,8 @@ export interface GatewayConfig {
   adminUrl: string;
   adminToken?: string;
   heartbeat: number;
-  maxConnections: number;
+  /** Undefined: as many as the node's open-file limit allows. */
+  maxConnections?: number;
   maxPayload: number;
   maxBuffered: number;
   publishRate: number;

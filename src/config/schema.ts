@@ -196,8 +196,11 @@ const gatewaySchema = z.strictObject({
   admin_url: z.string().regex(/^https?:\/\//, { error: "expected an HTTP URL like http://gateway:4100" }).optional(),
   /** Bearer token of the fleet's admin API; `start` generates one when unset. */
   admin_token: z.string().min(16, { error: "must be at least 16 characters" }).optional(),
-  /** Connections one node accepts; beyond it new clients get close 1013 and a retry hint. */
-  max_connections: z.number().int().min(1).max(1_000_000).default(20_000),
+  /**
+   * Connections one node accepts; beyond it new clients get close 1013 and a
+   * retry hint. @defaultValue what the node's open-file limit allows (minus a reserve)
+   */
+  max_connections: z.number().int().min(1).max(1_000_000).optional(),
   /** Largest frame a client may send; larger ones get an error frame. */
   max_payload: size.default(64 * 1024).refine((b) => b >= 1024 && b <= 16 * 1024 * 1024, { error: "must be from 1KiB to 16MiB" }),
   /** Unsent bytes queued for one client before it is disconnected as a slow consumer. */

@@ -5,3 +5,4 @@ export * from "./redis.ts";
 export * from "./shutdown.ts";
 export * from "./system.ts";
 export * from "./tokens.ts";
+export * from "./paths.ts";

@@ -41,18 +41,20 @@ export class Client {
     private readonly hooks: ClientHooks,
   ) {
     this.bucket = new TokenBucket(limits.publishRate, limits.publishBurst);
+    // A batching transport tells us when its writes are out; judging the backlog before would count our own batch.
+    if (transport.batches) transport.afterFlush = () => this.checkBuffer();
   }
 
   control(frame: ServerFrame): void {
     if (this.closed) return;
     this.transport.control(frame);
-    this.checkBuffer();
+    if (!this.transport.batches) this.checkBuffer();
   }
 
   deliver(delivery: Delivery): void {
     if (this.closed) return;
     this.transport.deliver(delivery);
-    this.checkBuffer();
+    if (!this.transport.batches) this.checkBuffer();
   }
 
   /** Takes one publish from the bucket; false means the client is over its rate. */
@@ -85,6 +87,7 @@ export class Client {
   }
 
   private checkBuffer(): void {
+    if (this.closed) return;
     if (this.transport.bufferedBytes() > this.limits.maxBuffered) {
       this.drop("slow_consumer", 1013, "slow consumer: too much unsent data");
     }

@@ -30,6 +30,8 @@ interface Handle {
   index: number;
   worker: Worker;
   state: NodeState;
+  /** Liveness pings in a row that went unanswered. */
+  misses: number;
   startedAt: number;
   restarts: number;
   lastStats?: NodeStats;
@@ -41,8 +43,9 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-/** A node that answers nothing within this is unresponsive (frozen, or overloaded). */
+/** A node that answers nothing within this, twice in a row, is unresponsive (frozen, or far behind). */
 const PING_TIMEOUT_MS = 2_000;
+const MISSES_TO_UNRESPONSIVE = 2;
 const LIVENESS_MS = 1_000;
 const DRAIN_TIMEOUT_MS = 4_000;
 const READY_TIMEOUT_MS = 20_000;
@@ -215,7 +218,7 @@ export class GatewayFleet {
 
   private fork(index: number, restarts = 0): Promise<void> {
     const worker = cluster.fork();
-    const handle: Handle = { index, worker, state: "starting", startedAt: Date.now(), restarts };
+    const handle: Handle = { index, worker, state: "starting", misses: 0, startedAt: Date.now(), restarts };
     this.handles.set(index, handle);
     worker.on("message", (message: FromNode) => this.onMessage(handle, message));
     worker.on("exit", (code, signal) => this.onExit(handle, code, signal));
@@ -306,12 +309,16 @@ export class GatewayFleet {
         .map(async (handle) => {
           try {
             await this.request(handle, "ping", {}, PING_TIMEOUT_MS);
-            if (handle.state === "unresponsive") this.log.info({ node: nodeId(handle.index) }, "gateway node answers again");
-            if (handle.state === "unresponsive") handle.state = "ready";
+            handle.misses = 0;
+            if (handle.state === "unresponsive") {
+              this.log.info({ node: nodeId(handle.index) }, "gateway node answers again");
+              handle.state = "ready";
+            }
             this.up.set({ node: nodeId(handle.index) }, 1);
           } catch {
-            if (handle.state === "ready") this.log.error({ node: nodeId(handle.index) }, "gateway node stopped answering (event loop blocked?)");
-            if (handle.state === "ready") handle.state = "unresponsive";
+            if (++handle.misses < MISSES_TO_UNRESPONSIVE || handle.state !== "ready") return;
+            this.log.error({ node: nodeId(handle.index), misses: handle.misses }, "gateway node stopped answering (event loop blocked?)");
+            handle.state = "unresponsive";
             this.up.set({ node: nodeId(handle.index) }, 0);
           }
         }),

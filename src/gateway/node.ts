@@ -1,7 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
-import { describeError, type Logger } from "../core/index.ts";
+import { describeError, openFileLimit, type Logger } from "../core/index.ts";
 import type { Broker, CacheMode, HistorySettings } from "./broker.ts";
 import { CacheMonitor, type CacheHealth } from "./cache-monitor.ts";
 import { ChannelHub } from "./channels.ts";
@@ -10,13 +10,15 @@ import { handlePublishRequest, handleSse, type HttpTransportContext } from "./ht
 import { LocalBroker } from "./local-broker.ts";
 import { PROTOCOL, parseClientFrame, type ClientFrame } from "./protocol.ts";
 import { KeyedRateLimiter } from "./rate.ts";
+import { LoadShedder } from "./load-shedder.ts";
 import { RedisBroker } from "./redis-broker.ts";
 import { Safeguard, type SafeguardHealth } from "./safeguard.ts";
 import { NodeMetrics, RateWindow, type Rates } from "./stats.ts";
 import { WsTransport, type Delivery, type Transport } from "./transport.ts";
 
 export interface GatewayLimits {
-  maxConnections: number;
+  /** Undefined: as many as the open-file limit allows. */
+  maxConnections?: number;
   maxPayload: number;
   maxBuffered: number;
   publishRate: number;
@@ -69,6 +71,8 @@ export interface NodeStats {
   cache: CacheHealth | null;
   safeguard: SafeguardHealth;
   faults: string[];
+  /** The event loop's delay p99 over the last second; publishes are refused while it is high. */
+  event_loop_delay_ms: number;
   uptime_s: number;
 }
 
@@ -95,6 +99,7 @@ export class GatewayNode {
   private readonly clientLimits: ClientLimits;
   private readonly hooks: ClientHooks;
   private readonly publishLimiter: KeyedRateLimiter;
+  private readonly shedder = new LoadShedder();
   private readonly httpContext: HttpTransportContext;
   private readonly counters = { accepted: 0, refused: 0, publishes: 0, publishFailures: 0 };
   private readonly faultUntil = { slowHandshake: 0, dropPublishes: 0 };
@@ -106,7 +111,7 @@ export class GatewayNode {
   constructor(private readonly options: GatewayNodeOptions) {
     this.log = options.log.child({ module: "gateway.node", node: options.nodeId });
     this.wss = new WebSocketServer({ noServer: true, maxPayload: PROTOCOL.hardMaxFrameBytes, perMessageDeflate: false });
-    this.safeguard = new Safeguard(options.limits.maxConnections);
+    this.safeguard = new Safeguard(effectiveLimit(options.limits.maxConnections, this.log));
     const mode = options.mode ?? (options.cache ? "normal" : "bypass");
     this.hub = new ChannelHub(this.makeBroker(mode), this.log);
     this.metrics = new NodeMetrics(options.nodeId, { deliveries: () => this.hub.stats.deliveries });
@@ -175,6 +180,7 @@ export class GatewayNode {
     for (const server of this.servers) server.closeAllConnections();
     this.rates.stop();
     this.publishLimiter.stop();
+    this.shedder.stop();
     this.monitor?.close();
     await this.hub.setBroker(new LocalBroker(this.options.history, () => {}));
   }
@@ -260,6 +266,7 @@ export class GatewayNode {
       cache: this.monitor?.health() ?? null,
       safeguard,
       faults,
+      event_loop_delay_ms: this.shedder.delayMs,
       uptime_s: Math.round((now - this.startedAt) / 1000),
     };
   }
@@ -390,6 +397,18 @@ export class GatewayNode {
   }
 
   private async publishFrame(client: Client, frame: Extract<ClientFrame, { type: "publish" }>): Promise<void> {
+    const load = this.shedder.check();
+    if (load.overloaded) {
+      client.control({
+        type: "error",
+        id: frame.id,
+        code: "overloaded",
+        message: `the node is behind on delivering (event loop delay ${load.delayMs} ms); publish again in ${load.retryAfterMs} ms`,
+        retry_after_ms: load.retryAfterMs,
+      });
+      this.metrics.publishes.inc({ result: "overloaded" });
+      return;
+    }
     if (!client.takePublish()) {
       client.refuse("rate_limited", `publishes are limited to ${this.options.limits.publishRate} per second per connection`, frame.id);
       this.metrics.publishes.inc({ result: "rate_limited" });
@@ -436,6 +455,23 @@ export class GatewayNode {
       transport.ws.ping();
     }
   }
+}
+
+/** Files a node needs besides its clients' sockets: listeners, Redis, logs, the runtime. */
+const FILE_RESERVE = 256;
+
+/**
+ * The connection limit the safeguard can keep: past the process's open-file
+ * limit a new socket cannot even be accepted, so the client would hang or be
+ * dropped without the 1013 and retry hint it is owed.
+ */
+function effectiveLimit(configured: number | undefined, log: Logger): number {
+  const files = openFileLimit();
+  if (configured === undefined) return files === undefined ? 20_000 : Math.max(1, files - FILE_RESERVE);
+  if (files === undefined || configured <= files - FILE_RESERVE) return configured;
+  const limit = Math.max(1, files - FILE_RESERVE);
+  log.warn({ configured, openFileLimit: files, limit }, "max_connections is above what the open-file limit allows; refusing new clients past this lower limit");
+  return limit;
 }
 
 /** Fault injection was asked for on a gateway started without it. */

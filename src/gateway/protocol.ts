@@ -15,6 +15,7 @@ export type ErrorCode =
   | "rate_limited"
   | "too_many_subscriptions"
   | "cache_unavailable"
+  | "overloaded"
   | "over_capacity";
 
 const channel = z.string({ error: "channel must be a string" });

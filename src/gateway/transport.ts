@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { WebSocket } from "ws";
 import type { ServerFrame } from "./protocol.ts";
 
@@ -22,6 +23,13 @@ export function serialOf(delivery: Delivery): string {
 /** How frames reach one client: a WebSocket, or an SSE response. */
 export interface Transport {
   readonly kind: "ws" | "sse";
+  /** True when writes are held back until the end of the event loop's turn. */
+  readonly batches: boolean;
+  /**
+   * Called once the writes held back this turn have been handed to the
+   * socket; only then does `bufferedBytes` say what the client is behind by.
+   */
+  afterFlush?: () => void;
   control(frame: ServerFrame): void;
   deliver(delivery: Delivery): void;
   /** Bytes accepted for this client but not yet written to its socket. */
@@ -32,19 +40,53 @@ export interface Transport {
   terminate(): void;
 }
 
+/**
+ * Holds each socket's writes until the end of the current turn of the event
+ * loop, so the frames of a burst (a fan-out, a replay) leave in one write
+ * instead of one system call and one TCP segment each.
+ */
+class WriteBatcher {
+  private readonly held: { socket: Socket; then?: () => void }[] = [];
+
+  hold(socket: Socket | undefined, then?: () => void): void {
+    if (!socket || socket.writableCorked > 0 || socket.destroyed) return;
+    socket.cork();
+    if (this.held.push({ socket, then }) === 1) setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    for (const { socket, then } of this.held.splice(0)) {
+      while (socket.writableCorked > 0) socket.uncork();
+      then?.();
+    }
+  }
+}
+
+const batcher = new WriteBatcher();
+
 export class WsTransport implements Transport {
   readonly kind = "ws";
+  readonly batches = true;
+  afterFlush?: () => void;
 
   constructor(readonly ws: WebSocket) {}
 
   control(frame: ServerFrame): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(frame));
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    batcher.hold(this.socket, this.afterFlush);
+    this.ws.send(JSON.stringify(frame));
   }
 
   deliver(delivery: Delivery): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     delivery.bytes ??= Buffer.from(delivery.text);
+    batcher.hold(this.socket, this.afterFlush);
     this.ws.send(delivery.bytes, { binary: false });
+  }
+
+  /** The TCP socket under the WebSocket (ws keeps it as `_socket`). */
+  private get socket(): Socket | undefined {
+    return (this.ws as unknown as { _socket?: Socket })._socket;
   }
 
   bufferedBytes(): number {
@@ -67,6 +109,7 @@ export class WsTransport implements Transport {
  */
 export class SseTransport implements Transport {
   readonly kind = "sse";
+  readonly batches = false;
 
   constructor(readonly res: ServerResponse) {}
 

@@ -1,14 +1,13 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { MissingDependencyError, findExecutable, sleep, type Logger } from "../core/index.ts";
+import { MissingDependencyError, findExecutable, fromSource, sleep, type Logger } from "../core/index.ts";
 import { ChildSupervisor, EmbeddedRedis, ensureToken, type ReadyMessage } from "../supervisor/index.ts";
 import type { Role, RoleContext } from "./context.ts";
 
-/** The CLI entry point every child runs. */
-const MAIN_FILE = fileURLToPath(new URL("../main.ts", import.meta.url));
-/** Node arguments that let a child run TypeScript (tsx's loader). */
-const NODE_ARGS = ["--import", import.meta.resolve("tsx")];
+/** The CLI entry point every child runs: the compiled one, or the source (through tsx's loader) in development. */
+const MAIN_FILE = fileURLToPath(new URL(fromSource ? "../main.ts" : "../main.js", import.meta.url));
+const NODE_ARGS = fromSource ? ["--import", import.meta.resolve("tsx")] : [];
 /** Time given to children to stop before they are killed. */
 const CHILD_GRACE_MS = 6_000;
 /** Longest wait for the gateway before the agents start probing anyway. */

@@ -48,7 +48,7 @@ export function adminRouter(options: AdminOptions): Router {
           id: component.id,
           name: component.name,
           state: states.get(component.id) ?? null,
-          probes: await Promise.all(probes.map((p) => probeView(p.id, p.locations))),
+          probes: await Promise.all(probes.map(async (p) => ({ ...(await probeView(p.id, p.locations)), enabled: p.enabled }))),
         };
       }),
     );

@@ -1,7 +1,7 @@
-import { fileURLToPath } from "node:url";
+import path from "node:path";
 import express, { type Express } from "express";
 import type { Config } from "../config/index.ts";
-import { newId, type Logger } from "../core/index.ts";
+import { PACKAGE_ROOT, newId, type Logger } from "../core/index.ts";
 import type { StatusContext } from "../status/index.ts";
 import { adminRouter } from "./admin.ts";
 import type { ProbeControl } from "./admin-probes.ts";
@@ -11,7 +11,7 @@ import { PageRenderer } from "./pages.ts";
 import type { SnapshotService } from "./snapshot.ts";
 import { StatuspageMapper } from "./statuspage.ts";
 
-export const PUBLIC_DIR = fileURLToPath(new URL("../../public/", import.meta.url));
+export const PUBLIC_DIR = path.join(PACKAGE_ROOT, "public");
 
 export interface WebAppOptions {
   config: Config;

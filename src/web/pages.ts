@@ -1,13 +1,13 @@
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import Handlebars from "handlebars";
 import type { Config } from "../config/index.ts";
+import { PACKAGE_ROOT } from "../core/index.ts";
 import { worstStatus, type ComponentStatus, type Incident, type IncidentStatus, type StatusSummary } from "../status/index.ts";
 import type { Snapshot } from "./snapshot.ts";
 
 /** The Handlebars views at the top of the repository. */
-export const VIEWS_DIR = fileURLToPath(new URL("../../views/", import.meta.url));
+export const VIEWS_DIR = path.join(PACKAGE_ROOT, "views");
 
 const STATUS_LABELS: Record<ComponentStatus, string> = {
   operational: "Operational",

@@ -92,13 +92,16 @@ describe("pulseboard start (slow: whole service from the CLI)", { timeout: 240_0
     const token = readFileSync(path.join(home, "admin-token"), "utf8").trim();
     assert.ok(service.output.some((line) => line.includes(token)), "the generated admin token is printed once");
     assert.ok(!service.output.some((line) => line.startsWith("{") && line.includes(token)), "the token is never in a log line");
-    const computed = await waitFor("every component to be computed from a probe result", async () => {
+    const enabledRan = (c: any) => c.probes.filter((p: any) => p.enabled).every((p: any) => p.locations.every((l: any) => l.last_result));
+    const computed = await waitFor("every component to be computed from its probes' results", async () => {
       const { body } = await fetchJson(service!.url("/admin/api/components"), token);
-      return body.components.every((c: { state: unknown }) => c.state) ? body.components : undefined;
-    }, 30_000, 500);
+      return body.components.every((c: any) => c.state && enabledRan(c)) ? body.components : undefined;
+    }, 45_000, 500);
     for (const component of computed) {
       assert.equal(component.state.status, "operational", `${component.id}: ${JSON.stringify(component.probes)}`);
-      assert.ok(component.probes.every((p: any) => p.locations.every((l: any) => l.last_result)), component.id);
+      for (const probe of component.probes.filter((p: any) => p.enabled)) {
+        for (const location of probe.locations) assert.equal(location.last_result.status, "ok", `${probe.id}: ${location.last_result.error}`);
+      }
     }
   });
 
