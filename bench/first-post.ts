@@ -19,6 +19,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../src/core/index.ts";
+import { freePortRange } from "../test/helpers/ports.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const runs = Number(process.argv[process.argv.indexOf("--runs") + 1]) || 5;
@@ -90,13 +91,14 @@ async function main(): Promise<void> {
   const hook = await receiver();
   const home = mkdtempSync(path.join(os.tmpdir(), "pulseboard-first-post-"));
   const port = await freePort();
-  const gatewayPort = 20_000 + Math.floor(Math.random() * 20_000);
+  // The fleet port, then one port per node (2).
+  const gatewayPort = await freePortRange(3);
   const configFile = path.join(home, "pulseboard.yaml");
   writeFileSync(
     configFile,
     `
 page: { name: First post bench, url: "http://127.0.0.1:${port}" }
-evaluation: { quiet_period: 2s }
+evaluation: { quiet_period: 2s, flap_changes: 20 }  # five deliberate outages in a row are not flapping here
 locations: [{ id: local }]
 components: [{ id: realtime-gateway, name: Realtime gateway }]
 gateway: { nodes: 2 }
@@ -155,8 +157,8 @@ notifications:
     }
   } finally {
     stop();
+    if (service.exitCode === null && service.signalCode === null) await new Promise((resolve) => service.once("exit", resolve));
     hook.close();
-    await new Promise((resolve) => service.once("exit", resolve));
     rmSync(home, { recursive: true, force: true });
   }
   const summary = {

@@ -3,6 +3,8 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigWatcher, loadConfig, formatDuration, type Config } from "./config/index.ts";
 import { ConfigError, MissingDependencyError, PACKAGE_ROOT, createLogger, describeError, stopOnSignals } from "./core/index.ts";
+import { fleetKinds } from "./fleet/index.ts";
+import { playbookSteps } from "./playbooks/index.ts";
 import { channelKinds } from "./notify/index.ts";
 import { ProbeRegistry } from "./probe-runtime/index.ts";
 import type { Role, RoleContext } from "./roles/index.ts";
@@ -75,9 +77,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const run = await load();
   const registry = await ProbeRegistry.load();
-  const config = loadConfig({ file: values.config, probeKinds: registry, channelKinds });
+  const config = loadConfig({ file: values.config, probeKinds: registry, channelKinds, fleetKinds, playbookSteps });
   const log = createLogger({ level: config.log.level, base: { role: command === "agent" ? `agent:${values.location}` : command } });
-  const watcher = new ConfigWatcher(config, { probeKinds: registry, channelKinds }, log);
+  const watcher = new ConfigWatcher(config, { probeKinds: registry, channelKinds, fleetKinds, playbookSteps }, log);
   const starting = run({ config, registry, log, env: process.env, watcher }, values.location);
   stopOnSignals(starting, log, command === "start" ? 9_500 : 8_000);
   await starting;
@@ -91,7 +93,7 @@ async function configCommand(args: string[], configFlag: string | undefined): Pr
     return EXIT.config;
   }
   const registry = await ProbeRegistry.load();
-  const config = loadConfig({ file: file ?? configFlag, probeKinds: registry, channelKinds });
+  const config = loadConfig({ file: file ?? configFlag, probeKinds: registry, channelKinds, fleetKinds, playbookSteps });
   process.stdout.write(describeConfig(config));
   return EXIT.ok;
 }
@@ -109,6 +111,7 @@ function describeConfig(config: Config): string {
     `  notification channels: ${config.notifications.channels.map((c) => `${c.id} (${c.kind})`).join(", ") || "none"}`,
     `  playbooks: ${config.playbooks.map((p) => `${p.id} (${p.mode})`).join(", ") || "none"}`,
     `  gateway: ${config.gateway.nodes} nodes on port ${config.gateway.port}`,
+    `  fleet driver: ${config.fleet.driver}`,
   ];
   return `${lines.join("\n")}\n`;
 }

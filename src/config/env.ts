@@ -32,6 +32,8 @@ export const envSchema = z.preprocess(
     /** The redis-server binary `start` embeds. @defaultValue found on PATH */
     REDIS_SERVER_BIN: z.string().min(1).optional(),
     PATH: z.string().optional(),
+    /** Set by Kubernetes in every pod: the kubernetes fleet driver then uses the pod's service account. */
+    KUBERNETES_SERVICE_HOST: z.string().min(1).optional(),
   }),
 );
 

@@ -1,17 +1,29 @@
 export { loadConfig, parseConfig, type LoadOptions } from "./load.ts";
 export { formatIssues, formatPath } from "./issues.ts";
-export type { Config, GatewayConfig, ResolvedProbe, ResolvedChannel, ProbeKindSchemas, KindSchemas } from "./resolve.ts";
+export type { Config, FleetConfig, SubscriptionsConfig, GatewayConfig, ResolvedProbe, ResolvedChannel, ProbeKindSchemas, KindSchemas } from "./resolve.ts";
 export { parseSize } from "./size.ts";
 export { parseDuration, formatDuration } from "./duration.ts";
 export {
   COMPONENT_STATUSES,
-  PLAYBOOK_ACTIONS,
   type ComponentStatus,
   type ComponentConfig,
   type LocationConfig,
   type ChannelConfig,
   type RouteConfig,
   type MaintenanceConfig,
-  type PlaybookConfig,
 } from "./schema.ts";
 export { ConfigWatcher } from "./watch.ts";
+export {
+  PLAYBOOK_ACTIONS,
+  PLAYBOOK_MODES,
+  GATEWAY_STATS,
+  type PlaybookAction,
+  type PlaybookMode,
+  type GatewayStat,
+  type PlaybookConfig,
+  type PlaybookTrigger,
+  type PlaybookStepConfig,
+  type PlaybookStepKinds,
+  type StepReference,
+} from "./playbooks.ts";
+export { checkPlaybook } from "./playbook-check.ts";

@@ -7,6 +7,7 @@ import { fileSchema, type ConfigFile } from "./schema.ts";
 import { resolveConfig, type Config, type KindSchemas, type ProbeKindSchemas } from "./resolve.ts";
 import { envSchema, applyEnv } from "./env.ts";
 import { formatIssues } from "./issues.ts";
+import type { PlaybookStepKinds } from "./playbooks.ts";
 
 export interface LoadOptions {
   /** Path of pulseboard.yaml. @defaultValue $PULSEBOARD_CONFIG, else ./pulseboard.yaml */
@@ -19,6 +20,10 @@ export interface LoadOptions {
   probeKinds: ProbeKindSchemas;
   /** The notification channel kinds that exist, with their config schemas. */
   channelKinds?: KindSchemas;
+  /** The fleet driver kinds that exist, with their config schemas. */
+  fleetKinds?: KindSchemas;
+  /** The playbook step kinds that exist, with their config schemas. */
+  playbookSteps?: PlaybookStepKinds;
 }
 
 /**
@@ -49,8 +54,9 @@ export function parseConfig(
   if (problems.length > 0 || !parsed.success || !envParsed.success) throw new ConfigError(problems, options.file);
 
   const file: ConfigFile = applyEnv(parsed.data, envParsed.data);
-  const config = resolveConfig(file, { file: options.file, cwd: options.cwd, probeKinds: options.probeKinds, channelKinds: options.channelKinds, problems });
+  const config = resolveConfig(file, { file: options.file, cwd: options.cwd, probeKinds: options.probeKinds, channelKinds: options.channelKinds, fleetKinds: options.fleetKinds, playbookSteps: options.playbookSteps, problems });
   if (problems.length > 0) throw new ConfigError(problems, options.file);
+  config.fleet.inCluster = envParsed.data.KUBERNETES_SERVICE_HOST !== undefined;
   const bin = envParsed.data.REDIS_SERVER_BIN;
   config.embedded = {
     redisServer: bin ? (existsSync(bin) ? bin : undefined) : findExecutable("redis-server", envParsed.data.PATH ?? ""),

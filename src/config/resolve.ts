@@ -1,7 +1,9 @@
 import path from "node:path";
 import type { z } from "zod";
 import cron from "node-cron";
-import type { ChannelConfig, ComponentConfig, ConfigFile, LocationConfig, MaintenanceConfig, PlaybookConfig, ProbeConfig, RouteConfig } from "./schema.ts";
+import type { ChannelConfig, ComponentConfig, ConfigFile, FleetSection, LocationConfig, MaintenanceConfig, ProbeConfig, RouteConfig } from "./schema.ts";
+import { COMPONENT_STATUSES } from "./schema.ts";
+import { resolvePlaybooks, type PlaybookConfig, type PlaybookStepKinds } from "./playbooks.ts";
 import { formatDuration } from "./duration.ts";
 import { formatIssues } from "./issues.ts";
 
@@ -61,6 +63,36 @@ export interface GatewayConfig {
   faults: boolean;
 }
 
+/** How playbooks reach the gateway fleet (src/fleet/). */
+export interface FleetConfig {
+  /** The driver kind: local, kubernetes, http. @defaultValue "local" */
+  driver: string;
+  /**
+   * The driver's settings as written (the `fleet:` section without `driver`);
+   * its schema parses them when the driver is created (may hold secrets: never log).
+   */
+  settings: Record<string, unknown>;
+  /** Pulseboard itself runs in a Kubernetes pod (KUBERNETES_SERVICE_HOST is set). */
+  inCluster: boolean;
+}
+
+/** Status-page subscriptions: who may subscribe, how they are mailed, link lifetimes and limits. */
+export interface SubscriptionsConfig {
+  webhook: { enabled: boolean };
+  /** Undefined when e-mail subscriptions are not configured (or disabled). */
+  email?: {
+    /**
+     * The email channel's settings (SMTP server and `from`) as its schema
+     * parsed them, with a placeholder recipient (may hold secrets: never log).
+     */
+    settings: unknown;
+  };
+  confirmTtlMs: number;
+  /** HMAC key of confirm and unsubscribe links; undefined: a random one kept in Redis. */
+  secret?: string;
+  rateLimit: { requests: number; perMs: number };
+}
+
 /** The whole configuration, validated and resolved: what every role receives. */
 export interface Config {
   /** Absolute path of the file it came from. */
@@ -78,6 +110,7 @@ export interface Config {
   locations: Required<LocationConfig>[];
   components: ComponentConfig[];
   gateway: GatewayConfig;
+  fleet: FleetConfig;
   probes: ResolvedProbe[];
   notifications: {
     channels: ResolvedChannel[];
@@ -87,6 +120,7 @@ export interface Config {
   evaluation: { flapWindow: number; flapChanges: number; quietPeriod: number };
   maintenance: MaintenanceConfig[];
   playbooks: PlaybookConfig[];
+  subscriptions: SubscriptionsConfig;
   /** What `start` needs to embed Redis. */
   embedded: {
     /** Path of redis-server, if one was found. */
@@ -102,6 +136,10 @@ interface ResolveContext {
   probeKinds: ProbeKindSchemas;
   /** Notification channel kinds; without them channel settings are taken as written. */
   channelKinds?: KindSchemas;
+  /** Fleet driver kinds; without them the `fleet:` settings are checked only when the driver is created. */
+  fleetKinds?: KindSchemas;
+  /** Playbook step kinds; without them step settings are checked only when a step runs. */
+  playbookSteps?: PlaybookStepKinds;
   problems: string[];
 }
 
@@ -118,7 +156,6 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
   const componentIds = new Set(file.components.map((c) => c.id));
   const probes = file.probes.map((probe, i) => resolveProbe(probe, `probes[${i}]`, { ...ctx, locationIds, componentIds }));
   const probeIds = new Set(file.probes.map((p) => p.id));
-  file.playbooks.forEach((playbook, i) => checkPlaybook(playbook, `playbooks[${i}]`, componentIds, probeIds, problems));
   checkUnique(file.maintenance, "maintenance", problems);
   file.maintenance.forEach((m, i) => {
     m.components.forEach((c, j) => {
@@ -128,6 +165,15 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
   });
   const channels = file.notifications.channels.map((channel, i) => resolveChannel(channel, `notifications.channels[${i}]`, ctx));
   const channelIds = new Set(channels.map((c) => c.id));
+  const playbooks = resolvePlaybooks(file.playbooks, {
+    componentIds,
+    probeIds,
+    channelIds,
+    probeComponents: new Map(file.probes.map((p) => [p.id, p.components])),
+    statuses: COMPONENT_STATUSES,
+    stepKinds: ctx.playbookSteps,
+    problems,
+  });
   file.notifications.routes.forEach((route, i) => {
     route.channels.forEach((c, j) => {
       if (!channelIds.has(c)) problems.push(`notifications.routes[${i}].channels[${j}]: no channel has the id "${c}"`);
@@ -179,6 +225,7 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
       cachePrefix: file.gateway.cache_prefix,
       faults: file.gateway.faults,
     },
+    fleet: resolveFleet(file.fleet, ctx),
     probes,
     notifications: {
       channels,
@@ -187,7 +234,8 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
     },
     evaluation: { flapWindow: file.evaluation.flap_window, flapChanges: file.evaluation.flap_changes, quietPeriod: file.evaluation.quiet_period },
     maintenance: file.maintenance,
-    playbooks: file.playbooks,
+    playbooks,
+    subscriptions: resolveSubscriptions(file.subscriptions, ctx),
     embedded: {},
   };
 }
@@ -240,23 +288,51 @@ function resolveChannel(channel: ChannelConfig, at: string, ctx: ResolveContext)
   return { id, kind, settings: parsed.success ? parsed.data : settings };
 }
 
-function checkPlaybook(
-  playbook: PlaybookConfig,
-  at: string,
-  componentIds: Set<string>,
-  probeIds: Set<string>,
-  problems: string[],
-): void {
-  const { component, probe } = playbook.trigger;
-  if ((component === undefined) === (probe === undefined)) {
-    problems.push(`${at}.trigger: name exactly one of component or probe`);
+/** Checks the `fleet:` section against its driver's schema; errors name `fleet.<field>`. */
+function resolveFleet(section: FleetSection, ctx: ResolveContext): FleetConfig {
+  const { driver, ...settings } = section;
+  const fleet: FleetConfig = { driver, settings, inCluster: false };
+  if (!ctx.fleetKinds) return fleet;
+  const schema = ctx.fleetKinds.schema(driver);
+  if (!schema) {
+    ctx.problems.push(`fleet.driver: unknown fleet driver "${driver}" (known: ${ctx.fleetKinds.kinds().join(", ")})`);
+    return fleet;
   }
-  if (component !== undefined && !componentIds.has(component)) {
-    problems.push(`${at}.trigger.component: no component has the id "${component}"`);
+  const parsed = schema.safeParse(settings);
+  if (!parsed.success) ctx.problems.push(...formatIssues(parsed.error.issues, "fleet"));
+  return fleet;
+}
+
+/** Stands in for the recipients the email channel's schema asks for: subscribers are addressed one by one. */
+const SUBSCRIBER_PLACEHOLDER = "subscribers@pulseboard.invalid";
+
+function resolveSubscriptions(section: ConfigFile["subscriptions"], ctx: ResolveContext): SubscriptionsConfig {
+  const out: SubscriptionsConfig = {
+    webhook: section.webhook,
+    confirmTtlMs: section.confirm_ttl,
+    secret: section.secret,
+    rateLimit: { requests: section.rate_limit.requests, perMs: section.rate_limit.per },
+  };
+  const email = section.email;
+  if (!email?.enabled) return out;
+  const at = "subscriptions.email";
+  if ("to" in email.smtp || "from" in email.smtp) {
+    ctx.problems.push(`${at}.smtp: set the sender as ${at}.from; recipients are the subscribers, so there is no "to"`);
+    return out;
   }
-  if (probe !== undefined && !probeIds.has(probe)) {
-    problems.push(`${at}.trigger.probe: no probe has the id "${probe}"`);
+  const raw = { ...email.smtp, from: email.from, to: [SUBSCRIBER_PLACEHOLDER] };
+  const schema = ctx.channelKinds?.schema("email");
+  if (!schema) return { ...out, email: { settings: raw } };
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const [first, ...rest] = issue.path;
+      const base = first === "from" ? `${at}.from` : `${at}.smtp`;
+      ctx.problems.push(...formatIssues([{ ...issue, path: first === "from" ? rest : issue.path }], base));
+    }
+    return out;
   }
+  return { ...out, email: { settings: parsed.data } };
 }
 
 function checkUnique(items: { id: string }[], at: string, problems: string[]): void {

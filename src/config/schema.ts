@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { parseDuration } from "./duration.ts";
 import { parseSize } from "./size.ts";
+import { playbookEntrySchema } from "./playbooks.ts";
 
 /** Statuspage's component statuses, in order of severity (worst last). */
 export const COMPONENT_STATUSES = [
@@ -55,6 +56,21 @@ const pageSchema = z.strictObject({
     .refine(isTimeZone, { error: "expected an IANA time zone like \"Europe/Berlin\" or \"Etc/UTC\"" })
     .default("Etc/UTC"),
   description: z.string().optional(),
+  /** Logo shown in the header: an https URL, or a path under public/ like /static/logo.svg. */
+  logo: z
+    .string()
+    .regex(/^(https:\/\/|\/static\/)[^"'<>\s]+$/, { error: "expected an https:// URL or a /static/ path without quotes, spaces or angle brackets" })
+    .optional(),
+  /** Links in the header (the product, support, the company's site). */
+  links: z
+    .array(z.strictObject({ label: z.string().min(1).max(40), url: z.string().regex(/^(https?:\/\/|mailto:)/, { error: "expected an http(s):// or mailto: link" }) }))
+    .max(6)
+    .default([]),
+  /** Brand colour of the header and links, as #rrggbb. @defaultValue #2456d6 */
+  brand_color: z
+    .string()
+    .regex(/^#[0-9a-fA-F]{6}$/, { error: "expected a colour as #rrggbb" })
+    .default("#2456d6"),
 });
 
 const locationSchema = z.strictObject({
@@ -82,6 +98,8 @@ const probeSchema = z.strictObject({
   components: z.array(id).default([]),
   /** Latency above this makes a passing result `degraded`. */
   degraded_over: duration.optional(),
+  /** Show this probe's response time (24 h and 7 d) on the public status page. */
+  chart: z.boolean().default(false),
   /** Consecutive bad results before a location's state changes. */
   fail_after: z.number().int().min(1).max(100).default(2),
   /** Consecutive good results before a location recovers. */
@@ -145,38 +163,13 @@ const maintenanceSchema = z
 const evaluationSchema = z.strictObject({
   /** A component whose status changes `flap_changes` times within `flap_window` is held at the worse state. */
   flap_window: duration.default(10 * 60_000),
-  flap_changes: z.number().int().min(2).max(100).default(4),
+  flap_changes: z.number().int().min(2).max(100).default(6),
   /** After recovery, an automatic incident is monitored this long before it resolves; a relapse reopens it. */
   quiet_period: duration.default(5 * 60_000),
 });
 
-export const PLAYBOOK_ACTIONS = [
-  "restart-gateway",
-  "bypass-cache",
-  "restore-cache",
-  "scale-out",
-  "scale-in",
-  "wait",
-  "verify",
-  "notify",
-  "webhook",
-  "command",
-] as const;
-
-const playbookSchema = z.strictObject({
-  id,
-  enabled: z.boolean().default(true),
-  mode: z.enum(["auto", "approve", "dry-run"]).default("auto"),
-  trigger: z.strictObject({
-    component: id.optional(),
-    probe: id.optional(),
-    status: z.enum(COMPONENT_STATUSES).default("major_outage"),
-    for: duration.default(0),
-  }),
-  steps: z
-    .array(z.looseObject({ action: z.enum(PLAYBOOK_ACTIONS) }))
-    .min(1, { error: "a playbook needs at least one step" }),
-});
+/** One `playbooks[]` entry (src/config/playbooks.ts); each step's settings are checked by its step's schema. */
+const playbookSchema = playbookEntrySchema({ id, duration });
 
 const gatewaySchema = z.strictObject({
   nodes: z.number().int().min(1).max(64).default(2),
@@ -226,6 +219,45 @@ const gatewaySchema = z.strictObject({
   faults: z.boolean().default(false),
 });
 
+/**
+ * How playbooks reach the gateway fleet: `driver` names a fleet driver
+ * (src/fleet/<driver>.ts) and the rest are that driver's own settings,
+ * checked by its schema. @defaultValue { driver: local }
+ */
+const fleetSchema = z.looseObject({
+  driver: z.string({ error: 'expected a fleet driver: "local", "kubernetes" or "http"' }).min(1).default("local"),
+});
+
+const subscriptionsSchema = z.strictObject({
+  /** Webhook subscribers: Statuspage-shaped JSON POSTs. */
+  webhook: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
+  /**
+   * E-mail subscribers with double opt-in; only when this section is set.
+   * `smtp` takes the email channel's settings (host, port, secure, starttls,
+   * user, pass, timeout) and is checked by that channel's schema.
+   */
+  email: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Sender of subscriber mail, like "Acme Status <status@acme.example>". */
+      from: z.string({ error: 'expected a sender like "Acme Status <status@acme.example>"' }),
+      smtp: z.record(z.string(), z.unknown(), { error: "expected the SMTP server's settings (host, port, …)" }),
+    })
+    .optional(),
+  /** How long a confirmation link works; unconfirmed requests are forgotten after it. @defaultValue 24h */
+  confirm_ttl: duration.default(24 * 3_600_000).refine((ms) => ms >= 5 * 60_000 && ms <= 7 * 86_400_000, { error: "must be from 5m to 7d" }),
+  /**
+   * Key of the confirm and unsubscribe links (an HMAC key: links are never
+   * stored). Write it as ${SUBSCRIPTIONS_SECRET}. @defaultValue a random key
+   * kept in the control-plane Redis
+   */
+  secret: z.string().min(32, { error: "must be at least 32 characters (e.g. `openssl rand -base64 32`)" }).optional(),
+  /** Requests one client address may make to the public subscription endpoints. @defaultValue 10 per 1m */
+  rate_limit: z
+    .strictObject({ requests: z.number().int().min(1).max(100_000).default(10), per: duration.default(60_000) })
+    .prefault({}),
+});
+
 export const fileSchema = z.strictObject({
   page: pageSchema.prefault({}),
   home: z.string().min(1).default(".pulseboard"),
@@ -239,18 +271,21 @@ export const fileSchema = z.strictObject({
   locations: z.array(locationSchema).min(1, { error: "configure at least one location" }),
   components: z.array(componentSchema).min(1, { error: "configure at least one component" }),
   gateway: gatewaySchema.prefault({}),
+  fleet: fleetSchema.prefault({}),
   probes: z.array(probeSchema).default([]),
   notifications: notificationsSchema.prefault({}),
   evaluation: evaluationSchema.prefault({}),
   maintenance: z.array(maintenanceSchema).default([]),
   playbooks: z.array(playbookSchema).default([]),
+  subscriptions: subscriptionsSchema.prefault({}),
 });
 
 export type ConfigFile = z.output<typeof fileSchema>;
 export type ProbeConfig = z.output<typeof probeSchema>;
 export type ComponentConfig = z.output<typeof componentSchema>;
 export type LocationConfig = z.output<typeof locationSchema>;
-export type PlaybookConfig = z.output<typeof playbookSchema>;
+export type PlaybookEntry = z.output<typeof playbookSchema>;
+export type FleetSection = z.output<typeof fleetSchema>;
 export type ChannelConfig = z.output<typeof channelSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
 export type MaintenanceConfig = z.output<typeof maintenanceSchema>;

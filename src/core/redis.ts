@@ -1,3 +1,4 @@
+import { UpstreamError } from "./errors.ts";
 import { Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import { describeError } from "./errors.ts";
@@ -61,4 +62,12 @@ export async function closeRedis(redis: Redis): Promise<void> {
     // quit fails when the server is unreachable; disconnect below ends it anyway
   }
   redis.disconnect();
+}
+
+/** The answers of a MULTI/EXEC or pipeline, or an UpstreamError naming the first command that failed. */
+export function checkExec(result: [Error | null, unknown][] | null): [Error | null, unknown][] {
+  if (!result) throw new UpstreamError("redis transaction was aborted");
+  const failed = result.find(([err]) => err);
+  if (failed?.[0]) throw new UpstreamError(`redis transaction failed: ${failed[0].message}`, { cause: failed[0] });
+  return result;
 }

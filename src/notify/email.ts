@@ -1,4 +1,4 @@
-import nodemailer from "nodemailer";
+import nodemailer, { type SendMailOptions } from "nodemailer";
 import { z } from "zod";
 import { describeError } from "../core/index.ts";
 import { formatDuration } from "../config/index.ts";
@@ -6,7 +6,7 @@ import { scrub } from "./http.ts";
 import { htmlOf, textOf } from "./email-body.ts";
 import { headline } from "./render.ts";
 import { timeoutSetting } from "./settings.ts";
-import { defineNotifier, type DeliveryOutcome, type NotificationEvent } from "./types.ts";
+import { defineNotifier, type DeliveryOutcome, type NotificationEvent, type NotifierContext } from "./types.ts";
 
 const addressHint = 'expected an email address like "oncall@example.com" or "Pulseboard <status@example.com>"';
 const address = z.string({ error: addressHint }).regex(/^(?:[^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/, { error: addressHint });
@@ -58,42 +58,58 @@ export default defineNotifier({
   kind: "email",
   description: "Email through an SMTP server",
   configSchema: settingsSchema,
-  async send(event, settings, ctx) {
-    const target = `SMTP server ${settings.host}:${portOf(settings)}`;
-    const transport = nodemailer.createTransport({
-      host: settings.host,
-      port: portOf(settings),
-      secure: settings.secure,
-      requireTLS: settings.starttls === true,
-      ignoreTLS: settings.starttls === false,
-      ...(settings.user !== undefined ? { auth: { user: settings.user, pass: settings.pass } } : {}),
-      connectionTimeout: settings.timeout,
-      greetingTimeout: settings.timeout,
-      socketTimeout: settings.timeout,
-      // An aborted send must not leave its socket waiting for the server to hang up.
-      socketCloseTimeout: 1_000,
-    });
-    const timer = new AbortController();
-    const timeout = setTimeout(() => timer.abort(), settings.timeout);
-    const started = performance.now();
-    let outcome: DeliveryOutcome;
-    try {
-      const info = await transport.sendMail({ ...messageOf(event, settings), signal: AbortSignal.any([ctx.signal, timer.signal]) });
-      if (info.rejected.length > 0) ctx.log.warn({ rejected: info.rejected.map(String) }, "the SMTP server refused some recipients; the others got the message");
-      outcome = { ok: true };
-    } catch (err) {
-      outcome = explain(err as SmtpError, target, ctx.signal.aborted ? undefined : timer.signal.aborted ? settings.timeout : undefined);
-    } finally {
-      clearTimeout(timeout);
-      transport.close();
-    }
-    if (!outcome.ok) outcome = { ...outcome, reason: scrub(outcome.reason, settings.pass ? [settings.pass] : []) };
-    ctx.log.debug({ receiver: "SMTP", host: settings.host, ms: Math.round(performance.now() - started), ...outcome }, outcome.ok ? "notification delivered" : "notification not delivered");
-    return outcome;
+  send(event, settings, ctx) {
+    return sendSmtp(settings, messageOf(event, settings), ctx);
   },
 });
 
-function portOf(settings: EmailSettings): number {
+/** How to reach an SMTP server and who sends: an email channel's settings without its recipients. */
+export type SmtpSettings = Omit<EmailSettings, "to">;
+
+/** One message for sendSmtp: recipients, subject, bodies and any headers (nodemailer's message fields). */
+export type SmtpMessage = Omit<SendMailOptions, "signal">;
+
+/**
+ * Sends one message through the SMTP server of `settings` on a connection of
+ * its own and classifies what happened, never throwing: SMTP 4xx replies and
+ * connection trouble can be retried, 5xx replies cannot. Shared by the email
+ * channel and anything else that mails (status-page subscribers).
+ */
+export async function sendSmtp(settings: SmtpSettings, message: SmtpMessage, ctx: NotifierContext): Promise<DeliveryOutcome> {
+  const target = `SMTP server ${settings.host}:${portOf(settings)}`;
+  const transport = nodemailer.createTransport({
+    host: settings.host,
+    port: portOf(settings),
+    secure: settings.secure,
+    requireTLS: settings.starttls === true,
+    ignoreTLS: settings.starttls === false,
+    ...(settings.user !== undefined ? { auth: { user: settings.user, pass: settings.pass } } : {}),
+    connectionTimeout: settings.timeout,
+    greetingTimeout: settings.timeout,
+    socketTimeout: settings.timeout,
+    // An aborted send must not leave its socket waiting for the server to hang up.
+    socketCloseTimeout: 1_000,
+  });
+  const timer = new AbortController();
+  const timeout = setTimeout(() => timer.abort(), settings.timeout);
+  const started = performance.now();
+  let outcome: DeliveryOutcome;
+  try {
+    const info = await transport.sendMail({ ...message, signal: AbortSignal.any([ctx.signal, timer.signal]) });
+    if (info.rejected.length > 0) ctx.log.warn({ rejected: info.rejected.map(String) }, "the SMTP server refused some recipients; the others got the message");
+    outcome = { ok: true };
+  } catch (err) {
+    outcome = explain(err as SmtpError, target, ctx.signal.aborted ? undefined : timer.signal.aborted ? settings.timeout : undefined);
+  } finally {
+    clearTimeout(timeout);
+    transport.close();
+  }
+  if (!outcome.ok) outcome = { ...outcome, reason: scrub(outcome.reason, settings.pass ? [settings.pass] : []) };
+  ctx.log.debug({ receiver: "SMTP", host: settings.host, ms: Math.round(performance.now() - started), ...outcome }, outcome.ok ? "notification delivered" : "notification not delivered");
+  return outcome;
+}
+
+function portOf(settings: SmtpSettings): number {
   return settings.port ?? (settings.secure ? 465 : 587);
 }
 

@@ -26,7 +26,9 @@ export interface Agent {
 /**
  * Runs the probes scheduled for one location and hands every result to the
  * evaluate queue. A job that waited longer than two intervals (the agent was
- * down) is skipped: a late probe says nothing about now.
+ * down) is skipped: a late probe says nothing about now. A scheduled job's
+ * return value carries `late_ms`, how long after its slot the run started,
+ * so BullMQ's event stream shows an agent falling behind.
  */
 export function startAgent(options: AgentOptions): Agent {
   const { registry, location, connection } = options;
@@ -41,17 +43,18 @@ export function startAgent(options: AgentOptions): Agent {
     async (job: Job<ProbeJob>) => {
       const probe = probes.get(job.data.probe);
       if (!probe || !probe.locations.includes(location)) return { skipped: "not configured here" };
+      // How long after its slot the run starts: the agent's own queueing (busy, or down) shows here first.
+      const lateMs = job.data.manual ? 0 : Date.now() - (job.timestamp + (job.opts.delay ?? 0));
       if (!job.data.manual) {
         if (!probe.enabled) return { skipped: "disabled" };
-        const lateMs = Date.now() - (job.timestamp + (job.opts.delay ?? 0));
         if (lateMs > 2 * probe.interval) {
           log.warn({ probe: probe.id, lateMs }, "skipping a probe run that waited too long in the queue");
-          return { skipped: "stale" };
+          return { skipped: "stale", late_ms: lateMs };
         }
       }
       const result = await runOne(probe);
       await evaluate.add("result", { result }, { jobId: result.id, removeOnComplete: 1_000, removeOnFail: 5_000, attempts: 5, backoff: { type: "exponential", delay: 500 } });
-      return job.data.manual ? { result } : { status: result.status, latency_ms: result.latency_ms };
+      return job.data.manual ? { result } : { status: result.status, latency_ms: result.latency_ms, late_ms: lateMs };
     },
     { connection, prefix, concurrency: options.concurrency ?? 64 },
   );

@@ -12,13 +12,20 @@ import {
 } from "../status/index.ts";
 import { componentStatusFor, nextLocationState, probeState } from "./evaluation.ts";
 import { suppressFlaps, type FlapState } from "./flap.ts";
-import { bullPrefix, QUEUE, type EvaluateJob, type IncidentJob } from "./queues.ts";
+import { KeyedLock } from "./keyed-lock.ts";
+import { bullPrefix, QUEUE, WORKER_LOCK, type EvaluateJob, type IncidentJob } from "./queues.ts";
 
 export interface EvaluatorOptions {
   config: Config;
   status: StatusContext;
   connection: Redis;
   log: Logger;
+  /**
+   * Results evaluated at once. Results of one probe, or of probes sharing a
+   * component, still go one at a time; this is how many unrelated ones run
+   * side by side while each waits on Redis. @defaultValue 16
+   */
+  concurrency?: number;
 }
 
 /** Options of the jobs that carry component transitions to the incident worker. */
@@ -36,9 +43,11 @@ export const TRANSITION_JOB = {
  * incident job for every component whose status changed. Flags a location
  * whose every probe fails at once.
  *
- * One result at a time (concurrency 1), so two results of one probe never
- * race on its state. Every write is keyed by the result, so a retried job
- * changes nothing twice.
+ * Results of one probe, and of probes that share a component, are evaluated
+ * one at a time and in queue order (a keyed lock in this process), so none
+ * races on a probe's state or a component's; unrelated results run side by
+ * side, up to `concurrency`. Every write is keyed by the result, so a
+ * retried job changes nothing twice.
  */
 export function startEvaluator(options: EvaluatorOptions): { update(config: Config): void; close(): Promise<void> } {
   const { status, connection } = options;
@@ -47,12 +56,21 @@ export function startEvaluator(options: EvaluatorOptions): { update(config: Conf
   const prefix = bullPrefix(config.redis.prefix);
   let probes = new Map(config.probes.map((p) => [p.id, p]));
   const incidents = new Queue<IncidentJob>(QUEUE.incidents, { connection, prefix });
+  const lock = new KeyedLock();
+  const concurrency = options.concurrency ?? 16;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`concurrency must be a whole number of at least 1, got ${concurrency}`);
 
-  async function evaluate(job: Job<EvaluateJob>): Promise<{ changed: string[] }> {
+  function evaluate(job: Job<EvaluateJob>): Promise<{ changed: string[] }> {
     const { result } = job.data;
     const probe = probes.get(result.probe);
-    if (!probe) return { changed: [] };
-    const states = await status.store.probeStates(probe.id);
+    if (!probe) return Promise.resolve({ changed: [] });
+    // Claimed before anything is awaited, so results wait for each other in the order BullMQ handed them out.
+    return lock.run([`probe:${probe.id}`, ...probe.components.map((c) => `component:${c}`)], () => evaluateResult(probe, result));
+  }
+
+  async function evaluateResult(probe: ResolvedProbe, result: ProbeResult): Promise<{ changed: string[] }> {
+    // Only this evaluator writes computed component states, and it holds their keys: reading them first is safe.
+    const [states, current] = await Promise.all([status.store.probeStates(probe.id), status.store.componentsOf(probe.components)]);
     const previous = states.get(result.location);
     if (previous?.last_result_id !== result.id) {
       const next = nextLocationState(probe, previous, result);
@@ -62,12 +80,11 @@ export function startEvaluator(options: EvaluatorOptions): { update(config: Conf
       if (next.state !== previous?.state) await checkLocation(result.location, next.since);
     }
     const changed: string[] = [];
-    const current = await status.store.components();
     const now = Date.parse(result.finished_at);
     for (const componentId of probe.components) {
-      const verdict = await componentVerdict(componentId, probe.id, states);
-      const flap = suppressFlaps(await status.store.flapState<FlapState>(componentId), verdict.status, now, config.evaluation.flapWindow, config.evaluation.flapChanges);
-      await status.store.setFlapState(componentId, flap.state);
+      const [verdict, flapBefore] = await Promise.all([componentVerdict(componentId, probe.id, states), status.store.flapState<FlapState>(componentId)]);
+      const flap = suppressFlaps(flapBefore, verdict.status, now, config.evaluation.flapWindow, config.evaluation.flapChanges);
+      if (JSON.stringify(flap.state) !== JSON.stringify(flapBefore)) await status.store.setFlapState(componentId, flap.state);
       const computed = flap.status;
       const reason = [flap.note, verdict.reason].filter(Boolean).join(" ") || undefined;
       const known = current.get(componentId);
@@ -93,9 +110,11 @@ export function startEvaluator(options: EvaluatorOptions): { update(config: Conf
     evaluatedStates: Map<string, ProbeLocationState>,
   ): Promise<{ status: ComponentStatus; reason?: string; detail?: string }> {
     let worst: { status: ComponentStatus; probe?: ResolvedProbe; states?: Map<string, ProbeLocationState> } = { status: "operational" };
-    for (const probe of config.probes) {
-      if (!probe.enabled || !probe.components.includes(componentId)) continue;
-      const states = probe.id === evaluatedProbe ? evaluatedStates : await status.store.probeStates(probe.id);
+    const feeding = config.probes.filter((p) => p.enabled && p.components.includes(componentId));
+    // The other probes' states in one round trip: a component may have many probes.
+    const others = await status.store.probeStatesOf(feeding.filter((p) => p.id !== evaluatedProbe).map((p) => p.id));
+    for (const probe of feeding) {
+      const states = probe.id === evaluatedProbe ? evaluatedStates : (others.get(probe.id) ?? new Map<string, ProbeLocationState>());
       const verdict = componentStatusFor(probe, probeState(probe, states));
       if (severityOf(verdict) > severityOf(worst.status)) worst = { status: verdict, probe, states };
     }
@@ -123,7 +142,12 @@ export function startEvaluator(options: EvaluatorOptions): { update(config: Conf
    * A location whose every probe is down at once is flagged: its results may
    * say more about the location (its network) than about the platform.
    */
-  async function checkLocation(location: string, since: string): Promise<void> {
+  function checkLocation(location: string, since: string): Promise<void> {
+    // One check per location at a time: the last one reads every state written before it, so the flag ends right.
+    return lock.run([`location:${location}`], () => flagLocation(location, since));
+  }
+
+  async function flagLocation(location: string, since: string): Promise<void> {
     const here = config.probes.filter((p) => p.enabled && p.locations.includes(location));
     if (here.length < 2) return;
     const states = await status.store.probeStatesOf(here.map((p) => p.id));
@@ -135,7 +159,7 @@ export function startEvaluator(options: EvaluatorOptions): { update(config: Conf
     }
   }
 
-  const worker = new Worker<EvaluateJob>(QUEUE.evaluate, evaluate, { connection, prefix, concurrency: 1 });
+  const worker = new Worker<EvaluateJob>(QUEUE.evaluate, evaluate, { connection, prefix, concurrency, ...WORKER_LOCK });
   worker.on("error", (err) => log.warn({ err: err.message }, "evaluate worker error"));
   worker.on("failed", (job, err) => log.warn({ job: job?.id, err: err.message }, "evaluating a result failed; will retry"));
   return {

@@ -15,7 +15,7 @@ import {
   type Incident,
   type StatusContext,
 } from "../status/index.ts";
-import { bullPrefix, QUEUE, type IncidentJob } from "./queues.ts";
+import { bullPrefix, QUEUE, WORKER_LOCK, type IncidentJob, type PlaybookJob } from "./queues.ts";
 
 const PULSEBOARD: Author = { kind: "automatic", name: "Pulseboard" };
 
@@ -49,6 +49,7 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
   const log = options.log.child({ module: "pipeline.incidents" });
   const prefix = bullPrefix(config.redis.prefix);
   const queue = new Queue<IncidentJob>(QUEUE.incidents, { connection, prefix });
+  const playbooks = new Queue<PlaybookJob>(QUEUE.playbooks, { connection, prefix });
   const nameOf = (id: string): string => status.components.find((c) => c.id === id)?.name ?? id;
 
   async function activeAutomaticIncident(): Promise<Incident | undefined> {
@@ -147,15 +148,29 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
     return onTransition({ component: check.component, from: "under_maintenance", to: state.status, at: check.at, reason: `Still unwell after its maintenance window: ${state.reason ?? ""}` }, key);
   }
 
+  /** Asks the playbook worker to look at its triggers now, with the incident the change went to (keyed by this job). */
+  async function checkPlaybooks(transition: ComponentTransition, incident: string | undefined, jobId: string): Promise<void> {
+    if (config.playbooks.length === 0) return;
+    await playbooks.add(
+      "check",
+      { check: { component: transition.component, incident, at: transition.at } },
+      { jobId: `check.${jobId}`, attempts: 3, backoff: { type: "exponential", delay: 500 }, removeOnComplete: true, removeOnFail: 100 },
+    );
+  }
+
   async function process(job: Job<IncidentJob>): Promise<unknown> {
     const key = `incident-job:${job.id}`;
     const data = job.data;
-    if ("transition" in data) return onTransition(data.transition, key);
+    if ("transition" in data) {
+      const outcome = await onTransition(data.transition, key);
+      await checkPlaybooks(data.transition, outcome.incident, String(job.id));
+      return outcome;
+    }
     if ("quiet" in data) return onQuiet(data.quiet, key);
     return onRecheck(data.recheck, key);
   }
 
-  const worker = new Worker<IncidentJob>(QUEUE.incidents, process, { connection, prefix, concurrency: 1 });
+  const worker = new Worker<IncidentJob>(QUEUE.incidents, process, { connection, prefix, concurrency: 1, ...WORKER_LOCK });
   worker.on("error", (err) => log.warn({ err: err.message }, "incident worker error"));
   worker.on("failed", (job, err) => log.warn({ job: job?.id, err: err.message }, "incident job failed; will retry"));
   return {
@@ -164,7 +179,7 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
     },
     async close() {
       await worker.close();
-      await queue.close();
+      await Promise.all([queue.close(), playbooks.close()]);
     },
   };
 }

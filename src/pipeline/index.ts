@@ -1,4 +1,4 @@
-export { QUEUE, probeQueue, bullPrefix, type ProbeJob, type EvaluateJob, type IncidentJob } from "./queues.ts";
+export { QUEUE, probeQueue, bullPrefix, type ProbeJob, type EvaluateJob, type IncidentJob, type PlaybookJob } from "./queues.ts";
 export { startAgent, platformTargets, type Agent, type AgentOptions } from "./agent.ts";
 export { startEvaluator, type EvaluatorOptions } from "./evaluate.ts";
 export { startIncidentWorker, type IncidentWorkerOptions } from "./incidents.ts";
@@ -12,3 +12,7 @@ export { NotificationControl } from "./notification-control.ts";
 export { startMaintenanceClock } from "./maintenance-clock.ts";
 export { routeChannels, backoffDelay } from "./notify-routing.ts";
 export { suppressFlaps, type FlapState } from "./flap.ts";
+export { KeyedLock } from "./keyed-lock.ts";
+export { startPlaybookWorker, type PlaybookWorker, type PlaybookWorkerOptions } from "./playbooks.ts";
+export { PlaybookControl, type PlaybookView, type Decision } from "./playbook-control.ts";
+export type { TriggerVerdict } from "./playbook-triggers.ts";

@@ -2,10 +2,10 @@ import { DelayedError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Config } from "../config/index.ts";
 import { describeError, newId, type Logger } from "../core/index.ts";
-import type { DeliveryOutcome, Notifier } from "../notify/index.ts";
+import { RetryableDeliveryError, type DeliveryOutcome, type Notifier } from "../notify/index.ts";
 import type { StatusContext } from "../status/index.ts";
 import { backoffDelay } from "./notify-routing.ts";
-import { bullPrefix, QUEUE, type NotifyJob } from "./queues.ts";
+import { bullPrefix, QUEUE, WORKER_LOCK, type NotifyJob } from "./queues.ts";
 
 /**
  * An outer bound on one delivery attempt. Each channel enforces its own
@@ -57,7 +57,7 @@ export function startNotifyWorker(options: NotifyWorkerOptions): { close(): Prom
     const config = options.config();
     const channel = config.notifications.channels.find((c) => c.id === channelId);
     if (!channel) return { outcome: "channel no longer configured" };
-    if (!job.data.replay) {
+    if (!job.data.replay && !job.data.direct) {
       const done = Number((await connection.hget(delivered(event.incident.id), channelId)) ?? 0);
       if (done >= seq) return { outcome: "already delivered" };
       if (done < after) {
@@ -122,6 +122,7 @@ export function startNotifyWorker(options: NotifyWorkerOptions): { close(): Prom
     connection,
     prefix: bullPrefix(options.config().redis.prefix),
     concurrency: options.concurrency ?? 16,
+    ...WORKER_LOCK,
     settings: {
       backoffStrategy: (attemptsMade: number, _type?: string, err?: Error) => {
         const retry = options.config().notifications.retry;
@@ -131,6 +132,15 @@ export function startNotifyWorker(options: NotifyWorkerOptions): { close(): Prom
     },
   });
   worker.on("error", (err) => log.warn({ err: err.message }, "notify worker error"));
+  // BullMQ fails a job that stalled too often without running our processor: dead-letter it here,
+  // or every later post of its incident on that channel would wait for it forever.
+  worker.on("failed", (job, err) => {
+    if (job && /stalled more than allowable limit/.test(err.message)) {
+      void deadLetter(job, "the workers running this post died repeatedly; replay it once they are stable").catch((e: unknown) =>
+        log.error({ err: (e as Error).message, channel: job.data.channel }, "cannot dead-letter a stalled post"),
+      );
+    }
+  });
   return { close: () => worker.close() };
 }
 
@@ -144,12 +154,3 @@ end
 return 1
 `;
 
-class RetryableDeliveryError extends Error {
-  constructor(
-    message: string,
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
-    this.name = "RetryableDeliveryError";
-  }
-}

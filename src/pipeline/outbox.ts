@@ -116,11 +116,19 @@ export function startOutboxDispatcher(options: OutboxOptions): { close(): Promis
 /**
  * Records `seq` as the last post queued for a channel and returns the one
  * queued before it (0 for none), so each job knows which post must go first.
+ * Claiming the same post again returns the same answer (kept beside it as
+ * `channel#seq`): a dispatcher that failed or died between the claim and the
+ * queueing queues the post when it reads the entry again, rather than
+ * skipping it and leaving the channel's later posts waiting for it forever.
  */
 const CLAIM_SEQ_LUA = `
+local claimed = redis.call("HGET", KEYS[1], ARGV[1] .. "#" .. ARGV[2])
+if claimed then
+  return tonumber(claimed)
+end
 local previous = tonumber(redis.call("HGET", KEYS[1], ARGV[1]) or "0")
 if tonumber(ARGV[2]) > previous then
-  redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
+  redis.call("HSET", KEYS[1], ARGV[1], ARGV[2], ARGV[1] .. "#" .. ARGV[2], previous)
   redis.call("EXPIRE", KEYS[1], 2592000)
 end
 return previous

@@ -60,6 +60,8 @@ export class ProbeControl {
     if (!entry) {
       const prefix = bullPrefix(this.options.config().redis.prefix);
       const connection = new Redis(this.options.url, { maxRetriesPerRequest: null });
+      // Outages are reported by the role's own connections; without a listener ioredis prints every retry.
+      connection.on("error", () => {});
       const events = new QueueEvents(probeQueue(location), { connection, prefix });
       entry = { queue: new Queue<ProbeJob>(probeQueue(location), { connection: this.options.connection, prefix }), events, connection };
       this.queues.set(location, entry);

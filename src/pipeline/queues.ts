@@ -13,7 +13,19 @@ export const QUEUE = {
   incidents: "incidents",
   /** One post to one channel each. */
   notify: "notify",
+  /** Playbook work: trigger checks, runs, approval timeouts. */
+  playbooks: "playbooks",
 } as const;
+
+/**
+ * Lock settings of the control-plane workers. A worker that dies (SIGKILL,
+ * OOM) leaves its job locked; with BullMQ's defaults (30 s lock, a stall check
+ * every 30 s) the job waits up to a minute, and every later post of its
+ * incident waits behind it. A running job renews its lock every 5 s, so a
+ * 10 s lock only expires when its worker is gone. A job may stall three
+ * times before BullMQ fails it.
+ */
+export const WORKER_LOCK = { lockDuration: 10_000, stalledInterval: 5_000, maxStalledCount: 3 } as const;
 
 /** Each location has its own probe queue, consumed by that location's agents. */
 export function probeQueue(location: string): string {
@@ -55,4 +67,18 @@ export interface NotifyJob {
   after: number;
   /** A person replayed it from the dead-letter list: it skips the order and de-dupe checks. */
   replay?: boolean;
+  /**
+   * A playbook's own post (an approval request, a notify step, an escalation):
+   * not one of the incident's timeline entries, so outside their order (seq 0).
+   */
+  direct?: boolean;
 }
+
+/** Playbook work, by job name: `check` (a component changed: look at the triggers now), `run`, `expire`. */
+export type PlaybookJob =
+  /** A component changed status; the incident it went to, if any. */
+  | { check: { component: string; incident?: string; at: string } }
+  /** Execute (or continue) a run. */
+  | { run: string }
+  /** An approval's time is up: expire the run unless it was decided. */
+  | { expire: string };

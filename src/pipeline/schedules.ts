@@ -12,9 +12,11 @@ export interface ScheduleSyncResult {
 
 /**
  * Makes the BullMQ job schedulers match the config: one scheduler per probe
- * and location, every `interval`; schedulers of probes or locations no longer
- * configured, or of probes a person paused, are removed. Idempotent, so any
- * number of schedulers may run it.
+ * and location, every `interval`, at the probe's own phase in it (phaseOf:
+ * a new probe's first run comes within one interval, not at once);
+ * schedulers of probes or locations no longer configured, or of probes a
+ * person paused, are removed. Idempotent, so any number of schedulers may
+ * run it.
  */
 export async function syncSchedules(config: Config, connection: Redis, log: Logger): Promise<ScheduleSyncResult> {
   const prefix = bullPrefix(config.redis.prefix);
@@ -37,7 +39,7 @@ export async function syncSchedules(config: Config, connection: Redis, log: Logg
     try {
       const desired = wanted.get(name) ?? new Map();
       for (const [id, { every, data }] of desired) {
-        await queue.upsertJobScheduler(id, { every }, { name: "probe", data, opts: { removeOnComplete: true, removeOnFail: 100 } });
+        await queue.upsertJobScheduler(id, { every, offset: phaseOf(id, every) }, { name: "probe", data, opts: { removeOnComplete: true, removeOnFail: 100 } });
         upserted++;
       }
       for (const scheduler of await queue.getJobSchedulers()) {
@@ -55,4 +57,17 @@ export async function syncSchedules(config: Config, connection: Redis, log: Logg
   if (gone.length > 0) await connection.srem(knownQueuesKey, ...gone);
   log.child({ module: "pipeline.schedules" }).info({ upserted, removed }, "probe schedules in line with config");
   return { upserted, removed };
+}
+
+/**
+ * Where in each interval a probe runs, in ms from the interval's start: a
+ * hash of its id, so the probes of a config are spread over the interval
+ * instead of all falling due in the instant the schedules were synced, and a
+ * probe keeps its phase across syncs, restarts and agents.
+ */
+export function phaseOf(probe: string, every: number): number {
+  // FNV-1a: cheap and evenly spread over short ids.
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < probe.length; i++) hash = Math.imul(hash ^ probe.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % every;
 }

@@ -1,8 +1,10 @@
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
+import path from "node:path";
 import { UpstreamError, closeRedis, connectRedis } from "../core/index.ts";
-import { NotificationControl, ProbeControl } from "../pipeline/index.ts";
-import { readSummary, StatusStore, type StatusContext } from "../status/index.ts";
-import { createWebApp, SnapshotService } from "../web/index.ts";
+import { NotificationControl, PlaybookControl, ProbeControl } from "../pipeline/index.ts";
+import { StatusStore, type StatusContext } from "../status/index.ts";
+import { QueuedConfirmations, SubscriberStore } from "../subscriptions/index.ts";
+import { createWebApp, PageRenderer, SnapshotService, subscriptionsRouter, type SubscriptionViewData, type WebApp } from "../web/index.ts";
 import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./context.ts";
 
 /** The web role: public page, Statuspage-compatible API, admin API, health. */
@@ -12,8 +14,9 @@ export async function runWeb({ config, log, watcher }: RoleContext): Promise<Rol
   const subscriber = connectRedis(url, { profile: "command", name: "web-events", log });
   const store = new StatusStore(redis, config.redis.prefix);
   const status: StatusContext = { store, components: config.components };
-  const snapshot = new SnapshotService({
-    read: () => readSummary(status),
+  let current = config;
+  const snapshot = SnapshotService.forStore(status, () => current, {
+    file: path.join(config.home, "web", "snapshot.json"),
     subscribe: async (onChange) => {
       subscriber.on("message", onChange);
       await subscriber.subscribe(store.keys.events);
@@ -26,15 +29,19 @@ export async function runWeb({ config, log, watcher }: RoleContext): Promise<Rol
   await snapshot.start();
   const tokens = config.admin.token ? [config.admin.token] : [];
   if (tokens.length === 0) log.warn("no admin token configured (ADMIN_TOKEN): the admin API refuses every request");
-  let current = config;
   watcher.onChange((next) => {
     current = next;
     status.components = next.components;
-    void snapshot.refresh();
+    void snapshot.refresh({ history: true });
   });
   const probes = new ProbeControl({ config: () => current, url, connection: redis, store, log });
   const notifications = new NotificationControl({ config: () => current, connection: redis, store });
-  const app = createWebApp({ config, liveConfig: () => current, status, snapshot, adminTokens: tokens, ready: () => store.ping(), probes, notifications, log });
+  const playbooks = new PlaybookControl({ config: () => current, connection: redis, log });
+  const confirmations = new QueuedConfirmations({ config: () => current, connection: redis });
+  const subscriptionContext = { store: new SubscriberStore(redis, config.redis.prefix), config: () => current, confirmations };
+  const pages = new PageRenderer(config);
+  const subscriptions = subscriptionsRouter({ ctx: subscriptionContext, adminTokens: tokens, render: (view, data) => pages.view(view, data as SubscriptionViewData), log });
+  const app = createWebApp({ config, liveConfig: () => current, status, snapshot, adminTokens: tokens, ready: () => store.ping(), probes, notifications, playbooks, subscriptions, log });
   const server = await listen(app, config.web.port, config.web.host);
   log.info({ port: config.web.port, url: config.page.url }, "status page serving");
   announceReady("web", { port: config.web.port });
@@ -49,14 +56,17 @@ export async function runWeb({ config, log, watcher }: RoleContext): Promise<Rol
       await snapshot.stop();
       await probes.close();
       await notifications.close();
+      await playbooks.close();
+      await confirmations.close();
       await Promise.all([closeRedis(subscriber), closeRedis(redis)]);
     },
   };
 }
 
-function listen(app: ReturnType<typeof createWebApp>, port: number, host?: string): Promise<Server> {
+function listen(app: WebApp, port: number, host?: string): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen({ port, host }, () => resolve(server));
+    const server = createServer({ keepAliveTimeout: 65_000 }, app);
+    server.listen({ port, host }, () => resolve(server));
     server.once("error", (err: NodeJS.ErrnoException) => {
       reject(err.code === "EADDRINUSE" ? new UpstreamError(`port ${port} is already in use; set PORT to a free port`) : err);
     });

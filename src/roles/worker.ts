@@ -1,13 +1,17 @@
 import type { Config } from "../config/index.ts";
-import { closeRedis, connectRedis } from "../core/index.ts";
+import { closeRedis, connectRedis, describeError } from "../core/index.ts";
+import { createFleetDriver } from "../fleet/index.ts";
 import { channelKinds } from "../notify/index.ts";
-import { startEvaluator, startIncidentWorker, startNotifyWorker, startOutboxDispatcher } from "../pipeline/index.ts";
+import { startEvaluator, startIncidentWorker, startNotifyWorker, startOutboxDispatcher, startPlaybookWorker, type PlaybookWorker } from "../pipeline/index.ts";
 import { StatusStore, type StatusContext } from "../status/index.ts";
+import { SubscriberStore, startSubscriberDelivery, startSubscriberDispatcher } from "../subscriptions/index.ts";
+import { StatuspageMapper } from "../web/index.ts";
 import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./context.ts";
 
 /**
  * The worker role: evaluates results, runs the incident lifecycle, turns
- * timeline entries into posts and delivers them to on-call channels.
+ * timeline entries into posts and delivers them to on-call channels and to
+ * status-page subscribers, and runs playbooks against the gateway fleet.
  */
 export async function runWorker({ config, log, watcher }: RoleContext): Promise<Role> {
   const url = controlPlaneUrl(config, "worker");
@@ -19,19 +23,40 @@ export async function runWorker({ config, log, watcher }: RoleContext): Promise<
   const incidents = startIncidentWorker({ config, status, connection, log });
   const outbox = startOutboxDispatcher({ config: () => current, status, url, connection: redis, log });
   const notify = startNotifyWorker({ config: () => current, status, connection, notifier: (kind) => channelKinds.get(kind), log });
+  // Status-page subscribers: their own consumer group on the outboxes, their own queue.
+  const subscribers = { config: () => current, status, store: new SubscriberStore(redis, config.redis.prefix), shapes: new StatuspageMapper(config), log };
+  const subscriberDispatch = startSubscriberDispatcher({ ...subscribers, url, connection: redis });
+  const subscriberDelivery = startSubscriberDelivery({ ...subscribers, connection });
+  const playbooks = startPlaybooks({ config, status, connection, redis, url, log });
   watcher.onChange((next) => {
     current = next;
     status.components = next.components;
     evaluator.update(next);
     incidents.update(next);
+    playbooks?.update(next);
   });
   log.info({ channels: config.notifications.channels.length }, "worker consuming evaluate, incidents and notify queues");
   announceReady("worker");
   return {
     async stop() {
       watcher.stop();
-      await Promise.all([evaluator.close(), incidents.close(), outbox.close(), notify.close()]);
+      await Promise.all([evaluator.close(), incidents.close(), outbox.close(), notify.close(), subscriberDispatch.close(), subscriberDelivery.close(), playbooks?.close()]);
       await Promise.all([closeRedis(connection), closeRedis(redis)]);
     },
   };
+}
+
+/**
+ * The playbook worker, with the fleet driver `fleet:` names. A driver that
+ * cannot be created leaves the rest of the worker running (incidents and
+ * notifications must not share the fate of the automation) and says why.
+ */
+function startPlaybooks(options: Omit<Parameters<typeof startPlaybookWorker>[0], "fleet">): PlaybookWorker | undefined {
+  try {
+    const fleet = createFleetDriver(options.config, options.log);
+    return startPlaybookWorker({ ...options, fleet });
+  } catch (err) {
+    options.log.error({ err: describeError(err) }, "playbooks are off: the fleet driver cannot be created");
+    return undefined;
+  }
 }

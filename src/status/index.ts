@@ -1,5 +1,5 @@
 export * from "./model.ts";
-export { StatusStore, IncidentConflict, type ProbeLocationState, type ChangeEvent, type OutboxEntry, type LocationFlag } from "./store.ts";
+export { StatusStore, IncidentConflict, type ProbeLocationState, type ChangeEvent, type OutboxEntry, type ComponentOutboxEntry, type LocationFlag } from "./store.ts";
 export { Keys } from "./keys.ts";
 export { readSummary, type StatusSummary, type ComponentView, type Indicator } from "./summary.ts";
 export type { StatusContext } from "./verbs/context.ts";

@@ -73,6 +73,10 @@ export class Keys {
   get outbox(): string {
     return `${this.prefix}:outbox`;
   }
+  /** Stream of changes of components' effective status, to announce to status-page subscribers. */
+  get componentOutbox(): string {
+    return `${this.prefix}:outbox:components`;
+  }
   /** Maintenance window JSON document. */
   maintenance(id: string): string {
     return `${this.prefix}:maintenance:${id}`;

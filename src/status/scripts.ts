@@ -48,9 +48,11 @@ return "written"
 /**
  * Moves a component's effective status (what customers see) to a new value,
  * first adding the time spent in the old one to the per-day uptime hashes,
- * split at UTC midnights.
- * KEYS: effective hash, retention zset
- * ARGV: component, new status, now ms, uptime key prefix, ms to keep a block after it ends, earliest ms worth counting
+ * split at UTC midnights, and announces the change on the component outbox
+ * in the same step (so a change is announced once, and never lost). A
+ * component's first status is announced only when it is not operational.
+ * KEYS: effective hash, retention zset, component outbox stream
+ * ARGV: component, new status, now ms, uptime key prefix, ms to keep a block after it ends, earliest ms worth counting, now ISO 8601
  * Returns 1 when the status changed, 0 when it was already that.
  */
 export const EFFECTIVE_TRANSITION_LUA = `
@@ -73,6 +75,14 @@ if current then
     t = stop
   end
 end
+local old = "operational"
+if current then
+  old = string.sub(current, 1, string.find(current, "|", 1, true) - 1)
+end
 redis.call("HSET", KEYS[1], ARGV[1], ARGV[2] .. "|" .. ARGV[3])
+if current or ARGV[2] ~= "operational" then
+  local entry = cjson.encode({ type = "component.updated", component = ARGV[1], old_status = old, new_status = ARGV[2], at = ARGV[7] })
+  redis.call("XADD", KEYS[3], "MAXLEN", "~", 10000, "*", "e", entry)
+end
 return 1
 `;

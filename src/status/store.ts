@@ -3,7 +3,7 @@ import { EFFECTIVE_TRANSITION_LUA, WRITE_INCIDENT_LUA } from "./scripts.ts";
 import { foldLatency, last24h, last7d, stageRollups, type LatencyPoint } from "./rollups.ts";
 import { UPTIME_RETENTION_MS, foldUptime, uptimeWindow, type UptimeDay } from "./uptime.ts";
 import type { ComponentStatus } from "./model.ts";
-import { UpstreamError } from "../core/index.ts";
+import { UpstreamError, checkExec } from "../core/index.ts";
 import type { ProbeResult } from "../probe-runtime/index.ts";
 import { Keys } from "./keys.ts";
 import { isUnresolved, type ComponentState, type ComponentTransition, type Incident, type Maintenance } from "./model.ts";
@@ -40,6 +40,16 @@ export interface OutboxEntry {
   at: string;
 }
 
+/** A change of a component's effective status, waiting to be announced to status-page subscribers. */
+export interface ComponentOutboxEntry {
+  type: "component.updated";
+  component: string;
+  old_status: ComponentStatus;
+  new_status: ComponentStatus;
+  /** When it changed (ISO 8601). */
+  at: string;
+}
+
 export type ChangeEvent =
   | { type: "component"; id: string; at: string }
   | { type: "incident"; id: string; at: string }
@@ -58,7 +68,7 @@ export class StatusStore {
   ) {
     this.keys = new Keys(prefix);
     redis.defineCommand("pulseboardWriteIncident", { numberOfKeys: 6, lua: WRITE_INCIDENT_LUA });
-    redis.defineCommand("pulseboardEffective", { numberOfKeys: 2, lua: EFFECTIVE_TRANSITION_LUA });
+    redis.defineCommand("pulseboardEffective", { numberOfKeys: 3, lua: EFFECTIVE_TRANSITION_LUA });
   }
 
   /** Keeps a result (latest, recent list) and adds it to its minute and hour rollups, in one transaction. */
@@ -85,18 +95,21 @@ export class StatusStore {
 
   /**
    * Moves a component's effective status (what customers see); the time spent
-   * in the previous one goes to the per-day uptime record.
+   * in the previous one goes to the per-day uptime record, and the change is
+   * announced on the component outbox (see ComponentOutboxEntry).
    */
   async setEffective(component: string, status: ComponentStatus, now = Date.now()): Promise<boolean> {
     const changed = await this.redis.pulseboardEffective(
       this.keys.effective,
       this.keys.retention,
+      this.keys.componentOutbox,
       component,
       status,
       String(now),
       this.keys.uptimePrefix(component),
       String(UPTIME_RETENTION_MS),
       String(now - UPTIME_RETENTION_MS),
+      new Date(now).toISOString(),
     );
     return changed === 1;
   }
@@ -213,6 +226,17 @@ export class StatusStore {
     const raw = await this.redis.hgetall(this.keys.components);
     const out = new Map<string, ComponentState>();
     for (const [id, json] of Object.entries(raw)) out.set(id, JSON.parse(json) as ComponentState);
+    return out;
+  }
+
+  /** The computed states of some components only (those never computed are absent). */
+  async componentsOf(ids: string[]): Promise<Map<string, ComponentState>> {
+    const out = new Map<string, ComponentState>();
+    if (ids.length === 0) return out;
+    const values = await this.redis.hmget(this.keys.components, ...ids);
+    values.forEach((json, i) => {
+      if (json) out.set(ids[i]!, JSON.parse(json) as ComponentState);
+    });
     return out;
   }
 
@@ -363,12 +387,6 @@ export class IncidentConflict extends UpstreamError {
   }
 }
 
-function checkExec(result: [Error | null, unknown][] | null): [Error | null, unknown][] {
-  if (!result) throw new UpstreamError("redis transaction was aborted");
-  const failed = result.find(([err]) => err);
-  if (failed?.[0]) throw new UpstreamError(`redis transaction failed: ${failed[0].message}`, { cause: failed[0] });
-  return result;
-}
 
 declare module "ioredis" {
   interface RedisCommander<Context> {

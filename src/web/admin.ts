@@ -13,6 +13,7 @@ import {
 } from "../status/index.ts";
 import { adminOperationsRouter, type NotificationAdmin } from "./admin-operations.ts";
 import { adminProbesRouter, type ProbeControl } from "./admin-probes.ts";
+import { adminPlaybooksRouter, type PlaybookAdmin } from "./admin-playbooks.ts";
 import { requireBearer } from "./auth.ts";
 
 export interface AdminOptions {
@@ -23,6 +24,8 @@ export interface AdminOptions {
   tokens: string[];
   probes: ProbeControl;
   notifications: NotificationAdmin;
+  /** Playbooks, their runs and approvals. @defaultValue none (no /playbooks routes) */
+  playbooks?: PlaybookAdmin;
 }
 
 /**
@@ -32,6 +35,8 @@ export interface AdminOptions {
 export function adminRouter(options: AdminOptions): Router {
   const { status } = options;
   const router = Router();
+  // Before the bearer check: its approve links carry their own signed token (the rest of it checks the bearer).
+  if (options.playbooks) router.use(adminPlaybooksRouter({ playbooks: options.playbooks, tokens: options.tokens }));
   router.use(requireBearer(options.tokens));
   router.use(express.json({ limit: "64kb" }));
   const person: Author = { kind: "person", name: "admin" };

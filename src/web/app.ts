@@ -1,13 +1,18 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import path from "node:path";
-import express, { type Express } from "express";
+import express from "express";
 import type { Config } from "../config/index.ts";
 import { PACKAGE_ROOT, newId, type Logger } from "../core/index.ts";
 import type { StatusContext } from "../status/index.ts";
 import { adminRouter } from "./admin.ts";
 import type { ProbeControl } from "./admin-probes.ts";
 import type { NotificationAdmin } from "./admin-operations.ts";
+import type { PlaybookAdmin } from "./admin-playbooks.ts";
 import { errorHandler } from "./errors.ts";
+import { liveRouter } from "./live.ts";
 import { PageRenderer } from "./pages.ts";
+import { PublicSite, SECURITY_HEADERS } from "./public-site.ts";
+import { publicRoutes } from "./public-routes.ts";
 import type { SnapshotService } from "./snapshot.ts";
 import { StatuspageMapper } from "./statuspage.ts";
 
@@ -27,35 +32,46 @@ export interface WebAppOptions {
   notifications: NotificationAdmin;
   /** The running config, for the admin API (it changes on reload). @defaultValue the config given */
   liveConfig?: () => Config;
+  /** Playbooks, runs and approvals for the admin API. @defaultValue none */
+  playbooks?: PlaybookAdmin;
+  /** Status-page subscriptions (public and admin routes), from subscriptionsRouter. @defaultValue none */
+  subscriptions?: express.RequestHandler;
   log: Logger;
 }
 
+/** The web role's request handler: hand it to http.createServer, or to supertest. */
+export type WebApp = RequestListener<typeof IncomingMessage, typeof ServerResponse>;
+
 /**
- * The web role's Express app: the public page and Statuspage-compatible API
- * (served from the in-memory snapshot, never a 5xx because Redis is down),
- * health endpoints and the admin API.
+ * The web role: the public page, its JSON, feeds and badges answered from
+ * the snapshot in front of Express (rendered once per change, never a 5xx
+ * because Redis is down), then Express for live updates, health, static
+ * files and the admin API.
  */
-export function createWebApp(options: WebAppOptions): Express {
+export function createWebApp(options: WebAppOptions): WebApp {
   const { config, snapshot } = options;
   const log = options.log.child({ module: "web" });
   const pages = new PageRenderer(config);
   const mapper = new StatuspageMapper(config);
+  const site = new PublicSite({ snapshot, ...publicRoutes({ config, pages, mapper }) });
   const app = express();
   app.disable("x-powered-by");
+  app.disable("etag");
   app.set("trust proxy", false);
 
   app.use((req, res, next) => {
     const incoming = req.get("x-request-id");
     res.set("x-request-id", incoming && /^[\w.-]{1,64}$/.test(incoming) ? incoming : newId(16));
-    res.set("x-content-type-options", "nosniff");
+    res.set(SECURITY_HEADERS);
     next();
   });
 
   app.get("/healthz", (_req, res) => {
-    res.json({ status: "ok" });
+    res.set("cache-control", "no-store").json({ status: "ok" });
   });
 
   app.get("/readyz", async (_req, res) => {
+    res.set("cache-control", "no-store");
     try {
       await withTimeout(options.ready(), 1_000);
       res.json({ status: "ready" });
@@ -65,39 +81,19 @@ export function createWebApp(options: WebAppOptions): Express {
   });
 
   app.use("/static", express.static(PUBLIC_DIR, { maxAge: "1h", index: false }));
+  app.use(liveRouter({ snapshot, pages, log }));
+  app.use("/admin/api", adminRouter({ config: options.liveConfig ?? (() => config), status: options.status, tokens: options.adminTokens, probes: options.probes, notifications: options.notifications, playbooks: options.playbooks }));
 
-  app.get("/", (_req, res) => {
-    const current = snapshot.current();
-    res.set("cache-control", "no-cache");
-    if (!current) {
-      res.status(503).set("retry-after", "5").type("html").send(pages.unavailable());
-      return;
-    }
-    res.type("html").send(pages.home(current));
-  });
-
-  const api = (build: (s: NonNullable<ReturnType<SnapshotService["current"]>>) => unknown) =>
-    (_req: express.Request, res: express.Response) => {
-      const current = snapshot.current();
-      res.set("cache-control", "no-cache").set("access-control-allow-origin", "*");
-      if (!current) {
-        res.status(503).set("retry-after", "5").json({ code: "not_ready", message: "status not loaded yet; retry in a few seconds" });
-        return;
-      }
-      if (current.staleSince) res.set("x-pulseboard-stale-since", current.staleSince);
-      res.json(build(current));
-    };
-  app.get("/api/v2/summary.json", api((s) => mapper.summary(s.summary)));
-  app.get("/api/v2/status.json", api((s) => ({ page: mapper.page(s.summary), status: mapper.status(s.summary) })));
-  app.get("/api/v2/components.json", api((s) => ({ page: mapper.page(s.summary), components: mapper.components(s.summary) })));
-
-  app.use("/admin/api", adminRouter({ config: options.liveConfig ?? (() => config), status: options.status, tokens: options.adminTokens, probes: options.probes, notifications: options.notifications }));
+  // Status-page subscriptions: /subscriptions/* and /admin/api/subscribers/* (see subscriptions.ts).
+  if (options.subscriptions) app.use(options.subscriptions);
 
   app.use((_req, res) => {
     res.status(404).json({ code: "not_found", message: "no such page" });
   });
   app.use(errorHandler(log));
-  return app;
+  return (req, res) => {
+    if (!site.handle(req, res)) app(req, res);
+  };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

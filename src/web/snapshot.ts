@@ -1,48 +1,78 @@
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import type { Config } from "../config/index.ts";
 import type { Logger } from "../core/index.ts";
 import { describeError } from "../core/index.ts";
-import type { StatusSummary } from "../status/index.ts";
+import type { Maintenance, StatusContext, StatusSummary } from "../status/index.ts";
+import { readPageHistory, readPageSummary, type PageData, type PageHistory } from "./page-data.ts";
 
 export interface SnapshotOptions {
-  /** Reads the current summary from the store. */
-  read: () => Promise<StatusSummary>;
+  /** Reads what changes with incidents and components. */
+  read: () => Promise<{ summary: StatusSummary; maintenances: Maintenance[] }>;
+  /** Reads uptime bars and charts. @defaultValue none (empty bars and no charts) */
+  readHistory?: () => Promise<PageHistory>;
   /** Calls back on every change the pipeline announces; returns an unsubscribe. */
   subscribe?: (onChange: () => void) => Promise<() => Promise<void>>;
   /** Re-read at least this often, in case an announcement was missed. @defaultValue 5000 */
   refreshMs?: number;
+  /** Re-read uptime and charts this often. @defaultValue 30000 */
+  historyMs?: number;
+  /** Where the disk copy lives, served after a restart while the store is unreachable. @defaultValue no disk copy */
+  file?: string;
   log: Logger;
 }
 
 export interface Snapshot {
+  /** Increases whenever anything shown changes; names the rendering of this copy. */
+  version: number;
+  data: PageData;
+  /** Shortcut to data.summary. */
   summary: StatusSummary;
   /** When the store could last be read; set only while it cannot. */
   staleSince?: string;
+  /** Digest of what a person would see change (statuses, incidents, maintenance): live updates go out when it changes. */
+  summaryDigest: string;
 }
 
+const EMPTY_HISTORY: PageHistory = { uptime: {}, charts: [], read_at: new Date(0).toISOString() };
+
 /**
- * The status page's in-memory copy of the summary, refreshed on every change
- * and every few seconds. When the store cannot be read, the last good copy
- * keeps being served and says since when it is stale.
+ * The status page's in-memory copy of everything it shows, refreshed on every
+ * change the pipeline announces and every few seconds, with a copy on disk.
+ * When the store cannot be read, the last good copy (or, after a restart, the
+ * disk copy) keeps being served and says since when it is stale. Pages and
+ * JSON are rendered from it once per version, never per request.
  */
 export class SnapshotService {
   private snapshot?: Snapshot;
+  private history?: PageHistory;
+  private historyAt = 0;
   private lastGoodAt?: string;
   private timer?: NodeJS.Timeout;
   private unsubscribe?: () => Promise<void>;
   private refreshing?: Promise<void>;
   private again = false;
+  private readonly listeners = new Set<(snapshot: Snapshot) => void>();
   private readonly log: Logger;
 
   constructor(private readonly options: SnapshotOptions) {
     this.log = options.log.child({ module: "web.snapshot" });
   }
 
+  /** A snapshot service reading a status store the usual way. */
+  static forStore(ctx: StatusContext, config: () => Config, options: Omit<SnapshotOptions, "read" | "readHistory">): SnapshotService {
+    return new SnapshotService({ ...options, read: () => readPageSummary(ctx), readHistory: () => readPageHistory(ctx, config()) });
+  }
+
   async start(): Promise<void> {
     await this.refresh();
+    if (!this.snapshot) this.loadDiskCopy();
     this.timer = setInterval(() => void this.refresh(), this.options.refreshMs ?? 5_000);
     this.timer.unref();
     if (this.options.subscribe) {
       try {
-        this.unsubscribe = await this.options.subscribe(() => void this.refresh());
+        this.unsubscribe = await this.options.subscribe(() => void this.refresh({ history: true }));
       } catch (err) {
         this.log.warn({ err: describeError(err) }, "cannot subscribe to change events; refreshing on a timer only");
       }
@@ -51,6 +81,7 @@ export class SnapshotService {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.listeners.clear();
     await this.unsubscribe?.();
   }
 
@@ -58,8 +89,15 @@ export class SnapshotService {
     return this.snapshot;
   }
 
+  /** Calls back with every new version; returns a function that stops it. */
+  onChange(listener: (snapshot: Snapshot) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   /** Re-reads the store; concurrent calls coalesce into one read plus one more. */
-  refresh(): Promise<void> {
+  refresh(options: { history?: boolean } = {}): Promise<void> {
+    if (options.history) this.historyAt = 0;
     if (this.refreshing) {
       this.again = true;
       return this.refreshing;
@@ -76,17 +114,92 @@ export class SnapshotService {
 
   private async readOnce(): Promise<void> {
     try {
-      const summary = await this.options.read();
+      const [{ summary, maintenances }, history] = await Promise.all([this.options.read(), this.readHistory()]);
       if (this.snapshot?.staleSince) this.log.info("store reachable again; snapshot is fresh");
-      this.snapshot = { summary };
       this.lastGoodAt = summary.generated_at;
+      this.publish({ summary, maintenances, history }, undefined);
     } catch (err) {
       if (this.snapshot && !this.snapshot.staleSince) {
         this.log.warn({ err: describeError(err) }, "cannot read the store; serving the last snapshot as stale");
-        this.snapshot = { ...this.snapshot, staleSince: this.lastGoodAt };
+        this.publish(this.snapshot.data, this.lastGoodAt ?? this.snapshot.summary.generated_at);
       } else if (!this.snapshot) {
         this.log.warn({ err: describeError(err) }, "cannot read the store yet");
       }
     }
   }
+
+  private async readHistory(): Promise<PageHistory> {
+    const every = this.options.historyMs ?? 30_000;
+    if (!this.options.readHistory) return EMPTY_HISTORY;
+    if (this.history && Date.now() - this.historyAt < every) return this.history;
+    this.history = await this.options.readHistory();
+    this.historyAt = Date.now();
+    return this.history;
+  }
+
+  /** Takes new data as the current snapshot when anything shown differs. */
+  private publish(data: PageData, staleSince: string | undefined): void {
+    const summaryDigest = shownDigest(data.summary);
+    const fullDigest = digest({ ...data.summary, generated_at: undefined }, data.maintenances, data.history.uptime, data.history.charts);
+    const previous = this.snapshot;
+    if (previous && previous.staleSince === staleSince && this.fullDigest === fullDigest) return;
+    this.fullDigest = fullDigest;
+    this.snapshot = { version: (previous?.version ?? 0) + 1, data, summary: data.summary, staleSince, summaryDigest };
+    if (!staleSince) this.writeDiskCopy(data);
+    for (const listener of this.listeners) {
+      try {
+        listener(this.snapshot);
+      } catch (err) {
+        this.log.warn({ err: describeError(err) }, "snapshot listener failed");
+      }
+    }
+  }
+
+  private fullDigest?: string;
+
+  private writeDiskCopy(data: PageData): void {
+    const file = this.options.file;
+    if (!file) return;
+    try {
+      mkdirSync(path.dirname(file), { recursive: true });
+      const temporary = `${file}.${process.pid}.tmp`;
+      writeFileSync(temporary, JSON.stringify(data));
+      renameSync(temporary, file);
+    } catch (err) {
+      this.log.warn({ err: describeError(err), file }, "cannot write the snapshot's disk copy");
+    }
+  }
+
+  /** After a restart with the store unreachable: the disk copy, stale since it was read. */
+  private loadDiskCopy(): void {
+    const file = this.options.file;
+    if (!file) return;
+    try {
+      const data = JSON.parse(readFileSync(file, "utf8")) as PageData;
+      if (!data?.summary?.components || !data.history) throw new Error("not a snapshot written by this version");
+      this.lastGoodAt = data.summary.generated_at;
+      this.publish(data, data.summary.generated_at);
+      this.log.warn({ file, since: data.summary.generated_at }, "store unreachable at start; serving the disk copy of the snapshot as stale");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") this.log.warn({ err: describeError(err), file }, "cannot read the snapshot's disk copy");
+    }
+  }
+}
+
+/**
+ * What a person looking at the page would notice changing: statuses, the
+ * banner, incidents and maintenance, not a probe's latest reason or time.
+ */
+function shownDigest(summary: StatusSummary): string {
+  return digest(
+    summary.indicator,
+    summary.components.map((c) => c.status),
+    summary.unresolved.map((i) => [i.id, i.revision]),
+    summary.recent.slice(0, 5).map((i) => [i.id, i.revision]),
+    summary.maintenances.map((m) => [m.id, m.revision]),
+  );
+}
+
+function digest(...parts: unknown[]): string {
+  return createHash("sha1").update(JSON.stringify(parts)).digest("base64url");
 }

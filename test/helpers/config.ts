@@ -2,7 +2,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseConfig, type Config } from "../../src/config/index.ts";
 import { createLogger, type Logger } from "../../src/core/index.ts";
+import { fleetKinds } from "../../src/fleet/index.ts";
 import { channelKinds } from "../../src/notify/index.ts";
+import { playbookSteps } from "../../src/playbooks/index.ts";
 import { ProbeRegistry } from "../../src/probe-runtime/index.ts";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -23,6 +25,8 @@ export async function configFrom(yaml: string, env: Record<string, string | unde
     cwd: REPO_ROOT,
     probeKinds: await probeRegistry(),
     channelKinds,
+    fleetKinds,
+    playbookSteps,
   });
 }
 

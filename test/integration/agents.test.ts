@@ -9,7 +9,7 @@ import request from "supertest";
 import { ConfigWatcher, loadConfig, type Config } from "../../src/config/index.ts";
 import { bullPrefix, NotificationControl, ProbeControl, probeQueue, startAgent, startEvaluator, syncSchedules, type Agent } from "../../src/pipeline/index.ts";
 import { readSummary, StatusStore, type StatusContext } from "../../src/status/index.ts";
-import { createWebApp, SnapshotService } from "../../src/web/index.ts";
+import { createWebApp, SnapshotService, type WebApp } from "../../src/web/index.ts";
 import { probeRegistry, testLog } from "../helpers/config.ts";
 import { startTestNode, type TestNode } from "../helpers/gateway.ts";
 import { startRedis, uniquePrefix, type TestRedis } from "../helpers/redis.ts";
@@ -133,7 +133,7 @@ describe("agents, locations and live config (real redis-server, BullMQ, gateway)
     writeFileSync(file, yaml(config.redis.prefix, gateway.url, CONNECT));
     await waitFor("the probe to be back", () => watcher.config.probes.length === 1, 3_000, 50);
     const probes = new ProbeControl({ config: () => watcher.config, url: redis.url, connection: commands, store: status.store, log: testLog() });
-    const snapshot = new SnapshotService({ read: () => readSummary(status), refreshMs: 60_000, log: testLog() });
+    const snapshot = SnapshotService.forStore(status, () => config, { refreshMs: 60_000, log: testLog() });
     await snapshot.start();
     const app = createWebApp({ config, liveConfig: () => watcher.config, status, snapshot, adminTokens: [TOKEN], ready: () => status.store.ping(), probes, notifications: new NotificationControl({ config: () => config, connection: commands, store: status.store }), log: testLog() });
     const auth = { authorization: `Bearer ${TOKEN}` };

@@ -102,6 +102,9 @@ describe("status store and verbs (real redis-server)", () => {
     assert.equal(await setComponentStatus(ctx, { id: "gateway", status: "partial_outage" }), undefined);
     const history = await ctx.store.componentHistory("gateway");
     assert.equal(history.length, 1);
+    const some = await ctx.store.componentsOf(["gateway", "chat"]);
+    assert.deepEqual([...some.keys()], ["gateway"], "reads the components asked for; one never computed is absent");
+    assert.equal(some.get("gateway")?.status, "partial_outage");
 
     await openIncident(ctx, { name: "Chat", body: "Slow.", components: { chat: "degraded_performance", gateway: "major_outage" }, author: person });
     const summary = await readSummary(ctx);

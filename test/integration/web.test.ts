@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { Express } from "express";
 import { Redis } from "ioredis";
 import request from "supertest";
 import type { Config } from "../../src/config/index.ts";
 import { NotificationControl, ProbeControl } from "../../src/pipeline/index.ts";
 import { readSummary, setComponentStatus, StatusStore, type StatusContext } from "../../src/status/index.ts";
-import { createWebApp, SnapshotService } from "../../src/web/index.ts";
+import { createWebApp, SnapshotService, type WebApp } from "../../src/web/index.ts";
 import { configFrom, testLog } from "../helpers/config.ts";
 import { startRedis, uniquePrefix, type TestRedis } from "../helpers/redis.ts";
 
@@ -21,7 +20,7 @@ describe("web role: status page, Statuspage API, admin API (real redis-server, r
   let config: Config;
   let status: StatusContext;
   let snapshot: SnapshotService;
-  let app: Express;
+  let app: WebApp;
   let probes: ProbeControl;
 
   before(async () => {
@@ -37,7 +36,7 @@ components:
     connection = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 200 });
     connection.on("error", () => {});
     status = { store: new StatusStore(connection, uniquePrefix()), components: config.components };
-    snapshot = new SnapshotService({ read: () => readSummary(status), refreshMs: 60_000, log: testLog() });
+    snapshot = SnapshotService.forStore(status, () => config, { refreshMs: 60_000, log: testLog() });
     await snapshot.start();
     probes = new ProbeControl({ config: () => config, url: redis.url, connection, store: status.store, log: testLog() });
     app = createWebApp({ config, status, snapshot, adminTokens: [TOKEN], ready: () => status.store.ping(), probes, notifications: new NotificationControl({ config: () => config, connection, store: status.store }), log: testLog() });
@@ -89,7 +88,7 @@ components:
     assert.equal(incident.shortlink, `https://status.acme.test/incidents/${incident.id}`);
     const [update] = incident.incident_updates;
     assert.equal(update.status, "investigating");
-    assert.deepEqual(update.affected_components, [{ code: "chat", name: "Chat", old_status: "partial_outage", new_status: "degraded_performance" }]);
+    assert.deepEqual(update.affected_components, [{ code: "chat", name: "Realtime - Chat", old_status: "partial_outage", new_status: "degraded_performance" }]);
     const statusJson = await request(app).get("/api/v2/status.json").expect(200);
     assert.deepEqual(statusJson.body.status, summary.body.status);
   });

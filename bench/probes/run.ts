@@ -1,0 +1,327 @@
+/**
+ * `npm run bench:probes [-- --quick]`: how many probe runs per second one
+ * agent (`pulseboard agent`, its own process) sustains, websocket and redis
+ * probes half and half at 1 s intervals against a stack of its own, and how
+ * late each run starts after its scheduled slot (p50 / p99). The offered
+ * load is stepped; the goal step is run three times and its medians kept.
+ * See bench/README.md, section `probes`.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { connectRedis, closeRedis, createLogger } from "../../src/core/index.ts";
+import { bullPrefix, probeQueue, syncSchedules } from "../../src/pipeline/index.ts";
+import { Processes, REPO_ROOT } from "../gateway/servers.ts";
+import { median, sleep } from "../gateway/shared.ts";
+import { cpuSnapshot, quantile, RunLog } from "./observe.ts";
+import { LOCATION, PROBES_PER_COMPONENT, startStack, type Stack } from "./stack.ts";
+
+/** One measured step: `offered` probes at 1 s; `hz` sets the control-plane Redis's timer frequency for it (default 10). */
+interface Step {
+  offered: number;
+  hz?: number;
+}
+
+interface Plan {
+  name: "full" | "quick";
+  /** The steps, in order (one probe at 1 s is one run/s offered). */
+  steps: Step[];
+  /** From the schedules being in place to the start of the window: the first runs of every probe, connection pools warming. */
+  warmupMs: number;
+  measureMs: number;
+  /** Longest wait between steps for the queues to empty. */
+  drainMs: number;
+  limitMs: number;
+}
+
+const GOAL = { runsPerS: 500, p99Ms: 250 };
+/** A step is sustained when this share of the offered runs ran in the window and none were skipped as stale. */
+const SUSTAINED_SHARE = 0.99;
+
+const FULL: Plan = {
+  name: "full",
+  // The goal's step three times, spread out so one burst of other work on the machine spoils one run of it, not all;
+  // once with Redis waking blocked clients every 10 ms instead of 100 ms (see README); the overloads last, as they leave a backlog.
+  steps: [{ offered: 100 }, { offered: 500 }, { offered: 250 }, { offered: 500 }, { offered: 500, hz: 100 }, { offered: 500 }, { offered: 750 }, { offered: 1_000 }],
+  warmupMs: 5_000,
+  measureMs: 20_000,
+  drainMs: 20_000,
+  limitMs: 9 * 60_000,
+};
+const QUICK: Plan = { name: "quick", steps: [{ offered: 100 }, { offered: 250 }], warmupMs: 3_000, measureMs: 5_000, drainMs: 10_000, limitMs: 2 * 60_000 };
+
+/** `--steps=250,500` runs those offered loads instead of the plan's (for working on the benchmark itself) and writes no file. */
+const stepsArg = process.argv.find((a) => a.startsWith("--steps="))?.slice("--steps=".length);
+const plan = { ...(process.argv.includes("--quick") ? QUICK : FULL), ...(stepsArg ? { steps: stepsArg.split(",").map((offered) => ({ offered: Number(offered) })) } : {}) };
+const procs = new Processes();
+const started = Date.now();
+const log = (line: string): void => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}`);
+const quiet = createLogger({ level: "silent", pretty: false });
+
+/** What one step measured over its window. */
+interface StepOutcome {
+  offered: number;
+  /** The control-plane Redis's `hz` during the step. */
+  hz: number;
+  /** Probe runs finished in the window, per second. */
+  achieved: number;
+  /** From the scheduled slot to the run's start, over the runs in the window. */
+  delayP50Ms: number;
+  delayP99Ms: number;
+  delayMaxMs: number;
+  /** How long the probes themselves took (connect to answer), over the same runs. */
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  /** Runs whose result was `failed` or `degraded` (the probe found a problem; the stack is healthy, so this is overload). */
+  failed: number;
+  degraded: number;
+  /** Runs the agent skipped because they had waited over two intervals. */
+  stale: number;
+  /** Probe jobs that failed outright (the processor threw). */
+  jobErrors: number;
+  /** Results the worker evaluated per second (runs finished minus the growth of the evaluate backlog). */
+  evaluated: number;
+  evaluateBacklog: number;
+  /** CPU used in the window, % of one core; `machine` is every process and the kernel together. */
+  cpu: { agent: number; worker: number; gateway: number; redisControl: number; redisCache: number; bench: number; other: number; machine: number };
+  syncMs: number;
+}
+
+/** Steps that must run before the processes go (they talk to the Redis servers), newest first. */
+const teardown: (() => Promise<void>)[] = [];
+let stopping: Promise<void> | undefined;
+async function stopAll(code: number, why?: string): Promise<never> {
+  if (why) log(why);
+  stopping ??= (async () => {
+    for (const step of teardown.reverse()) await Promise.race([step().catch(() => {}), sleep(15_000)]);
+    await procs.stop();
+  })();
+  await stopping;
+  process.exit(code);
+}
+process.on("SIGINT", () => void stopAll(130, "interrupted: stopping everything it started"));
+process.on("SIGTERM", () => void stopAll(143, "terminated: stopping everything it started"));
+setTimeout(() => void stopAll(1, `took longer than ${plan.limitMs / 60_000} min: stopping`), plan.limitMs).unref();
+
+async function runStep(stack: Stack, runs: RunLog, { offered, hz = 10 }: Step, label: string): Promise<StepOutcome> {
+  await stack.redis.config("SET", "hz", String(hz));
+  const probes = stack.config.probes.slice(0, offered);
+  const syncFrom = Date.now();
+  await syncSchedules({ ...stack.config, probes }, stack.queues, quiet);
+  const syncMs = Date.now() - syncFrom;
+  log(`${label}: ${probes.length} probes scheduled at 1 s (${syncMs} ms to sync)${hz === 10 ? "" : `, control-plane Redis at hz ${hz}`}; warming up ${plan.warmupMs / 1000} s`);
+  await sleep(plan.warmupMs);
+
+  const gateway = await stack.pids.gateway();
+  const groups = {
+    agent: [stack.pids.agent],
+    worker: [stack.pids.worker],
+    gateway,
+    redisControl: [stack.pids.controlRedis],
+    redisCache: [stack.pids.cacheRedis],
+    bench: [process.pid],
+  };
+  const from = Date.now();
+  const [cpuFrom, backlogFrom] = [cpuSnapshot(groups), await stack.evaluateBacklog()];
+  await sleep(plan.measureMs);
+  const to = Date.now();
+  const [cpuTo, backlogTo] = [cpuSnapshot(groups), await stack.evaluateBacklog()];
+  const seconds = (to - from) / 1000;
+  // Completions are read from the event stream a moment after they happen.
+  await sleep(500);
+
+  const window = runs.between(from, to);
+  const ran = window.filter((r) => r.status !== undefined);
+  const delays = ran.flatMap((r) => (r.lateMs === undefined ? [] : [r.lateMs]));
+  const latencies = ran.flatMap((r) => (r.latencyMs === undefined ? [] : [r.latencyMs]));
+  const percent = (k: string): number => ((cpuTo[k]! - cpuFrom[k]!) / seconds) * 100;
+  const cpu = { agent: percent("agent"), worker: percent("worker"), gateway: percent("gateway"), redisControl: percent("redisControl"), redisCache: percent("redisCache"), bench: percent("bench"), other: 0, machine: percent("machine") };
+  cpu.other = Math.max(0, cpu.machine - cpu.agent - cpu.worker - cpu.gateway - cpu.redisControl - cpu.redisCache - cpu.bench);
+  const outcome: StepOutcome = {
+    offered,
+    hz,
+    achieved: ran.length / seconds,
+    delayP50Ms: quantile(delays, 0.5),
+    delayP99Ms: quantile(delays, 0.99),
+    delayMaxMs: quantile(delays, 1),
+    latencyP50Ms: quantile(latencies, 0.5),
+    latencyP99Ms: quantile(latencies, 0.99),
+    failed: ran.filter((r) => r.status === "failed").length,
+    degraded: ran.filter((r) => r.status === "degraded").length,
+    stale: window.filter((r) => r.skipped === "stale").length,
+    jobErrors: window.filter((r) => r.failed).length,
+    evaluated: (ran.length - (backlogTo - backlogFrom)) / seconds,
+    evaluateBacklog: backlogTo,
+    cpu,
+    syncMs,
+  };
+  log(
+    `${label}: ${outcome.achieved.toFixed(0)} runs/s of ${offered} offered; delay p50 ${fmtMs(outcome.delayP50Ms)}, p99 ${fmtMs(outcome.delayP99Ms)}, max ${fmtMs(outcome.delayMaxMs)}; ` +
+      `probe latency p50 ${fmtMs(outcome.latencyP50Ms)}, p99 ${fmtMs(outcome.latencyP99Ms)}; ` +
+      `failed ${outcome.failed}, degraded ${outcome.degraded}, stale ${outcome.stale}, job errors ${outcome.jobErrors}; evaluated ${outcome.evaluated.toFixed(0)}/s (backlog ${backlogTo})`,
+  );
+  log(
+    `${label}: CPU % of a core: agent ${cpu.agent.toFixed(0)}, worker ${cpu.worker.toFixed(0)}, gateway ${cpu.gateway.toFixed(0)}, ` +
+      `redis control ${cpu.redisControl.toFixed(0)}, redis cache ${cpu.redisCache.toFixed(0)}, this runner ${cpu.bench.toFixed(0)}, everything else (kernel, other work) ${cpu.other.toFixed(0)}; ` +
+      `machine ${cpu.machine.toFixed(0)} of ${os.cpus().length * 100}`,
+  );
+
+  await syncSchedules({ ...stack.config, probes: [] }, stack.queues, quiet);
+  await stack.redis.config("SET", "hz", "10");
+  const drainUntil = Date.now() + plan.drainMs;
+  let left = { probe: 0, evaluate: 0 };
+  do {
+    await sleep(250);
+    left = { probe: await stack.probeBacklog(), evaluate: await stack.evaluateBacklog() };
+  } while ((left.probe > 0 || left.evaluate > 0) && Date.now() < drainUntil);
+  if (left.probe > 0 || left.evaluate > 0) log(`${label}: queues not empty after ${plan.drainMs / 1000} s (probe ${left.probe}, evaluate ${left.evaluate}); going on`);
+  runs.clear();
+  return outcome;
+}
+
+function fmtMs(ms: number): string {
+  return Number.isFinite(ms) ? `${ms.toFixed(0)} ms` : "-";
+}
+
+interface Row {
+  step: string;
+  offered: number;
+  runs: number;
+  achieved: number;
+  delayP50Ms: number;
+  delayP99Ms: number;
+  agentCpu: number;
+  machineCpu: number;
+  /** CPU of everything but the stack and the runner (other work on the machine, the kernel): noise. */
+  otherCpu: number;
+  failed: number;
+  stale: number;
+  evaluated: number;
+  sustained: boolean;
+}
+
+function stepName({ offered, hz = 10 }: Step): string {
+  return hz === 10 ? String(offered) : `${offered}, Redis hz ${hz}`;
+}
+
+/** One row per step, medians where the step ran more than once. */
+function rows(outcomes: StepOutcome[]): Row[] {
+  const bySteps = new Map<string, StepOutcome[]>();
+  for (const o of outcomes) bySteps.set(stepName(o), [...(bySteps.get(stepName(o)) ?? []), o]);
+  const ordered = [...bySteps].sort(([, a], [, b]) => a[0]!.offered - b[0]!.offered || a[0]!.hz - b[0]!.hz);
+  return ordered.map(([step, list]) => {
+    const m = (pick: (o: StepOutcome) => number): number => median(list.map(pick));
+    const offered = list[0]!.offered;
+    const achieved = m((o) => o.achieved);
+    const stale = m((o) => o.stale);
+    return {
+      step,
+      offered,
+      runs: list.length,
+      achieved,
+      delayP50Ms: m((o) => o.delayP50Ms),
+      delayP99Ms: m((o) => o.delayP99Ms),
+      agentCpu: m((o) => o.cpu.agent),
+      machineCpu: m((o) => o.cpu.machine),
+      otherCpu: m((o) => o.cpu.other),
+      failed: m((o) => o.failed + o.degraded + o.jobErrors),
+      stale,
+      evaluated: m((o) => o.evaluated),
+      sustained: achieved >= offered * SUSTAINED_SHARE && stale === 0,
+    };
+  });
+}
+
+function formatTable(table: Row[]): string {
+  const lines = [
+    `| offered runs/s | achieved runs/s | delay p50 | delay p99 | agent CPU | machine CPU (of ${os.cpus().length * 100}%) | of which other work | failed | skipped stale | evaluated/s | sustained | runs |`,
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|",
+  ];
+  for (const r of table) {
+    lines.push(
+      `| ${r.step} | ${r.achieved.toFixed(0)} | ${fmtMs(r.delayP50Ms)} | ${fmtMs(r.delayP99Ms)} | ${r.agentCpu.toFixed(0)}% | ${r.machineCpu.toFixed(0)}% | ${r.otherCpu.toFixed(0)}% | ${r.failed} | ${r.stale} | ${r.evaluated.toFixed(0)} | ${r.sustained ? "yes" : "no"} | ${r.runs} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+async function main(): Promise<void> {
+  const most = Math.max(...plan.steps.map((s) => s.offered));
+  log(`probe benchmark (${plan.name}): ${os.cpus().length} CPUs, Node ${process.version}; steps ${plan.steps.map(stepName).join("; ")} runs/s, ${plan.measureMs / 1000} s windows`);
+  const stack = await startStack(procs, most, log);
+  teardown.push(() => stack.close());
+  const reader = connectRedis(stack.config.redis.url!, { profile: "blocking", name: "bench-events" });
+  const runs = new RunLog(reader, `${bullPrefix(stack.config.redis.prefix)}:${probeQueue(LOCATION)}:events`);
+  teardown.push(async () => {
+    await runs.stop();
+    await closeRedis(reader);
+  });
+
+  const outcomes: StepOutcome[] = [];
+  const seen = new Map<string, number>();
+  for (const [i, step] of plan.steps.entries()) {
+    const name = stepName(step);
+    const rep = (seen.get(name) ?? 0) + 1;
+    seen.set(name, rep);
+    const reps = plan.steps.filter((s) => stepName(s) === name).length;
+    outcomes.push(await runStep(stack, runs, step, `step ${i + 1}/${plan.steps.length} ${name}${reps > 1 ? ` (${rep}/${reps})` : ""}`));
+  }
+  if (runs.gaps > 0) log(`warning: the event stream was trimmed before it was read ${runs.gaps} time(s); counts are low`);
+
+  const table = rows(outcomes);
+  const goalRow = table.find((r) => r.step === String(GOAL.runsPerS));
+  const met = goalRow ? goalRow.sustained && goalRow.delayP99Ms < GOAL.p99Ms : undefined;
+  const sustainedMax = Math.max(0, ...table.filter((r) => r.step === String(r.offered) && r.sustained && r.delayP99Ms < GOAL.p99Ms).map((r) => r.offered));
+  const seconds = (Date.now() - started) / 1000;
+  console.log(`\n${formatTable(table)}\n`);
+  console.log(
+    `one agent, websocket and redis probes half and half at 1 s; delay = run start − scheduled slot; medians of the runs of each step; ` +
+      `CPU in % of one core: the agent alone, and the whole machine (${os.cpus().length} cores) it shares with the gateway, the worker, both Redis servers, this runner and anything else.`,
+  );
+  if (goalRow) console.log(`goal: ${GOAL.runsPerS} runs/s with delay p99 < ${GOAL.p99Ms} ms: ${met ? "met" : "not met"}; highest step sustained within the goal's p99: ${sustainedMax || "none"} runs/s`);
+  const problems = stack.problems();
+  if (problems.length > 0) {
+    console.log("\nwarnings and errors logged (LOG_LEVEL=warn), by kind:");
+    for (const line of problems.slice(0, 15)) console.log(`  ${line}`);
+  }
+
+  if (stepsArg) return log(`done in ${seconds.toFixed(0)} s; --steps: no results file written`);
+  const file = path.join(REPO_ROOT, "bench", "results", plan.name === "full" ? "probes.json" : "probes-quick.json");
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(
+    file,
+    `${JSON.stringify(
+      {
+        benchmark: "probes",
+        plan: plan.name,
+        finished_at: new Date().toISOString(),
+        took_s: Math.round(seconds),
+        machine: { cpus: os.cpus().length, node: process.version },
+        parameters: {
+          steps: plan.steps.map(stepName),
+          warmup_ms: plan.warmupMs,
+          measure_ms: plan.measureMs,
+          interval_ms: 1_000,
+          kinds: "websocket and redis, alternating",
+          probes_per_component: PROBES_PER_COMPONENT,
+          agent_concurrency: 64,
+          sustained_share: SUSTAINED_SHARE,
+        },
+        goal: { runs_per_s: GOAL.runsPerS, delay_p99_ms: GOAL.p99Ms, met: met ?? null },
+        sustained_max_runs_per_s: sustainedMax,
+        rows: table,
+        steps: outcomes,
+        event_stream_gaps: runs.gaps,
+        logged_problems: problems.slice(0, 50),
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  log(`done in ${seconds.toFixed(0)} s; wrote ${path.relative(REPO_ROOT, file)}`);
+}
+
+main().then(
+  () => stopAll(0),
+  (err: unknown) => stopAll(1, `failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
+);

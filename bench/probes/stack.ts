@@ -1,0 +1,160 @@
+/**
+ * The stack the probe benchmark runs against, each part its own process:
+ * a control-plane redis-server (BullMQ queues and the status store), a cache
+ * redis-server (the gateway's, and what the redis probes check), a gateway
+ * fleet of one node (what the websocket probes check), the worker role
+ * (evaluates every result) and the agent under test (`pulseboard agent`).
+ */
+import type { ChildProcess } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Queue } from "bullmq";
+import { parseConfig, type Config } from "../../src/config/index.ts";
+import { closeRedis, connectRedis } from "../../src/core/index.ts";
+import { channelKinds } from "../../src/notify/index.ts";
+import { bullPrefix, probeQueue, QUEUE } from "../../src/pipeline/index.ts";
+import { ProbeRegistry } from "../../src/probe-runtime/index.ts";
+import { Processes, REPO_ROOT, startFleet, startRedis } from "../gateway/servers.ts";
+import { sleep } from "../gateway/shared.ts";
+
+export const LOCATION = "bench";
+/** Probes feeding one component: each component has this many, half of each kind. */
+export const PROBES_PER_COMPONENT = 10;
+/** BENCH_CPU_PROF=<dir>: the agent and the worker write a V8 CPU profile there when they exit. */
+const PROFILE = process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
+
+export interface Stack {
+  /** Every probe the agent knows, alternating websocket and redis; a step schedules the first N. */
+  config: Config;
+  /** A `command` connection to the control plane, for the bench's own reads. */
+  redis: ReturnType<typeof connectRedis>;
+  /** A `blocking` connection for BullMQ queues (schedules, counts). */
+  queues: ReturnType<typeof connectRedis>;
+  pids: { agent: number; worker: number; gateway: () => Promise<number[]>; controlRedis: number; cacheRedis: number };
+  /** Warnings and errors the agent, worker and gateway logged, with counts. */
+  problems(): string[];
+  /** The evaluate queue's unfinished jobs (waiting, active, delayed, prioritized). */
+  evaluateBacklog(): Promise<number>;
+  /** The probe queue's unfinished jobs that are due or running (waiting, active). */
+  probeBacklog(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The config text: `count` probes at 1 s, one component per PROBES_PER_COMPONENT of them. */
+function configText(count: number, wsUrl: string, cacheUrl: string): string {
+  const components = Math.ceil(count / PROBES_PER_COMPONENT);
+  const lines = [
+    "page: { name: Probe bench, url: http://127.0.0.1 }",
+    "log: { level: warn }",
+    `locations: [{ id: ${LOCATION} }]`,
+    "components:",
+    ...Array.from({ length: components }, (_, c) => `  - { id: c${pad(c)}, name: Component ${c} }`),
+    "probes:",
+  ];
+  for (let i = 0; i < count; i++) {
+    const n = Math.floor(i / 2);
+    const component = `c${pad(Math.floor(i / PROBES_PER_COMPONENT))}`;
+    // Each websocket probe echoes on its own channel, as real probes of different features do.
+    if (i % 2 === 0) lines.push(`  - { id: ws-${pad(n)}, kind: websocket, interval: 1s, components: [${component}], with: { url: "${wsUrl}", channel: bench.ws-${pad(n)} } }`);
+    else lines.push(`  - { id: redis-${pad(n)}, kind: redis, interval: 1s, components: [${component}], with: { url: "${cacheUrl}", key_prefix: "bench:probe:" } }`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+function pad(n: number): string {
+  return String(n).padStart(4, "0");
+}
+
+/** Starts everything; `probes` is the most any step schedules. */
+export async function startStack(procs: Processes, probes: number, log: (line: string) => void): Promise<Stack> {
+  const [control, cache] = await Promise.all([startRedis(procs, "control"), startRedis(procs, "cache")]);
+  log(`redis-server: control plane pid ${control.pid}, cache pid ${cache.pid}`);
+  const gateway = await startFleet(procs, { nodes: 1, cacheUrl: cache.url });
+  log(`gateway: 1 node, pid ${(await gateway.pids()).join(", ")}`);
+
+  const home = procs.tempDir("probes-home");
+  const file = path.join(home, "pulseboard.yaml");
+  writeFileSync(file, configText(probes, gateway.urls[0]!, cache.url));
+  const env = { REDIS_URL: control.url, CACHE_REDIS_URL: cache.url, PULSEBOARD_HOME: home, PULSEBOARD_CONFIG: file, LOG_LEVEL: "warn" };
+  const config = parseConfig(configText(probes, gateway.urls[0]!, cache.url), { file, env, cwd: home, probeKinds: await ProbeRegistry.load(), channelKinds });
+
+  const problems = new Map<string, number>();
+  const role = (name: string, args: string[]): ChildProcess => {
+    const child = procs.spawn(process.execPath, [...PROFILE, "bin/pulseboard.js", ...args], { env: { ...process.env, ...env } });
+    collectLines(child, (line) => {
+      const key = `${name}: ${summarizeLog(line)}`;
+      problems.set(key, (problems.get(key) ?? 0) + 1);
+    });
+    return child;
+  };
+  const worker = role("worker", ["worker"]);
+  const agent = role("agent", ["agent", "--location", LOCATION]);
+
+  const redis = connectRedis(control.url, { profile: "command", name: "bench" });
+  const queues = connectRedis(control.url, { profile: "blocking", name: "bench-queues" });
+  const prefix = bullPrefix(config.redis.prefix);
+  const probeQ = new Queue(probeQueue(LOCATION), { connection: queues, prefix });
+  const evaluateQ = new Queue(QUEUE.evaluate, { connection: queues, prefix });
+  const deadline = Date.now() + 60_000;
+  while ((await probeQ.getWorkersCount()) === 0 || (await evaluateQ.getWorkersCount()) === 0) {
+    for (const [name, child] of [["agent", agent], ["worker", worker]] as const) {
+      if (child.exitCode !== null) throw new Error(`the ${name} exited while starting:\n${[...problems.keys()].slice(-5).join("\n")}`);
+    }
+    if (Date.now() > deadline) throw new Error("the agent and worker did not start consuming their queues within 60 s");
+    await sleep(200);
+  }
+  log(`agent pid ${agent.pid}, worker pid ${worker.pid}: consuming ${probeQueue(LOCATION)} and ${QUEUE.evaluate}`);
+
+  const unfinished = async (queue: Queue, states: ("waiting" | "active" | "delayed" | "prioritized")[]): Promise<number> =>
+    Object.values(await queue.getJobCounts(...states)).reduce((a, b) => a + b, 0);
+  return {
+    config,
+    redis,
+    queues,
+    pids: { agent: agent.pid!, worker: worker.pid!, gateway: () => gateway.pids(), controlRedis: control.pid, cacheRedis: cache.pid },
+    problems: () =>
+      [...problems]
+        .map(([line, count]) => (count > 1 ? `${count}× ${line}` : line))
+        // startFleet asks for more connections than the open-file limit allows, on purpose (the limit comes first); not a problem here.
+        .concat(gateway.problems().filter((p) => !p.includes("max_connections is above")).map((p) => `gateway: ${p}`)),
+    evaluateBacklog: () => unfinished(evaluateQ, ["waiting", "active", "delayed", "prioritized"]),
+    probeBacklog: () => unfinished(probeQ, ["waiting", "active"]),
+    async close() {
+      await Promise.all([probeQ.close(), evaluateQ.close()]);
+      await Promise.all([closeRedis(redis), closeRedis(queues)]);
+      // The agent first: its in-flight probes still talk to the gateway and the cache.
+      await procs.kill(agent, 10_000);
+      await Promise.all([procs.kill(worker, 10_000), gateway.stop()]);
+    },
+  };
+}
+
+/** Calls `onLine` for every non-empty line the child writes. */
+function collectLines(child: ChildProcess, onLine: (line: string) => void): void {
+  for (const stream of [child.stdout, child.stderr]) {
+    let rest = "";
+    stream?.on("data", (chunk: Buffer) => {
+      const lines = (rest + chunk.toString()).split("\n");
+      rest = lines.pop()!;
+      for (const line of lines) if (line.trim()) onLine(line);
+    });
+  }
+}
+
+/**
+ * A log line without time, pid, the probe's id or figures that change from
+ * line to line, so one kind of problem is one entry with a count; this
+ * machine's paths are taken out (the lines go into the results file).
+ */
+function summarizeLog(line: string): string {
+  let text: string;
+  try {
+    const { level, msg, time, pid, hostname, role, probe, lateMs, latency_ms, job, ...rest } = JSON.parse(line) as Record<string, unknown>;
+    void time, pid, hostname, role, probe, lateMs, latency_ms, job;
+    text = `[${String(level)}] ${String(msg)} ${JSON.stringify(rest)}`;
+  } catch {
+    text = line;
+  }
+  return text.replaceAll(REPO_ROOT, "").replaceAll(os.tmpdir(), "$TMPDIR").replace(/127\.0\.0\.1:\d+/g, "127.0.0.1:<port>").slice(0, 300);
+}

@@ -1,0 +1,15 @@
+export type {
+  ActionOutcome,
+  CacheMode,
+  DriverCall,
+  FleetDriver,
+  FleetDriverContext,
+  FleetDriverKind,
+  FleetNode,
+  FleetStats,
+  GatewayAdminTarget,
+  RestartTarget,
+} from "./types.ts";
+export { defineFleetDriver } from "./types.ts";
+export { FleetConfigError, FleetError, FleetNodeNotFound, FleetPermissionError, FleetUpstreamError, FleetValidationError } from "./errors.ts";
+export { createFleetDriver, FLEET_DRIVER_KINDS, fleetDrivers, fleetKinds, isFleetDriverName, type FleetDriverName } from "./registry.ts";

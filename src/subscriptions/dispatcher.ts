@@ -1,0 +1,177 @@
+import { Redis } from "ioredis";
+import type { Config } from "../config/index.ts";
+import { describeError, newId, sleep, type Logger } from "../core/index.ts";
+import { readSummary, type ComponentOutboxEntry, type OutboxEntry, type StatusContext } from "../status/index.ts";
+import { wants } from "./model.ts";
+import { componentPost, incidentPost, type StatuspageShapes, type SubscriberPost } from "./payloads.ts";
+import { subscriptionJobOptions, subscriptionQueue } from "./queue.ts";
+import { senders } from "./senders/registry.ts";
+import type { SubscriberStore } from "./store.ts";
+
+/** The consumer group of subscribers on the status room's outbox streams (on-call channels have their own). */
+const GROUP = "subscribers";
+const LEASE_MS = 10_000;
+/** Subscribers claimed and queued per round trip. */
+const BATCH = 500;
+
+export interface SubscriberDispatcherOptions {
+  config: () => Config;
+  status: StatusContext;
+  store: SubscriberStore;
+  shapes: StatuspageShapes;
+  /** The control-plane Redis URL (the dispatcher blocks on a connection of its own). */
+  url: string;
+  connection: Redis;
+  log: Logger;
+}
+
+/**
+ * Turns the status room's outboxes into deliveries to subscribers: each
+ * incident timeline entry and each change of a component's status becomes
+ * one stored post and one job per subscriber who wants it. Entries are
+ * acknowledged only after their jobs are queued (keyed by post and
+ * subscriber), so a crash re-reads them and queues nothing twice; one
+ * dispatcher at a time (a lease) keeps each subscriber's posts in order.
+ */
+export function startSubscriberDispatcher(options: SubscriberDispatcherOptions): { close(): Promise<void> } {
+  const { status, store } = options;
+  const log = options.log.child({ module: "subscriptions.dispatch" });
+  const streams = [status.store.keys.outbox, status.store.keys.componentOutbox];
+  const reader = new Redis(options.url, { maxRetriesPerRequest: null });
+  reader.on("error", () => {});
+  const queue = subscriptionQueue(options.config(), options.connection);
+  const owner = newId(12);
+  // One consumer name for every dispatcher: a restarted one finds what its predecessor read but never acknowledged.
+  const consumer = "dispatcher";
+  let running = true;
+  let grouped = false;
+
+  const loop = (async () => {
+    while (running) {
+      try {
+        await ensureGroups();
+        if (!(await holdLease())) {
+          await sleep(1_000);
+          continue;
+        }
+        const pending = await read("0");
+        const batches = pending.some(([, entries]) => entries.length > 0) ? pending : await read(">");
+        for (const [stream, entries] of batches) {
+          for (const [id, fields] of entries) {
+            await dispatch(stream, id, fields);
+            await options.connection.xack(stream, GROUP, id);
+          }
+        }
+      } catch (err) {
+        if (running) {
+          log.warn({ err: describeError(err) }, "subscriber dispatch failed; retrying");
+          await sleep(1_000);
+        }
+      }
+    }
+  })();
+
+  async function ensureGroups(): Promise<void> {
+    if (grouped) return;
+    for (const stream of streams) {
+      try {
+        await options.connection.xgroup("CREATE", stream, GROUP, "0", "MKSTREAM");
+      } catch (err) {
+        if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+      }
+    }
+    grouped = true;
+  }
+
+  async function holdLease(): Promise<boolean> {
+    const got = await options.connection.set(store.keys.lease, owner, "PX", LEASE_MS, "NX");
+    if (got === "OK") return true;
+    if ((await options.connection.get(store.keys.lease)) !== owner) return false;
+    await options.connection.pexpire(store.keys.lease, LEASE_MS);
+    return true;
+  }
+
+  async function read(from: "0" | ">"): Promise<[string, [string, string[]][]][]> {
+    const answer = (await reader.xreadgroup("GROUP", GROUP, consumer, "COUNT", 100, "BLOCK", from === ">" ? 1_000 : 1, "STREAMS", ...streams, from, from)) as
+      | [string, [string, string[]][]][]
+      | null;
+    return answer ?? [];
+  }
+
+  async function dispatch(stream: string, id: string, fields: string[]): Promise<void> {
+    const entry = JSON.parse(fields[1] ?? "{}") as OutboxEntry | ComponentOutboxEntry;
+    const post = await postOf(stream, id, entry);
+    if (post) await fanOut(post);
+  }
+
+  async function postOf(stream: string, id: string, entry: OutboxEntry | ComponentOutboxEntry): Promise<SubscriberPost | undefined> {
+    if (stream === status.store.keys.componentOutbox && entry.type === "component.updated") {
+      return componentPost(options.shapes, await readSummary(status), entry, id);
+    }
+    if (entry.type === "component.updated") return undefined;
+    const incident = await status.store.incident(entry.incident);
+    const index = incident?.updates.findIndex((u) => u.id === entry.update) ?? -1;
+    if (!incident || index < 0) return undefined;
+    return incidentPost(options.shapes, await readSummary(status), entry, incident, index);
+  }
+
+  async function fanOut(post: SubscriberPost): Promise<void> {
+    const { subscriptions } = options.config();
+    // A type the page no longer offers (webhooks turned off, SMTP removed) is held back, not dead-lettered.
+    const offered = { webhook: subscriptions.webhook.enabled, email: Boolean(subscriptions.email) };
+    const subscribers = (await store.subscribers()).filter((s) => offered[s.type] && senders[s.type].accepts(post) && wants(s, post.touches));
+    if (subscribers.length === 0) return;
+    await store.savePost(post.id, post);
+    const jobOptions = subscriptionJobOptions(options.config());
+    for (let start = 0; start < subscribers.length; start += BATCH) {
+      const batch = subscribers.slice(start, start + BATCH);
+      const previous = (await options.connection.eval(CLAIM_LUA, 1, store.keys.queued(post.thread), String(post.seq), ...batch.map((s) => s.id))) as string[];
+      const jobs = batch.flatMap((subscriber, i) =>
+        previous[i] === "skip"
+          ? []
+          : [{ name: "post", data: { kind: "post" as const, post: post.id, subscriber: subscriber.id, thread: post.thread, seq: post.seq, after: Number(previous[i]) }, opts: { ...jobOptions, jobId: `${post.id}.${subscriber.id}` } }],
+      );
+      if (jobs.length > 0) await queue.addBulk(jobs);
+    }
+    log.debug({ post: post.id, kind: post.kind, subscribers: subscribers.length }, "post queued for subscribers");
+  }
+
+  return {
+    async close() {
+      running = false;
+      reader.disconnect();
+      await loop.catch(() => {});
+      await queue.close();
+    },
+  };
+}
+
+/**
+ * For each subscriber: records `seq` as the last post queued in the thread
+ * and answers the one queued before it ("0" for none), or "skip" when a
+ * later post was queued already. Claiming the same post again answers the
+ * same (kept as `subscriber#seq` until the post is delivered), so a
+ * dispatcher that died between claiming and queueing queues it on re-read.
+ * KEYS: queued hash of the thread. ARGV: seq, subscriber ids…
+ */
+const CLAIM_LUA = `
+local out = {}
+local seq = tonumber(ARGV[1])
+for i = 2, #ARGV do
+  local sub = ARGV[i]
+  local claimed = redis.call("HGET", KEYS[1], sub .. "#" .. ARGV[1])
+  if claimed then
+    out[#out + 1] = claimed
+  else
+    local previous = redis.call("HGET", KEYS[1], sub) or "0"
+    if seq > tonumber(previous) then
+      redis.call("HSET", KEYS[1], sub, ARGV[1], sub .. "#" .. ARGV[1], previous)
+      out[#out + 1] = previous
+    else
+      out[#out + 1] = "skip"
+    end
+  end
+end
+redis.call("EXPIRE", KEYS[1], 2592000)
+return out
+`;

@@ -1,0 +1,36 @@
+import { sendSmtp, type DeliveryOutcome, type SmtpSettings } from "../../notify/index.ts";
+import { confirmationMail, incidentMail } from "../mail.ts";
+import type { SenderContext, SubscriberSender } from "./types.ts";
+
+/**
+ * E-mail subscribers: one mail per incident post (component changes are not
+ * mailed), through the SMTP server of `subscriptions.email`, with the
+ * unsubscribe link in the body and in List-Unsubscribe.
+ */
+const email: SubscriberSender = {
+  type: "email",
+  accepts: (post) => post.kind === "incident",
+  async post(subscriber, post, ctx) {
+    if (post.kind !== "incident") return { ok: true };
+    const settings = settingsOf(ctx);
+    if (!settings) return notConfigured;
+    return sendSmtp(settings, { from: settings.from, ...incidentMail(post, pageOf(ctx), subscriber.address, ctx.links.unsubscribe(subscriber.id)) }, ctx);
+  },
+  async confirm(pending, request, ctx) {
+    const settings = settingsOf(ctx);
+    if (!settings) return notConfigured;
+    return sendSmtp(settings, { from: settings.from, ...confirmationMail(pageOf(ctx), pending.address, request.confirm_url, request.expires_at, request.components) }, ctx);
+  },
+};
+
+const notConfigured: DeliveryOutcome = { ok: false, retry: false, reason: "e-mail subscriptions are no longer configured (subscriptions.email)" };
+
+function settingsOf(ctx: SenderContext): SmtpSettings | undefined {
+  return ctx.config.subscriptions.email?.settings as SmtpSettings | undefined;
+}
+
+function pageOf(ctx: SenderContext) {
+  return { name: ctx.config.page.name, url: ctx.links.base };
+}
+
+export default email;
