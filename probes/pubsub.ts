@@ -1,5 +1,6 @@
 import { z } from "zod";
 import {
+  BYPASS_NOTE,
   channelSetting,
   continuityProblems,
   defineProbe,
@@ -54,8 +55,9 @@ export default defineProbe({
   configSchema: settingsSchema,
   async run(settings, ctx) {
     const clock = runClock(ctx);
-    const { nodes, source } = await ctx.phase("nodes", () => gatewayNodes(ctx, { nodes: settings.nodes, admin: settings.admin }));
-    const [subscriberNode, publisherNode] = nextPair(ctx.probe, nodes);
+    const { nodes, source, bypass } = await ctx.phase("nodes", () => gatewayNodes(ctx, { nodes: settings.nodes, admin: settings.admin }));
+    // Without the cache nothing crosses nodes: check that each node still delivers to its own clients.
+    const [subscriberNode, publisherNode] = nextPair(ctx.probe, nodes, bypass === true);
     const route = `${publisherNode.id} → ${subscriberNode.id}`;
     const channel = probeChannel(settings.channel, ctx.probe, ctx.location);
     const sessions: GatewaySession[] = [];
@@ -77,9 +79,10 @@ export default defineProbe({
       const sentAt = new Map(sent.serials.map((serial, i) => [serial, sent.at[i]!]));
       const latencies = arrived.map((f) => round(f.receivedAt! - sentAt.get(f.serial!)!));
       return {
-        status: "ok",
+        status: bypass ? "degraded" : "ok",
         latencyMs: Math.max(...latencies),
-        details: { subscriber: subscriberNode.id, publisher: publisherNode.id, nodes_from: source, channel, serials: sent.serials, latency_ms: latencies },
+        ...(bypass ? { error: `${BYPASS_NOTE}; ${subscriberNode.id} delivered its own publishes` } : {}),
+        details: { subscriber: subscriberNode.id, publisher: publisherNode.id, nodes_from: source, cache_bypassed: bypass === true, channel, serials: sent.serials, latency_ms: latencies },
       };
     } finally {
       for (const session of sessions) session.close();
@@ -87,10 +90,12 @@ export default defineProbe({
   },
 });
 
-/** The next ordered pair (subscriber, publisher) for this probe; one node pairs with itself. */
-function nextPair(probe: string, nodes: GatewayNodeTarget[]): [GatewayNodeTarget, GatewayNodeTarget] {
+/** The next ordered pair (subscriber, publisher) for this probe; one node, or each node on its own, pairs with itself. */
+function nextPair(probe: string, nodes: GatewayNodeTarget[], sameNode: boolean): [GatewayNodeTarget, GatewayNodeTarget] {
   const sorted = [...nodes].sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
-  const pairs = sorted.flatMap((a) => sorted.filter((b) => b !== a).map((b) => [a, b] as [GatewayNodeTarget, GatewayNodeTarget]));
+  const pairs = sameNode
+    ? sorted.map((a) => [a, a] as [GatewayNodeTarget, GatewayNodeTarget])
+    : sorted.flatMap((a) => sorted.filter((b) => b !== a).map((b) => [a, b] as [GatewayNodeTarget, GatewayNodeTarget]));
   if (pairs.length === 0) pairs.push([sorted[0]!, sorted[0]!]);
   const turn = nextTurn.get(probe) ?? 0;
   nextTurn.set(probe, turn + 1);

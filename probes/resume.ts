@@ -1,5 +1,6 @@
 import { z } from "zod";
 import {
+  BYPASS_NOTE,
   channelSetting,
   continuityProblems,
   defineProbe,
@@ -55,8 +56,9 @@ export default defineProbe({
   configSchema: settingsSchema,
   async run(settings, ctx) {
     const clock = runClock(ctx);
-    const { nodes, source } = await ctx.phase("nodes", () => gatewayNodes(ctx, { nodes: settings.nodes, admin: settings.admin }));
-    const [away, back] = nextNodes(ctx.probe, nodes);
+    const { nodes, source, bypass } = await ctx.phase("nodes", () => gatewayNodes(ctx, { nodes: settings.nodes, admin: settings.admin }));
+    // Without the cache each node holds its own history: resume on the node that was left.
+    const [away, back] = nextNodes(ctx.probe, nodes, bypass === true);
     const channel = probeChannel(settings.channel, ctx.probe, ctx.location);
     const run = Math.random().toString(36).slice(2, 10);
     const sessions: GatewaySession[] = [];
@@ -88,9 +90,10 @@ export default defineProbe({
         return frames;
       });
       return {
-        status: "ok",
+        status: bypass ? "degraded" : "ok",
+        ...(bypass ? { error: `${BYPASS_NOTE}; ${back.id} resumed its own clients` } : {}),
         latencyMs: Math.round((replayed.at(-1)?.receivedAt ?? performance.now()) - resumeStarted),
-        details: { left: away.id, resumed_on: back.id, nodes_from: source, channel, since, replayed: replayed.length, serials: published },
+        details: { left: away.id, resumed_on: back.id, nodes_from: source, cache_bypassed: bypass === true, channel, since, replayed: replayed.length, serials: published },
       };
     } finally {
       for (const session of sessions) session.close();
@@ -99,11 +102,11 @@ export default defineProbe({
 });
 
 /** The node to leave and the node to come back to: the next one round, another node when there is one. */
-function nextNodes(probe: string, nodes: GatewayNodeTarget[]): [GatewayNodeTarget, GatewayNodeTarget] {
+function nextNodes(probe: string, nodes: GatewayNodeTarget[], sameNode: boolean): [GatewayNodeTarget, GatewayNodeTarget] {
   const sorted = [...nodes].sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
   const turn = nextTurn.get(probe) ?? 0;
   nextTurn.set(probe, turn + 1);
-  return [sorted[turn % sorted.length]!, sorted[(turn + 1) % sorted.length]!];
+  return [sorted[turn % sorted.length]!, sorted[(turn + (sameNode ? 0 : 1)) % sorted.length]!];
 }
 
 /** Publishes one message and waits for it to come back: its serial is where the client will resume from. */

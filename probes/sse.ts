@@ -1,7 +1,7 @@
 import http from "node:http";
 import https from "node:https";
 import { z } from "zod";
-import { channelSetting, defineProbe, httpUrlSetting, ProbeFailure, probeChannel } from "../src/probe-runtime/index.ts";
+import { BYPASS_NOTE, channelSetting, defineProbe, gatewayNodes, httpUrlSetting, ProbeFailure, probeChannel, type ProbeContext } from "../src/probe-runtime/index.ts";
 
 const settingsSchema = z.strictObject({
   /** The gateway's HTTP side. @defaultValue the managed gateway's shared URL as http(s)://host:port */
@@ -26,14 +26,17 @@ interface SseEvent {
  * publishes a nonce with POST /publish and waits for it to arrive as an
  * event whose id is the serial the publish was given. Phases: connect,
  * stream (response headers), subscribed, publish, deliver. The latency is
- * publish → deliver.
+ * publish → deliver. While the fleet bypasses its cache, the stream and the
+ * publish go to one node's own port (nothing crosses nodes then), and a pass
+ * is `degraded`.
  */
 export default defineProbe({
   kind: "sse",
   description: "Server-sent events fallback: GET /sse, POST /publish, the message arrives with its serial as event id",
   configSchema: settingsSchema,
   async run(settings, ctx) {
-    const base = new URL(settings.url ?? httpSideOf(ctx.targets.gatewayUrl));
+    const pinned = settings.url ? undefined : await bypassNode(ctx);
+    const base = new URL(settings.url ?? httpSideOf(pinned?.url ?? ctx.targets.gatewayUrl));
     const channel = probeChannel(settings.channel, ctx.probe, ctx.location);
     const stream = new SseStream(new URL(`/sse?channel=${encodeURIComponent(channel)}`, base), ctx.signal);
     try {
@@ -51,12 +54,24 @@ export default defineProbe({
       const serial = await ctx.phase("publish", () => publish(new URL("/publish", base), channel, { probe: nonce }, ctx.signal));
       const event = await ctx.phase("deliver", () => stream.next((e) => e.event === "message" && carries(e, nonce)));
       if (event.id !== serial) throw new ProbeFailure(`the message arrived with event id ${JSON.stringify(event.id)}, not its serial ${serial}: EventSource could not resume from it`);
-      return { status: "ok", latencyMs: Math.round(performance.now() - published), details: { url: base.origin, node: welcome.node, channel, serial } };
+      return {
+        status: pinned ? "degraded" : "ok",
+        latencyMs: Math.round(performance.now() - published),
+        ...(pinned ? { error: `${BYPASS_NOTE}; ${pinned.id} delivered over SSE to its own clients` } : {}),
+        details: { url: base.origin, node: welcome.node, cache_bypassed: pinned !== undefined, channel, serial },
+      };
     } finally {
       stream.close();
     }
   },
 });
+
+/** The node to pin the run to when the managed fleet bypasses its cache (its admin API says so); undefined otherwise. */
+async function bypassNode(ctx: ProbeContext): Promise<{ id: string; url: string } | undefined> {
+  if (!ctx.targets.gatewayAdmin) return undefined;
+  const { nodes, bypass } = await ctx.phase("nodes", () => gatewayNodes(ctx));
+  return bypass ? nodes[0] : undefined;
+}
 
 /** ws://host:port/ws → http://host:port/ (wss → https). */
 function httpSideOf(gatewayUrl: string): string {

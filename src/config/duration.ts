@@ -1,3 +1,5 @@
+import { z } from "zod";
+
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const PATTERN = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
 
@@ -20,4 +22,26 @@ export function formatDuration(ms: number): string {
     if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   }
   return `${ms}ms`;
+}
+
+/**
+ * A zod schema for a duration setting: parses to milliseconds, and says what
+ * is wrong with anything else (`example` shows the form, like "10s").
+ */
+export function durationSchema(example = "10s") {
+  return z.unknown().transform((value, ctx) => {
+    const ms = parseDuration(value);
+    if (ms === undefined) {
+      ctx.addIssue({ code: "custom", message: durationProblem(value, example) });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+/** Why a value is not a duration, in the words the config errors use. */
+export function durationProblem(value: unknown, example = "10s"): string {
+  if (value === undefined) return `expected a duration like "${example}"`;
+  if (typeof value === "string" && PATTERN.test(value.trim())) return `must be longer than zero, got ${JSON.stringify(value)}`;
+  return `expected a duration like "${example}", got ${JSON.stringify(value)}`;
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseDuration } from "./duration.ts";
+import { durationSchema } from "./duration.ts";
 import { parseSize } from "./size.ts";
 import { playbookEntrySchema } from "./playbooks.ts";
 
@@ -19,14 +19,7 @@ const idMessage = "expected an id of lowercase letters, digits and dashes, like 
 export const id = z.string({ error: idMessage }).regex(ID, { error: idMessage });
 
 /** A duration written like "10s"; parses to milliseconds. */
-export const duration = z.unknown().transform((value, ctx) => {
-  const ms = parseDuration(value);
-  if (ms === undefined) {
-    ctx.addIssue({ code: "custom", message: `expected a duration like "10s", got ${JSON.stringify(value)}` });
-    return z.NEVER;
-  }
-  return ms;
-});
+export const duration = durationSchema("10s");
 
 /** A size written like "64KiB" or a number of bytes; parses to bytes. */
 export const size = z.unknown().transform((value, ctx) => {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseDuration } from "../config/index.ts";
+import { durationSchema } from "../config/index.ts";
 import { FleetValidationError } from "./errors.ts";
 
 /** An http(s) URL setting. */
@@ -12,17 +12,7 @@ export const tokenSetting = z.string().min(16, { error: "must be at least 16 cha
 
 /** A duration setting written like "10s"; parses to milliseconds. */
 export function durationSetting(fallbackMs: number) {
-  return z
-    .unknown()
-    .transform((value, ctx) => {
-      const ms = parseDuration(value);
-      if (ms === undefined) {
-        ctx.addIssue({ code: "custom", message: `expected a duration like "10s", got ${JSON.stringify(value)}` });
-        return z.NEVER;
-      }
-      return ms;
-    })
-    .default(fallbackMs);
+  return durationSchema("10s").default(fallbackMs);
 }
 
 /**

@@ -62,7 +62,7 @@ export function startFleetAdmin(
     if (req.method === "GET" && path === "/healthz") return { status: "ok", nodes: fleet.nodes().filter((n) => n.state === "ready").length };
     if (!authorized(bearerToken(req.headers.authorization))) throw new HttpError(401, "unauthorized", "a valid bearer token is required");
     const nodeMatch = /^\/nodes\/([^/]+)(\/restart|\/faults)$/.exec(path);
-    if (req.method === "GET" && path === "/nodes") return { nodes: fleet.nodes() };
+    if (req.method === "GET" && path === "/nodes") return { mode: fleet.cacheMode, nodes: fleet.nodes() };
     if (req.method === "GET" && path === "/stats") return fleet.stats();
     if (req.method === "GET" && path === "/metrics") return new MetricsText(await fleet.metrics());
     if (req.method === "POST" && path === "/restart") return { restarted: await fleet.rollingRestart() };

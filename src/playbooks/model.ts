@@ -45,6 +45,8 @@ export interface StepRecord {
   intent?: Record<string, unknown>;
   /** How an interrupted step was picked up again. */
   resumed?: "repeated" | "checked";
+  /** A restore step that found the time not right yet: the restore ended here and is tried again later. */
+  deferred?: boolean;
 }
 
 /** What fired the run. */

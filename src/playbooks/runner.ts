@@ -113,7 +113,12 @@ class RunSession {
   async execute(): Promise<RunState> {
     if (isTerminal(this.run.state)) return this.run.state;
     await this.begin();
-    const failed = await this.phase("steps");
+    const stopped = await this.phase("steps");
+    if (stopped?.deferred) {
+      const again = this.run.inputs.restore ? ` once the trigger has been clear for another ${formatDuration(this.run.inputs.restore.afterMs)}` : " later";
+      return this.finish("succeeded", `Deferred at ${stopped.action}: ${stopped.summary ?? "not yet"} The restore is tried again${again}.`, true);
+    }
+    const failed = stopped;
     if (failed) {
       await escalate(this.failureContext(), failed);
       await this.phase("fallback");
@@ -140,12 +145,16 @@ class RunSession {
     if (incident && this.run.incident !== incident.id) await this.save({ ...this.run, incident: incident.id, opened_incident: opened });
   }
 
-  /** Runs a phase's steps in order; returns the step that failed, if one did (fallback failures are only recorded). */
+  /**
+   * Runs a phase's steps in order; returns the step that stopped it, if one
+   * did: one that failed (fallback failures are only recorded), or a restore
+   * step that deferred the restore.
+   */
   private async phase(phase: RunPhase): Promise<StepRecord | undefined> {
     const list = () => (phase === "steps" ? this.run.steps : this.run.fallback);
     for (let i = 0; i < list().length; i++) {
       const record = await this.step(list()[i]!);
-      if (record.state === "failed" && phase === "steps") return record;
+      if ((record.state === "failed" || record.deferred) && phase === "steps") return record;
     }
     return undefined;
   }
@@ -237,6 +246,7 @@ class RunSession {
       summary: outcome.summary,
       details: outcome.details,
       resumed: resumed ?? current.resumed,
+      ...(outcome.ok && outcome.defer && this.run.kind === "restore" ? { deferred: true } : {}),
     });
     const total = record.phase === "steps" ? this.run.steps.length : this.run.fallback.length;
     const where = record.phase === "steps" ? `step ${record.index + 1} of ${total}` : `fallback step ${record.index + 1} of ${total}`;
@@ -269,8 +279,8 @@ class RunSession {
     this.run = await this.options.store.save(next);
   }
 
-  private async finish(state: RunState, outcome: string): Promise<RunState> {
-    this.run = await this.options.store.finish({ ...this.run, outcome }, state, this.run.kind === "recovery" && this.run.inputs.restore !== undefined);
+  private async finish(state: RunState, outcome: string, deferred = false): Promise<RunState> {
+    this.run = await this.options.store.finish({ ...this.run, outcome }, state, this.run.kind === "recovery" && this.run.inputs.restore !== undefined, deferred);
     this.log.info({ run: this.run.id, playbook: this.run.playbook, state, outcome }, "run ended");
     return state;
   }

@@ -47,8 +47,9 @@ return "ok"
  * Ends a run: writes it (guarded by its revision, like SAVE_RUN_LUA) and,
  * in the same step, frees its playbook and records what the guards and the
  * restore need: when it ended (cooldown), a failure (held until the trigger
- * clears), a success with restore steps (restore pending).
- * KEYS: run doc, state. ARGV: expected revision, JSON, run id, kind, final state, now ms, has restore (1/0).
+ * clears), a success with restore steps (restore pending). A restore that
+ * deferred itself keeps the restore pending and starts the clear duration over.
+ * KEYS: run doc, state. ARGV: expected revision, JSON, run id, kind, final state, now ms, has restore (1/0), deferred (1/0).
  */
 export const FINISH_RUN_LUA = `
 local current = redis.call("GET", KEYS[1])
@@ -60,6 +61,8 @@ if ARGV[4] == "recovery" then
   redis.call("HSET", KEYS[2], "last_ended_at", ARGV[6])
   if ARGV[5] == "failed" then redis.call("HSET", KEYS[2], "tripped", ARGV[3]) end
   if ARGV[5] == "succeeded" and ARGV[7] == "1" then redis.call("HSET", KEYS[2], "restore_pending", ARGV[3]) end
+elseif ARGV[8] == "1" then
+  redis.call("HSET", KEYS[2], "clear_since", ARGV[6])
 elseif redis.call("HGET", KEYS[2], "restore_pending") then
   redis.call("HDEL", KEYS[2], "restore_pending")
 end

@@ -104,7 +104,8 @@ export class PlaybookStore {
   }
 
   /** Writes the run in its final state and frees its playbook, in one step. */
-  async finish(run: PlaybookRun, state: RunState, hasRestore: boolean): Promise<PlaybookRun> {
+  /** Ends a run; `deferred` (a restore that could not act yet) keeps the restore pending for another clear duration. */
+  async finish(run: PlaybookRun, state: RunState, hasRestore: boolean, deferred = false): Promise<PlaybookRun> {
     if (!isTerminal(state)) throw new Error(`${state} is not a final state`);
     const at = new Date();
     const next = { ...run, state, ended_at: run.ended_at ?? at.toISOString(), revision: run.revision + 1, updated_at: at.toISOString() };
@@ -118,6 +119,7 @@ export class PlaybookStore {
       state,
       String(at.getTime()),
       hasRestore ? "1" : "0",
+      deferred ? "1" : "0",
     );
     if (answer !== "ok") throw new RunConflict(run.id);
     return next;

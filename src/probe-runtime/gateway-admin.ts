@@ -39,6 +39,25 @@ export interface FleetNodeView {
   stats: { connections: number; safeguard: SafeguardView; cache: { ok: boolean; latency_ms: number | null } | null; faults: string[] } | null;
 }
 
+/** The gateway nodes a probe covers, where the list came from, and whether the fleet bypasses its cache. */
+export interface GatewayNodeList {
+  nodes: GatewayNodeTarget[];
+  source: "settings" | "admin" | "config";
+  /**
+   * The fleet runs without its cache (the admin API says so): each node keeps
+   * its own history and fans out only to its own clients, so nothing crosses
+   * between nodes until the cache is back.
+   */
+  bypass?: boolean;
+}
+
+/**
+ * Said by the probes that cross nodes while the fleet bypasses its cache:
+ * they check one node on its own, and a pass is `degraded`, not `ok`.
+ */
+export const BYPASS_NOTE =
+  "the gateway is bypassing its cache: each node delivers only to its own clients and keeps its own history, so messages do not cross between nodes and a client that reconnects to another node cannot resume";
+
 /** Node states a probe should cover: a node being drained or started is left alone. */
 const LIVE_STATES = new Set(["ready", "unresponsive"]);
 
@@ -93,14 +112,14 @@ export function nodeUrl(gatewayUrl: string, port: number): string {
 export async function gatewayNodes(
   ctx: ProbeContext,
   options: { nodes?: string[]; admin?: GatewayAdminTarget | null } = {},
-): Promise<{ nodes: GatewayNodeTarget[]; source: "settings" | "admin" | "config" }> {
+): Promise<GatewayNodeList> {
   if (options.nodes?.length) return { nodes: byPosition(options.nodes), source: "settings" };
   const admin = options.admin === null ? undefined : (options.admin ?? ctx.targets.gatewayAdmin);
   if (admin) {
     try {
-      const answer = await adminGet<{ nodes: { id: string; port: number; state: string }[] }>(admin, "nodes", ctx.signal, adminWithin(ctx));
+      const answer = await adminGet<{ mode?: string; nodes: { id: string; port: number; state: string }[] }>(admin, "nodes", ctx.signal, adminWithin(ctx));
       const nodes = answer.nodes.filter((n) => LIVE_STATES.has(n.state)).map((n) => ({ id: n.id, url: nodeUrl(ctx.targets.gatewayUrl, n.port), state: n.state }));
-      if (nodes.length > 0) return { nodes, source: "admin" };
+      if (nodes.length > 0) return { nodes, source: "admin", bypass: answer.mode === "bypass" };
     } catch (err) {
       if (ctx.signal.aborted) throw err;
       ctx.log.warn({ probe: ctx.probe, err: describeError(err) }, "gateway admin API unavailable; using the configured node URLs");

@@ -4,12 +4,14 @@ export { ProbeRegistry, PROBES_DIR } from "./registry.ts";
 export { GatewaySession, explainSocketError, type GatewayFrame, type GatewayRefusal, type SessionOptions } from "./gateway-session.ts";
 export {
   adminGet,
+  BYPASS_NOTE,
   fleetStats,
   gatewayNodes,
   nodeUrl,
   requireAdmin,
   type FleetNodeView,
   type GatewayAdminTarget,
+  type GatewayNodeList,
   type GatewayNodeTarget,
   type SafeguardView,
 } from "./gateway-admin.ts";

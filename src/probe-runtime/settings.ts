@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseDuration } from "../config/index.ts";
+import { durationProblem, parseDuration } from "../config/index.ts";
 
 /**
  * Building blocks for probe kinds' `with:` schemas, so every kind spells
@@ -11,7 +11,7 @@ export function durationSetting() {
   return z.string({ error: 'expected a duration like "2s"' }).transform((value, ctx) => {
     const ms = parseDuration(value);
     if (ms === undefined) {
-      ctx.addIssue({ code: "custom", message: `expected a duration like "500ms" or "2s", got ${JSON.stringify(value)}` });
+      ctx.addIssue({ code: "custom", message: durationProblem(value, "2s") });
       return z.NEVER;
     }
     return ms;

@@ -8,15 +8,20 @@ import { freePort } from "../../src/core/index.ts";
 import { REPO_ROOT } from "../helpers/config.ts";
 import { freePortRange } from "../helpers/ports.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { TestClient } from "../helpers/ws-client.ts";
 
 const BIN = path.join(REPO_ROOT, "bin/pulseboard.js");
 const ADMIN_TOKEN = "playbook-recovery-admin-token-0123";
+/** Connections one gateway node accepts: small, so the test can fill most of the fleet. */
+const NODE_LIMIT = 40;
 
 /**
- * The embedded stack repairs a gateway node by itself: a fault is injected
- * through the fleet admin API (GATEWAY_FAULTS=1), probes at 1 s see it, the
- * playbook restarts the failing node and verifies, and nothing of the test
- * touches the fleet afterwards: recovery is the playbook's.
+ * The embedded stack repairs itself: a fault is injected (through the fleet
+ * admin API with GATEWAY_FAULTS=1, by stopping the embedded cache
+ * redis-server, or by opening connections), probes at 1 s see it, a shipped
+ * kind of playbook repairs it and verifies, and nothing of the test touches
+ * the fleet afterwards: recovery is the playbook's. Each scenario reports its
+ * fault → recovered time.
  */
 describe("playbooks repair the embedded stack (slow: whole service from the CLI, 1 s probes)", { timeout: 240_000 }, () => {
   let home: string;
@@ -36,17 +41,46 @@ describe("playbooks repair the embedded stack (slow: whole service from the CLI,
 page: { name: Playbook recovery, url: "http://127.0.0.1:${port}" }
 evaluation: { quiet_period: 3s, flap_changes: 20 }
 locations: [{ id: local }]
-components: [{ id: realtime-gateway, name: Realtime gateway }]
-gateway: { nodes: 2 }
+components:
+  - { id: realtime-gateway, name: Realtime gateway }
+  - { id: chat, name: Chat }
+  - { id: cache, name: Cache }
+gateway: { nodes: 2, max_connections: ${NODE_LIMIT} }
 probes:
   - { id: gateway-connect, kind: websocket, interval: 1s, timeout: 800ms, fail_after: 1, recover_after: 1, components: [realtime-gateway], with: { channel: null } }
   - { id: gateway-safeguard, kind: safeguard, interval: 1s, timeout: 900ms, fail_after: 1, recover_after: 1, components: [realtime-gateway] }
+  - { id: chat-echo, kind: websocket, interval: 1s, timeout: 800ms, fail_after: 1, recover_after: 1, components: [chat], with: { channel: probe.chat } }
+  - { id: gateway-pubsub, kind: pubsub, interval: 1s, timeout: 900ms, fail_after: 1, recover_after: 1, components: [realtime-gateway] }
+  - { id: cache-ping, kind: redis, interval: 1s, timeout: 500ms, fail_after: 1, recover_after: 1, components: [cache] }
 playbooks:
   - id: restart-stuck-gateway-node
     trigger: { probe: gateway-safeguard, status: down }
     steps:
       - { action: restart-gateway, target: failing }
       - { action: verify, probes: [gateway-connect, gateway-safeguard], within: 20s }
+    guards: { cooldown: 1s, max_runs: 10, per: 1h }
+  - id: bypass-clogged-cache
+    trigger: { component: cache, status: major_outage, for: 1s }
+    components: [cache, realtime-gateway, chat]
+    steps:
+      - { action: bypass-cache }
+      - { action: verify, probes: [chat-echo, gateway-connect], within: 20s }
+    restore:
+      after: 3s
+      steps:
+        - { action: restore-cache }
+        - { action: verify, probes: [chat-echo, gateway-pubsub], within: 20s }
+    guards: { cooldown: 1s, max_runs: 10, per: 1h }
+  - id: scale-out-on-surge
+    trigger: { stat: connections_ratio, above: 0.7, for: 2s }
+    components: [realtime-gateway]
+    steps:
+      - { action: scale-out, by: 1, max: 3 }
+      - { action: verify, probes: [gateway-connect], within: 20s }
+    restore:
+      after: 2s
+      steps:
+        - { action: scale-in, min: 2, stabilization: 1s }
     guards: { cooldown: 1s, max_runs: 10, per: 1h }
 `,
     );
@@ -55,7 +89,8 @@ playbooks:
       PULSEBOARD_CONFIG: configFile,
       PULSEBOARD_HOME: home,
       PORT: String(port),
-      GATEWAY_PORT: String(await freePortRange(3)),
+      // The shared port and one per node, up to the 3 nodes scale-out may reach.
+      GATEWAY_PORT: String(await freePortRange(4)),
       GATEWAY_ADMIN_PORT: String(adminPort),
       GATEWAY_FAULTS: "1",
       ADMIN_TOKEN,
@@ -67,7 +102,7 @@ playbooks:
     const keep = (chunk: Buffer) => output.push(...chunk.toString().split("\n").filter(Boolean));
     service.stdout!.on("data", keep);
     service.stderr!.on("data", keep);
-    await waitFor("the gateway evaluated operational", async () => (await status()) === "operational", 60_000, 250);
+    await waitFor("every component evaluated operational", allOperational, 60_000, 250);
   });
 
   after(async () => {
@@ -86,49 +121,153 @@ playbooks:
     if (!res.ok) throw new Error(`GET ${pathname}: ${res.status} ${await res.text()}`);
     return res.json();
   };
-  const status = async (): Promise<string | undefined> =>
-    (await api("/components").catch(() => undefined))?.components?.find((c: { id: string }) => c.id === "realtime-gateway")?.state?.status;
-  const fault = async (node: string, kind: string, duration: string): Promise<void> => {
-    const token = readFileSync(path.join(home, "gateway-admin-token"), "utf8").trim();
-    const res = await fetch(`http://127.0.0.1:${adminPort}/nodes/${node}/faults`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify({ fault: kind, duration }),
-    });
-    assert.ok(res.ok, `fault ${kind} on ${node}: ${res.status} ${await res.text()}`);
+  type Run = { id: string; kind: string; state: string; outcome: string; incident?: string; steps: { action: string; state: string }[] };
+  const components = async (): Promise<Record<string, string>> => {
+    const answer = await api("/components").catch(() => undefined);
+    return Object.fromEntries((answer?.components ?? []).map((c: { id: string; state?: { status: string } }) => [c.id, c.state?.status ?? "unknown"]));
   };
+  /** Whether all three components are known and operational. */
+  const allOperational = async (): Promise<boolean> => {
+    const now = Object.values(await components());
+    return now.length === 3 && now.every((s) => s === "operational");
+  };
+  const status = async (id = "realtime-gateway"): Promise<string | undefined> => (await components())[id];
+  const fleet = async (method: string, pathname: string, body?: unknown): Promise<any> => {
+    const token = readFileSync(path.join(home, "gateway-admin-token"), "utf8").trim();
+    const res = await fetch(`http://127.0.0.1:${adminPort}${pathname}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`${method} ${pathname} on the fleet admin API: ${res.status} ${await res.text()}`);
+    return res.json();
+  };
+  const fault = (node: string, kind: string, duration: string) => fleet("POST", `/nodes/${node}/faults`, { fault: kind, duration });
+  const runIds = async (playbook: string): Promise<Set<string>> => new Set((await api(`/playbooks/runs?playbook=${playbook}`)).runs.map((r: Run) => r.id));
+  /** The first run of `playbook` of `kind` not in `seen` to succeed (a deferred restore does not count); throws when it fails. */
+  const newRun = (playbook: string, kind: string, seen: Set<string>, timeoutMs = 60_000): Promise<Run> =>
+    waitFor(`a ${kind} run of ${playbook} to succeed`, async () => {
+      const { runs } = (await api(`/playbooks/runs?playbook=${playbook}`)) as { runs: Run[] };
+      const run = runs.find((r) => !seen.has(r.id) && r.kind === kind && !r.outcome?.startsWith("Deferred"));
+      if (run?.state === "failed") throw new Error(`the ${kind} run ${run.id} of ${playbook} failed: ${run.outcome}`);
+      return run?.state === "succeeded" ? run : undefined;
+    }, timeoutMs, 250);
+  const steps = (run: Run): string[] => run.steps.map((s) => `${s.action}:${s.state}`);
+  const timeline = async (incident: string | undefined): Promise<string> => {
+    assert.ok(incident, "the run wrote to an incident");
+    return (await api(`/incidents/${incident}`)).incident.updates.map((u: { body: string }) => u.body).join("\n");
+  };
+  const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+  /** The embedded cache redis-server, from the pid file `start` keeps. */
+  const cacheRedis = (): { pid: number; port: number } => JSON.parse(readFileSync(path.join(home, "redis", "cache", "redis-server.pid"), "utf8"));
 
   /** Injects the fault, then waits for a run of the playbook to succeed and the gateway to be operational again. */
-  async function scenario(t: { diagnostic(message: string): void }, name: string, node: string, kind: string) {
-    const before = (await api("/playbooks/runs")).runs.length as number;
+  async function restartScenario(t: { diagnostic(message: string): void }, name: string, node: string, kind: string) {
+    const seen = await runIds("restart-stuck-gateway-node");
     const faultAt = Date.now();
     // Longer than the test waits: only the playbook's restart can end it.
     await fault(node, kind, "10m");
     const detected = await waitFor(`${name} to be seen`, async () => ((await status()) !== "operational" ? Date.now() : undefined), 30_000, 100);
-    const run = await waitFor(`the playbook run for ${name} to succeed`, async () => {
-      const { runs } = await api("/playbooks/runs");
-      const latest = runs.length > before ? runs[0] : undefined;
-      if (latest?.state === "failed") throw new Error(`the run failed: ${latest.outcome}`);
-      return latest?.state === "succeeded" ? latest : undefined;
-    }, 60_000, 250);
+    const run = await newRun("restart-stuck-gateway-node", "recovery", seen);
     const recovered = await waitFor("the gateway operational again", async () => ((await status()) === "operational" ? Date.now() : undefined), 30_000, 100);
     const ttr = (recovered - faultAt) / 1000;
-    t.diagnostic(`${name}: detected ${((detected - faultAt) / 1000).toFixed(1)} s, recovered ${ttr.toFixed(1)} s after the fault (run ${run.id}: ${run.outcome})`);
+    t.diagnostic(`${name}: detected ${seconds(detected - faultAt)}, recovered ${seconds(recovered - faultAt)} after the fault (run ${run.id}: ${run.outcome})`);
     assert.ok(ttr < 30, `recovered within 30 s of the fault (took ${ttr} s)`);
-    assert.deepEqual(run.steps.map((s: { action: string; state: string }) => `${s.action}:${s.state}`), ["restart-gateway:succeeded", "verify:succeeded"]);
-    assert.ok(run.incident, "the run wrote to an incident");
-    const { incident } = await api(`/incidents/${run.incident}`);
-    const bodies = incident.updates.map((u: { body: string }) => u.body).join("\n");
+    assert.deepEqual(steps(run), ["restart-gateway:succeeded", "verify:succeeded"]);
+    const bodies = await timeline(run.incident);
     assert.match(bodies, /restart/i, "the restart step is on the incident's timeline");
     assert.match(bodies, /verif/i, "the verify step is on the incident's timeline");
-    return run;
   }
 
   it("a frozen gateway node is restarted by the playbook and verified healthy", async (t) => {
-    await scenario(t, "a frozen node", "node-1", "freeze");
+    await restartScenario(t, "a frozen node", "node-1", "freeze");
   });
 
   it("a node whose connection safeguard locked up is restarted by the playbook and verified", async (t) => {
-    await scenario(t, "a locked safeguard", "node-0", "lock-safeguard");
+    await restartScenario(t, "a locked safeguard", "node-0", "lock-safeguard");
+  });
+
+  it("a paused cache is bypassed (realtime back, degraded), and restored once it has been healthy for the clear duration", async (t) => {
+    await waitFor("every component operational", allOperational, 30_000, 250);
+    const seen = await runIds("bypass-clogged-cache");
+    const cache = cacheRedis();
+    const pausedAt = Date.now();
+    process.kill(cache.pid, "SIGSTOP");
+    let resumedAt = 0;
+    try {
+      const detected = await waitFor("the cache outage to be seen", async () => ((await status("cache")) === "major_outage" ? Date.now() : undefined), 30_000, 100);
+      const recovery = await newRun("bypass-clogged-cache", "recovery", seen);
+      assert.deepEqual(steps(recovery), ["bypass-cache:succeeded", "verify:succeeded"]);
+      assert.equal((await fleet("GET", "/nodes")).mode, "bypass");
+      // Realtime is back without the cache: chat echoes, the gateway serves, degraded because nothing crosses nodes.
+      const back = await waitFor("realtime back, degraded", async () => {
+        const now = await components();
+        return now.chat === "operational" && now["realtime-gateway"] === "degraded_performance" ? Date.now() : undefined;
+      }, 30_000, 100);
+      t.diagnostic(`a paused cache: detected ${seconds(detected - pausedAt)}, realtime back (degraded) ${seconds(back - pausedAt)} after the pause (run ${recovery.id}: ${recovery.outcome})`);
+      assert.ok(back - pausedAt < 30_000, `realtime back within 30 s of the pause (took ${seconds(back - pausedAt)})`);
+      assert.equal((await status("cache")), "major_outage", "the cache itself is still down");
+      await new Promise((resolve) => setTimeout(resolve, 4_000));
+      assert.equal((await fleet("GET", "/nodes")).mode, "bypass", "no restore while the cache is still down");
+
+      process.kill(cache.pid, "SIGCONT");
+      resumedAt = Date.now();
+      const restore = await newRun("bypass-clogged-cache", "restore", seen);
+      assert.deepEqual(steps(restore), ["restore-cache:succeeded", "verify:succeeded"]);
+      assert.equal(restore.incident, recovery.incident, "the restore reports to the recovery's incident");
+      assert.equal((await fleet("GET", "/nodes")).mode, "normal");
+      const restored = await waitFor("every component operational", async () => ((await allOperational()) ? Date.now() : undefined), 30_000, 100);
+      t.diagnostic(`the cache back: normal mode and every component operational ${seconds(restored - resumedAt)} after the cache resumed (3 s clear duration included; run ${restore.id}: ${restore.outcome})`);
+      assert.ok(restored - resumedAt < 30_000);
+      const bodies = await timeline(recovery.incident);
+      assert.match(bodies, /step 1 of 2: switch the gateway to bypass mode/);
+      assert.match(bodies, /step 1 of 2: switch the gateway back to its cache/);
+      assert.match(bodies, /verif/i);
+    } finally {
+      if (!resumedAt) process.kill(cache.pid, "SIGCONT");
+    }
+  });
+
+  it("connections above the bound scale the fleet out, the new node serves, and it scales back in once they leave", async (t) => {
+    const seen = await runIds("scale-out-on-surge");
+    const before = (await fleet("GET", "/nodes")).nodes as { id: string; port: number; state: string }[];
+    assert.deepEqual(before.map((n) => n.id), ["node-0", "node-1"]);
+    const clients: TestClient[] = [];
+    const surgeAt = Date.now();
+    try {
+      // 75 % of what two nodes take (the trigger is 70 %), spread over both.
+      const perNode = Math.ceil(NODE_LIMIT * 0.75);
+      await Promise.all(
+        before.map(async (node) => {
+          for (let i = 0; i < perNode; i++) {
+            const client = await TestClient.connect(`ws://127.0.0.1:${node.port}/ws`);
+            clients.push(client);
+            await client.next((f) => f.type === "welcome");
+          }
+        }),
+      );
+      const recovery = await newRun("scale-out-on-surge", "recovery", seen);
+      const scaled = Date.now();
+      assert.deepEqual(steps(recovery), ["scale-out:succeeded", "verify:succeeded"]);
+      const after = (await fleet("GET", "/nodes")).nodes as { id: string; port: number; state: string }[];
+      const added = after.find((n) => n.id === "node-2");
+      assert.ok(added, `a third node: ${JSON.stringify(after)}`);
+      assert.equal(added.state, "ready");
+      const newcomer = await TestClient.connect(`ws://127.0.0.1:${added.port}/ws`);
+      clients.push(newcomer);
+      assert.equal((await newcomer.next((f) => f.type === "welcome")).node, "node-2", "the new node welcomes clients");
+      newcomer.send({ type: "subscribe", channel: "surge.check", id: "s" });
+      await newcomer.next((f) => f.type === "subscribed");
+      clients[0]!.send({ type: "publish", channel: "surge.check", data: { hello: "node-2" }, id: "p" });
+      assert.deepEqual((await newcomer.next((f) => f.type === "message")).data, { hello: "node-2" }, "and gets what is published on the others");
+      t.diagnostic(`a connection surge: scaled out to 3 nodes and verified ${seconds(scaled - surgeAt)} after the connections arrived (2 s trigger duration included; run ${recovery.id}: ${recovery.outcome})`);
+      assert.ok(scaled - surgeAt < 30_000);
+      assert.match(await timeline(recovery.incident), /step 1 of 2: add 1 gateway node \(at most 3\)/);
+    } finally {
+      for (const client of clients) client.close();
+    }
+    const restore = await newRun("scale-out-on-surge", "restore", seen);
+    assert.deepEqual(steps(restore), ["scale-in:succeeded"]);
+    assert.equal((await fleet("GET", "/nodes")).nodes.length, 2, "back to two nodes once the surge left");
   });
 });

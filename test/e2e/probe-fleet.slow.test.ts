@@ -133,6 +133,35 @@ describe("probe kinds against a real gateway fleet (slow: real cluster, admin AP
     assert.deepEqual(after.map((r) => r.error ?? r.status), ["ok", "ok", "ok"]);
   });
 
+  it("with the cache bypassed, pubsub, resume and sse check each node on its own and say degraded, naming the bypass", async () => {
+    assert.equal((await fleet.admin("POST", "/cache-mode", { mode: "bypass" })).status, 200);
+    try {
+      assert.equal((await fleet.admin("GET", "/nodes")).body.mode, "bypass");
+      const results = {
+        pubsub: await run("pubsub", {}, { probe: "bypass-pubsub" }),
+        pubsubNext: await run("pubsub", {}, { probe: "bypass-pubsub" }),
+        resume: await run("resume", { messages: 5 }, { probe: "bypass-resume" }),
+        sse: await run("sse"),
+      };
+      for (const [name, result] of Object.entries(results)) {
+        assert.equal(result.status, "degraded", `${name}: ${result.error}`);
+        assert.match(result.error!, /^the gateway is bypassing its cache: each node delivers only to its own clients/, name);
+        assert.equal(result.details?.cache_bypassed, true, name);
+      }
+      assert.deepEqual(
+        [results.pubsub, results.pubsubNext].map((r) => `${r.details?.publisher} → ${r.details?.subscriber}`),
+        ["node-0 → node-0", "node-1 → node-1"],
+        "each node in turn delivers its own publishes",
+      );
+      assert.equal(results.resume.details?.left, results.resume.details?.resumed_on);
+    } finally {
+      assert.equal((await fleet.admin("POST", "/cache-mode", { mode: "normal" })).status, 200);
+    }
+    const back = [await run("pubsub", {}, { probe: "bypass-pubsub" }), await run("resume", {}, { probe: "bypass-resume" }), await run("sse")];
+    assert.deepEqual(back.map((r) => r.error ?? r.status), ["ok", "ok", "ok"], "cross-node again once the cache is back");
+    assert.equal(back[0]!.details?.cache_bypassed, false);
+  });
+
   it("leaves no socket or timer behind after runs against the fleet, passing and failing", async () => {
     const baseline = activeResources();
     await fleet.admin("POST", "/nodes/node-0/faults", { fault: "lock-safeguard", duration: "20s" });

@@ -13,6 +13,7 @@ import { spawnPlaybookWorker, startPlaybookRig, type PlaybookRig } from "../help
 import { HttpReceiver } from "../helpers/receivers.ts";
 import { startRedis, type TestRedis } from "../helpers/redis.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { TestClient } from "../helpers/ws-client.ts";
 
 /**
  * The playbook engine on real parts: a real redis-server, a real gateway
@@ -27,8 +28,12 @@ const PEOPLE: Author = { kind: "person", name: "test" };
 interface NodeView {
   id: string;
   state: string;
+  port: number;
   restarts: number;
 }
+
+/** Connections one node of the suite's fleet accepts: small enough to fill. */
+const NODE_LIMIT = 20;
 
 describe("playbooks (real redis-server, gateway fleet, agent, receivers)", { timeout: 180_000 }, () => {
   let redis: TestRedis;
@@ -65,7 +70,7 @@ describe("playbooks (real redis-server, gateway fleet, agent, receivers)", { tim
   before(async () => {
     redis = await startRedis();
     hook = await HttpReceiver.start({ status: 204, body: "" });
-    fleet = await startTestFleet({ nodes: 2 });
+    fleet = await startTestFleet({ nodes: 2, yaml: `  max_connections: ${NODE_LIMIT}` });
   });
   afterEach(async () => {
     await rig?.stop();
@@ -282,6 +287,46 @@ describe("playbooks (real redis-server, gateway fleet, agent, receivers)", { tim
     const timeline = (await r.status.store.incident(recovery.incident!))!.updates.map((u) => u.body);
     assert.ok(timeline.some((b) => /surge \(restore\)\), step 1 of 1: scale the gateway in down to at least 2 nodes/.test(b)), timeline.join("\n"));
   });
+  it("defers a scale-in while the clients still connected need the nodes, and scales in once they leave", async () => {
+    const r = await rigWith(`
+  - id: surge
+    trigger: { component: realtime-gateway, status: degraded_performance }
+    steps: [{ action: scale-out, by: 1, max: 3 }]
+    restore:
+      after: 1s
+      steps: [{ action: scale-in, min: 2, stabilization: 1s, max_load: 0.6 }]
+`);
+    await r.setStatus("realtime-gateway", "degraded_performance");
+    r.worker("w1");
+    const recovery = await r.waitForRun("the scale-out", (x) => x.kind === "recovery" && x.state === "succeeded", 20_000);
+    await waitFor("three ready nodes", async () => (await nodes()).filter((n) => n.state === "ready").length === 3, 15_000, 100);
+    // 26 clients: two nodes of 20 would be 65 % full, over the 60 % the scale-in keeps to.
+    const clients: TestClient[] = [];
+    try {
+      for (const [i, node] of (await nodes()).entries()) {
+        for (let c = 0; c < (i === 2 ? 8 : 9); c++) {
+          const client = await TestClient.connect(`ws://127.0.0.1:${node.port}/ws`);
+          clients.push(client);
+          await client.next((f) => f.type === "welcome");
+        }
+      }
+      await r.setStatus("realtime-gateway", "operational");
+      const deferred = await r.waitForRun("a deferred restore", (x) => x.kind === "restore" && x.state === "succeeded", 20_000);
+      assert.match(deferred.outcome!, /^Deferred at scale-in: Not scaled in yet: the gateway fleet's 26 connections need all 3 nodes to stay under 60 % of the connection limit\. The restore is tried again once the trigger has been clear for another 1s\.$/);
+      assert.equal(deferred.steps[0]!.deferred, true);
+      assert.equal((await nodes()).length, 3, "still three nodes");
+      assert.equal((await r.store.state("surge")).restore_pending, recovery.id, "the restore is still pending");
+    } finally {
+      for (const client of clients) client.close();
+    }
+    const restore = await r.waitForRun("the scale-in once the clients left", (x) => x.kind === "restore" && x.state === "succeeded" && !x.outcome!.startsWith("Deferred"), 20_000);
+    assert.match(restore.steps[0]!.summary!, /Scaled the gateway fleet from 3 to 2 nodes/);
+    assert.equal((await r.store.state("surge")).restore_pending, undefined);
+    const timeline = (await r.status.store.incident(recovery.incident!))!.updates.map((u) => u.body);
+    assert.ok(timeline.some((b) => /surge \(restore\)\), step 1 of 1: .*Not scaled in yet/.test(b)), "the deferral is on the timeline");
+    await waitFor("two nodes", async () => (await nodes()).length === 2, 15_000, 100);
+  });
+
   it("changes nothing in dry-run mode, and records what it would have done", async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "pulseboard-dry-run-"));
     const marker = path.join(dir, "ran");

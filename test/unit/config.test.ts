@@ -55,6 +55,11 @@ describe("configuration", () => {
     assert.deepEqual(problems, ['probes[2].interval: expected a duration like "10s", got "ten"']);
   });
 
+  it("says a zero duration must be longer than zero, not that it is no duration", async () => {
+    const problems = await problemsOf(`${MINIMAL}\n  - id: b\n    kind: redis\n    timeout: 0s\n`);
+    assert.deepEqual(problems, ['probes[1].timeout: must be longer than zero, got "0s"']);
+  });
+
   it("reports every cross-reference problem at once", async () => {
     const problems = await problemsOf(`
 locations: [{ id: local }]

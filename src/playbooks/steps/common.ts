@@ -1,16 +1,9 @@
 import { z } from "zod";
-import { formatDuration, parseDuration } from "../../config/index.ts";
+import { durationSchema, formatDuration } from "../../config/index.ts";
 
 /** A duration setting written like "30s"; parses to milliseconds. */
 export function durationSetting() {
-  return z.unknown().transform((value, ctx) => {
-    const ms = parseDuration(value);
-    if (ms === undefined) {
-      ctx.addIssue({ code: "custom", message: value === undefined ? 'expected a duration like "30s"' : `expected a duration like "30s", got ${JSON.stringify(value)}` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+  return durationSchema("30s");
 }
 
 /** A duration setting with a default (ms) when it is left out. */

@@ -11,6 +11,12 @@ export interface StepOutcome {
   /** One or two sentences for the incident timeline and the run record. */
   summary: string;
   details?: Record<string, unknown>;
+  /**
+   * In a restore: the time is not right yet (a scale-in with clients that
+   * still need the nodes). The restore ends here and is tried again once the
+   * trigger has been clear for another `after`.
+   */
+  defer?: boolean;
 }
 
 /** One run of one probe at one location, as verify sees it. */
