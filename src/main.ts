@@ -22,6 +22,7 @@ Commands:
   scheduler              keep probe schedules in line with the config
   gateway                the managed realtime gateway fleet
   config check [FILE]    validate a configuration file and summarise it
+  chaos SCENARIO         rehearse a real outage against the running stack (pulseboard chaos --help)
 
 Options:
   --config FILE          configuration file (default: $PULSEBOARD_CONFIG, else ./pulseboard.yaml)
@@ -49,6 +50,11 @@ const ROLES: Record<string, () => Promise<RoleRunner>> = {
 };
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "chaos") {
+    const { chaosMain } = await import("./chaos/index.ts");
+    const registry = await ProbeRegistry.load();
+    return chaosMain(argv.slice(1), (file) => loadConfig({ file, probeKinds: registry, channelKinds, fleetKinds, playbookSteps }));
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -126,7 +132,7 @@ main(process.argv.slice(2)).then(
     if (code !== EXIT.ok) process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || (err instanceof Error && err.name === "ChaosUsageError")) {
       process.stderr.write(`pulseboard: ${err.message}\n`);
       process.exit(EXIT.config);
     }

@@ -79,6 +79,8 @@ export interface PlaybookConfig {
     maxRuns: number;
     perMs: number;
     holdInMaintenance: boolean;
+    /** After a successful run, no new run until the trigger has cleared. */
+    oncePerEpisode: boolean;
   };
   steps: PlaybookStepConfig[];
   onFailure: { escalate: string[]; steps: PlaybookStepConfig[] };
@@ -130,6 +132,13 @@ export function playbookEntrySchema(f: Fields) {
         per: f.duration.default(3_600_000),
         /** Held while a maintenance window covers one of the playbook's components. @defaultValue true */
         hold_in_maintenance: z.boolean().default(true),
+        /**
+         * After a successful run, no new run until the trigger has cleared:
+         * for a mitigation that holds while its cause lasts (a cache bypass
+         * while the cache is down), which running again would only repeat.
+         * @defaultValue false
+         */
+        once_per_episode: z.boolean().default(false),
       })
       .prefault({}),
     steps: steps.min(1, { error: "a playbook needs at least one step" }),
@@ -197,6 +206,7 @@ function resolvePlaybook(entry: PlaybookEntry, at: string, ctx: PlaybookContext)
       maxRuns: entry.guards.max_runs,
       perMs: entry.guards.per,
       holdInMaintenance: entry.guards.hold_in_maintenance,
+      oncePerEpisode: entry.guards.once_per_episode,
     },
     steps: resolveSteps(entry.steps, `${at}.steps`, ctx),
     onFailure: { escalate: entry.on_failure.escalate, steps: resolveSteps(entry.on_failure.steps, `${at}.on_failure.steps`, ctx) },

@@ -50,6 +50,10 @@ export class GatewayAdminClient {
     return this.send<T>("POST", pathname, body ?? {}, signal);
   }
 
+  delete<T>(pathname: string, signal: AbortSignal): Promise<T> {
+    return this.send<T>("DELETE", pathname, undefined, signal);
+  }
+
   /** Like `post`, but hands a non-2xx answer to `onError` first (a 404 can mean "no such node"). */
   async postOr<T>(pathname: string, body: unknown, signal: AbortSignal, onError: (answer: JsonAnswer) => FleetError | undefined): Promise<T> {
     const url = this.url(pathname);

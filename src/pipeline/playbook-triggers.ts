@@ -7,7 +7,7 @@ import { componentsInMaintenance, severityOf, type ComponentState, type StatusCo
 /** What the evaluation decided for one playbook (for logs and tests). */
 export interface TriggerVerdict {
   playbook: string;
-  /** disabled, clear, waiting (not for long enough yet), tripped, held, busy, refused:<guard>, started, unknown */
+  /** disabled, clear, waiting (not for long enough yet), tripped, mitigated, held, busy, refused:<guard>, started, unknown */
   outcome: string;
   run?: string;
 }
@@ -100,6 +100,7 @@ export class TriggerEvaluator {
     const since = observation.since ?? now;
     if (now - since < playbook.trigger.forMs) return { outcome: "waiting" };
     if (state.tripped) return { outcome: "tripped", run: state.tripped };
+    if (state.mitigated) return { outcome: "mitigated", run: state.mitigated };
     if (held) return this.hold(playbook, held, state);
     if (state.held) await store.setHeld(playbook.id, undefined);
     return this.start(playbook, "recovery", observation, since, state, now, hint.incident);

@@ -21,6 +21,8 @@ export interface PlaybookState {
   last_ended_at?: number;
   /** A failed run: the playbook is held until its trigger clears (or it is enabled again). */
   tripped?: string;
+  /** A successful run of a `once_per_episode` playbook: no new run until the trigger clears. */
+  mitigated?: string;
   /** A successful run whose restore steps have not run yet. */
   restore_pending?: string;
   /** Since when a stat trigger's condition holds (ms). */
@@ -106,6 +108,7 @@ export class PlaybookStore {
   /** Writes the run in its final state and frees its playbook, in one step. */
   /** Ends a run; `deferred` (a restore that could not act yet) keeps the restore pending for another clear duration. */
   async finish(run: PlaybookRun, state: RunState, hasRestore: boolean, deferred = false): Promise<PlaybookRun> {
+    const oncePerEpisode = run.kind === "recovery" && run.inputs.guards.oncePerEpisode;
     if (!isTerminal(state)) throw new Error(`${state} is not a final state`);
     const at = new Date();
     const next = { ...run, state, ended_at: run.ended_at ?? at.toISOString(), revision: run.revision + 1, updated_at: at.toISOString() };
@@ -120,6 +123,7 @@ export class PlaybookStore {
       String(at.getTime()),
       hasRestore ? "1" : "0",
       deferred ? "1" : "0",
+      oncePerEpisode ? "1" : "0",
     );
     if (answer !== "ok") throw new RunConflict(run.id);
     return next;
@@ -151,6 +155,7 @@ export class PlaybookStore {
       active: raw.active,
       last_ended_at: num(raw.last_ended_at),
       tripped: raw.tripped,
+      mitigated: raw.mitigated,
       restore_pending: raw.restore_pending,
       firing_since: num(raw.firing_since),
       clear_since: num(raw.clear_since),
@@ -168,7 +173,7 @@ export class PlaybookStore {
   /** Notes that the trigger is clear, from `now` unless it already was; returns since when. */
   async clearSince(playbook: string, now: number): Promise<number> {
     const key = this.keys.state(playbook);
-    const [, , since] = (await this.redis.multi().hsetnx(key, "clear_since", String(now)).hdel(key, "firing_since", "tripped").hget(key, "clear_since").exec())!.map(([, v]) => v);
+    const [, , since] = (await this.redis.multi().hsetnx(key, "clear_since", String(now)).hdel(key, "firing_since", "tripped", "mitigated").hget(key, "clear_since").exec())!.map(([, v]) => v);
     return Number(since ?? now);
   }
 

@@ -20,6 +20,27 @@ export interface EmbeddedRedisOptions {
 
 const READY_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 4_000;
+/** A hold-down longer than this is not honoured: a stale or mistaken file must not keep Redis down. */
+const MAX_HOLD_DOWN_MS = 15 * 60_000;
+
+/**
+ * The file in an embedded Redis's data directory that asks the supervisor to
+ * leave it down until a time (epoch ms), used by `pulseboard chaos` to
+ * rehearse a Redis that dies and comes back later. The supervisor reads it
+ * when the server dies and again every 250 ms while it waits, so shortening
+ * or removing it brings the server back at once.
+ */
+export const HOLD_DOWN_FILE = "hold-down-until";
+
+/** Until when (epoch ms) the server in `dir` is to stay down; undefined when it is not held. */
+export function holdDownUntil(dir: string, now = Date.now()): number | undefined {
+  try {
+    const until = Number(readFileSync(path.join(dir, HOLD_DOWN_FILE), "utf8").trim());
+    return Number.isFinite(until) && until > now && until - now <= MAX_HOLD_DOWN_MS ? until : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * A redis-server started and owned by `pulseboard start`, on a free port of
@@ -129,6 +150,7 @@ export class EmbeddedRedis {
     const port = this.port!;
     const retry = async (delay: number): Promise<void> => {
       await sleep(delay);
+      await this.heldDown();
       if (this.stopping) return;
       try {
         await this.launch(port);
@@ -139,6 +161,15 @@ export class EmbeddedRedis {
       }
     };
     void retry(500);
+  }
+
+  /** Waits while a hold-down file asks for the server to stay down (see HOLD_DOWN_FILE). */
+  private async heldDown(): Promise<void> {
+    const until = holdDownUntil(this.options.dir);
+    if (until === undefined) return;
+    this.log.warn({ until: new Date(until).toISOString() }, "embedded redis-server held down on purpose (pulseboard chaos); it comes back then");
+    while (!this.stopping && holdDownUntil(this.options.dir) !== undefined) await sleep(250);
+    rmSync(path.join(this.options.dir, HOLD_DOWN_FILE), { force: true });
   }
 
   /** Stops a redis-server left running by a `start` that was killed. */

@@ -70,7 +70,7 @@ playbooks:
       steps:
         - { action: restore-cache }
         - { action: verify, probes: [chat-echo, gateway-pubsub], within: 20s }
-    guards: { cooldown: 1s, max_runs: 10, per: 1h }
+    guards: { cooldown: 1s, max_runs: 20, per: 1h, once_per_episode: true }
   - id: scale-out-on-surge
     trigger: { stat: connections_ratio, above: 0.7, for: 2s }
     components: [realtime-gateway]

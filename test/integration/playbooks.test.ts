@@ -156,6 +156,25 @@ describe("playbooks (real redis-server, gateway fleet, agent, receivers)", { tim
     assert.deepEqual(incidents.map((i) => i.status), ["resolved", "resolved", "resolved"]);
   });
 
+  it("runs a once-per-episode playbook once while its trigger keeps firing, and again after it cleared", async () => {
+    const r = await rigWith(`
+  - id: mitigate
+    trigger: { component: chat, status: partial_outage }
+    steps: [{ action: wait, for: 100ms }]
+    guards: { cooldown: 200ms, max_runs: 10, per: 1m, once_per_episode: true }
+`);
+    await r.setStatus("chat", "major_outage");
+    r.worker("w1");
+    const first = await r.waitForRun("the first run", (x) => x.state === "succeeded", 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    assert.equal((await r.runs()).length, 1, "no second run while the trigger has not cleared");
+    assert.equal((await r.store.state("mitigate")).mitigated, first.id);
+    await r.setStatus("chat", "operational");
+    await waitFor("the mitigation to be cleared with the trigger", async () => (await r.store.state("mitigate")).mitigated === undefined, 10_000, 100);
+    await r.setStatus("chat", "major_outage");
+    await r.waitForRun("a run for the new episode", (x) => x.id !== first.id && x.state === "succeeded", 20_000);
+  });
+
   it("waits for approval in approve mode: runs once approved through the link, expires otherwise", async () => {
     const r = await rigWith(`
   - id: approve-restart

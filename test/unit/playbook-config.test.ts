@@ -48,7 +48,7 @@ describe("playbook configuration", () => {
     assert.equal(p!.mode, "auto");
     assert.equal(p!.target, "gateway");
     assert.deepEqual(p!.trigger, { kind: "component", component: "chat", status: "major_outage", forMs: 0 });
-    assert.deepEqual(p!.guards, { cooldownMs: 300_000, maxRuns: 3, perMs: 3_600_000, holdInMaintenance: true });
+    assert.deepEqual(p!.guards, { cooldownMs: 300_000, maxRuns: 3, perMs: 3_600_000, holdInMaintenance: true, oncePerEpisode: false });
     assert.deepEqual(p!.components, ["chat"]);
     assert.deepEqual(p!.onFailure, { escalate: [], steps: [] });
     assert.equal(p!.approval.timeoutMs, 600_000);

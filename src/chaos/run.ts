@@ -1,0 +1,342 @@
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { parseDuration, type Config } from "../config/index.ts";
+import { describeError, sleep } from "../core/index.ts";
+import { GatewayAdminClient } from "../fleet/index.ts";
+import { isTerminal, type RunState } from "../playbooks/index.ts";
+import { cacheClog } from "./scenarios/cache-clog.ts";
+import { gatewayHalt, safeguardLockup } from "./scenarios/gateway-faults.ts";
+import { cacheDown, controlPlaneDown } from "./scenarios/redis-down.ts";
+import { surge } from "./scenarios/surge.ts";
+import { ChaosUsageError, type ChaosOptions, type ChaosScenario, type ChaosTarget } from "./types.ts";
+import { getJson, StatusWatcher } from "./watch.ts";
+
+/** Every scenario, by name, in the order `pulseboard chaos` lists them. */
+export const SCENARIOS: readonly ChaosScenario[] = [surge, cacheClog, cacheDown, safeguardLockup, gatewayHalt, controlPlaneDown];
+
+/** How long the stack gets, after the fault ends, to be all operational again. */
+const DEFAULT_SETTLE_MS = 60_000;
+
+export const CHAOS_USAGE = `Usage: pulseboard chaos SCENARIO [options]
+
+Rehearses a real outage against the running stack (\`pulseboard start\` on this
+machine by default, found through the same config and PULSEBOARD_HOME), shows
+what the status page says while it lasts, and ends with a summary: when it was
+detected, when it recovered, what the playbooks did.
+
+Scenarios:
+${SCENARIOS.map((s) => `  ${s.name.padEnd(20)} ${s.description}`).join("\n")}
+
+Options:
+  --duration D           how long the fault lasts at most (default per scenario: ${SCENARIOS.map((s) => `${s.name} ${s.defaultDurationMs / 1000}s`).join(", ")})
+  --settle D             how long to wait after it for everything to be operational (default 60s)
+  --connections N        surge: connections to open (default 1.2 × what the fleet accepts)
+  --rate N               surge: connections opened per second (default 1000)
+  --node ID              safeguard-lockup, gateway-halt: the node to break (default the first ready one)
+  --json                 print the summary as JSON
+  --config FILE          configuration file
+
+safeguard-lockup and gateway-halt need the fleet started with GATEWAY_FAULTS=1.
+Every fault ends by itself within its duration, and Ctrl-C restores what it broke.
+Exit status: 0 recovered, 1 not operational again within --settle, 2 bad usage or target, 130 interrupted.`;
+
+/** What one chaos run saw, for the screen, --json and bench:recovery. */
+export interface ChaosSummary {
+  scenario: string;
+  did: string;
+  fault_started_at: string;
+  fault_s: number;
+  /** Fault → the status page first showed a component not operational. */
+  detected_s: number | null;
+  /** Fault → every component operational again (after being detected). */
+  recovered_s: number | null;
+  worst: Record<string, string>;
+  /** Every change the status page showed, seconds after the fault began. */
+  timeline: { at_s: number; component: string; from: string; to: string }[];
+  page_reads: number;
+  page_availability: number;
+  incidents: { id: string; name: string; opened_s: number }[];
+  playbook_runs: { playbook: string; kind: string; state: string; outcome?: string }[];
+  interrupted: boolean;
+}
+
+export interface ChaosRunOptions {
+  config: Config;
+  scenario: string;
+  options: ChaosOptions;
+  settleMs?: number;
+  signal?: AbortSignal;
+  /** Where the progress line goes (default stderr). */
+  out?: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+/** `pulseboard chaos …`: parses the arguments, runs the scenario, prints the summary; resolves with the exit status. */
+export async function chaosMain(argv: string[], loadConfig: (file: string | undefined) => Config): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      duration: { type: "string" },
+      settle: { type: "string" },
+      connections: { type: "string" },
+      rate: { type: "string" },
+      node: { type: "string" },
+      json: { type: "boolean" },
+      config: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help || positionals.length === 0) {
+    process.stdout.write(`${CHAOS_USAGE}\n`);
+    return values.help ? 0 : 2;
+  }
+  const [name] = positionals;
+  const scenario = SCENARIOS.find((s) => s.name === name);
+  if (!scenario) throw new ChaosUsageError(`no chaos scenario "${name}"; there are: ${SCENARIOS.map((s) => s.name).join(", ")}`);
+  const durationMs = values.duration === undefined ? scenario.defaultDurationMs : durationOption("--duration", values.duration, 3_600_000);
+  const settleMs = values.settle === undefined ? DEFAULT_SETTLE_MS : durationOption("--settle", values.settle, 3_600_000);
+  const options: ChaosOptions = {
+    durationMs,
+    connections: values.connections === undefined ? undefined : countOption("--connections", values.connections, 1_000_000),
+    rate: values.rate === undefined ? undefined : countOption("--rate", values.rate, 100_000),
+    node: values.node,
+  };
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    process.stderr.write("\nstopping: restoring what the scenario broke (Ctrl-C again to quit at once)\n");
+    controller.abort(new Error("interrupted"));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    const summary = await runChaos({ config: loadConfig(values.config), scenario: scenario.name, options, settleMs, signal: controller.signal });
+    process.stdout.write(values.json ? `${JSON.stringify(summary, null, 2)}\n` : formatSummary(summary));
+    if (summary.interrupted) return 130;
+    return summary.detected_s === null || summary.recovered_s !== null ? 0 : 1;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+/** Runs one scenario against the stack the config describes, watching the status page throughout. */
+export async function runChaos(run: ChaosRunOptions): Promise<ChaosSummary> {
+  const scenario = SCENARIOS.find((s) => s.name === run.scenario);
+  if (!scenario) throw new ChaosUsageError(`no chaos scenario "${run.scenario}"`);
+  const target = chaosTarget(run.config);
+  const signal = run.signal ?? new AbortController().signal;
+  const out = run.out ?? process.stderr;
+  const watcher = new StatusWatcher(target.pageUrl);
+  const baseline = await watcher.start();
+  const progress = new ProgressLine(out, scenario.name, watcher);
+  try {
+    if (baseline.size === 0) throw new ChaosUsageError(`the status page at ${target.pageUrl} did not answer /api/v2/components.json: is \`pulseboard start\` running (PORT, --config)?`);
+    await target.fleet.get("/nodes", AbortSignal.timeout(3_000)).catch((err: unknown) => {
+      throw new ChaosUsageError(`cannot reach ${target.fleet.what}: ${describeError(err)}`);
+    });
+    if (!watcher.allOperational) progress.note(`not everything is operational before the fault (${watcher.describe()}); detection counts from the first change`);
+    watcher.reset();
+    const faultAt = Date.now();
+    const did = await scenario.run({
+      target,
+      options: run.options,
+      signal,
+      progress: (line) => progress.set(line),
+      note: (line) => progress.note(line),
+      recovered: () => watcher.recovered,
+      hold: (ms, done) => hold(ms, signal, done),
+    });
+    const faultEnd = Date.now();
+    progress.note(`fault over after ${seconds(faultEnd - faultAt)} s: ${did}`);
+    if (!signal.aborted) {
+      progress.set("waiting for every component to be operational and the playbook runs under way to end");
+      const runs = new RunWatcher(target, faultAt);
+      await hold(run.settleMs ?? DEFAULT_SETTLE_MS, signal, () => watcher.allOperational && (watcher.detectedAt === undefined || watcher.recovered) && runs.settled());
+      runs.stop();
+    }
+    watcher.stop();
+    return {
+      scenario: scenario.name,
+      did,
+      fault_started_at: new Date(faultAt).toISOString(),
+      fault_s: seconds(faultEnd - faultAt),
+      detected_s: watcher.detectedAt === undefined ? null : seconds(watcher.detectedAt - faultAt),
+      recovered_s: watcher.recoveredAt === undefined ? null : seconds(watcher.recoveredAt - faultAt),
+      worst: Object.fromEntries(watcher.worst()),
+      timeline: watcher.changes.map((c) => ({ at_s: seconds(c.at - faultAt), component: c.component, from: c.from, to: c.to })),
+      page_reads: watcher.reads,
+      page_availability: watcher.reads === 0 ? 0 : Math.round((watcher.answered / watcher.reads) * 10_000) / 10_000,
+      incidents: await incidentsSince(target, faultAt),
+      playbook_runs: await runsSince(target, faultAt),
+      interrupted: signal.aborted,
+    };
+  } finally {
+    watcher.stop();
+    progress.end();
+  }
+}
+
+/** The stack `pulseboard start` runs with this config and PULSEBOARD_HOME. */
+export function chaosTarget(config: Config): ChaosTarget {
+  const home = config.home;
+  const token = (file: string): string | undefined => {
+    const at = path.join(home, file);
+    return existsSync(at) ? readFileSync(at, "utf8").trim() : undefined;
+  };
+  const embedded = (name: string): { url?: string; embeddedDir?: string } => {
+    const dir = path.join(home, "redis", name);
+    try {
+      const { port } = JSON.parse(readFileSync(path.join(dir, "redis-server.pid"), "utf8")) as { port: number };
+      return { url: `redis://127.0.0.1:${port}`, embeddedDir: dir };
+    } catch {
+      return {};
+    }
+  };
+  const host = !config.web.host || config.web.host === "0.0.0.0" || config.web.host === "::" ? "127.0.0.1" : config.web.host;
+  return {
+    pageUrl: `http://${host.includes(":") ? `[${host}]` : host}:${config.web.port}`,
+    adminToken: config.admin.token ?? token("admin-token"),
+    gatewayUrl: config.gateway.url,
+    fleet: new GatewayAdminClient({ url: config.gateway.adminUrl, token: config.gateway.adminToken ?? token("gateway-admin-token") }),
+    cache: config.cache.url ? { url: config.cache.url } : embedded("cache"),
+    control: config.redis.url ? { url: config.redis.url } : embedded("control"),
+  };
+}
+
+export function formatSummary(s: ChaosSummary): string {
+  const after = (value: number | null, what: string) => (value === null ? what : `${value.toFixed(1)} s after the fault began`);
+  const rows: [string, string][] = [
+    ["scenario", `${s.scenario}${s.interrupted ? " (interrupted)" : ""}`],
+    ["what it did", s.did],
+    ["fault", `${s.fault_s.toFixed(1)} s from ${s.fault_started_at}`],
+    ["detected", after(s.detected_s, "the status page never showed a problem")],
+    ["recovered", after(s.recovered_s, s.detected_s === null ? "nothing to recover" : "NOT operational again")],
+    ["status page", `${(s.page_availability * 100).toFixed(1)} % of ${s.page_reads} reads answered`],
+    ["worst", Object.entries(s.worst).map(([name, status]) => `${name}: ${status.replace(/_/g, " ")}`).join("; ") || "no components"],
+    ["timeline", s.timeline.map((c) => `${c.at_s.toFixed(1).padStart(5)} s  ${c.component}: ${words(c.from)} → ${words(c.to)}`).join("\n" + " ".repeat(17)) || "no change"],
+    ["incidents", s.incidents.map((i) => `${i.name} (opened ${i.opened_s.toFixed(1)} s after)`).join("; ") || "none opened"],
+    ["playbook runs", s.playbook_runs.map((r) => `${r.playbook} ${r.kind} ${r.state}${r.outcome ? `: ${r.outcome}` : ""}`).join("\n" + " ".repeat(17)) || "none"],
+  ];
+  return `\n${rows.map(([k, v]) => `  ${k.padEnd(14)} ${v}`).join("\n")}\n`;
+}
+
+async function incidentsSince(target: ChaosTarget, since: number): Promise<ChaosSummary["incidents"]> {
+  const body = (await getJson(new URL("/api/v2/incidents.json", target.pageUrl))) as { incidents?: { id: string; name: string; created_at: string }[] } | undefined;
+  return (body?.incidents ?? [])
+    .filter((i) => Date.parse(i.created_at) >= since - 1_000)
+    .map((i) => ({ id: i.id, name: i.name, opened_s: seconds(Date.parse(i.created_at) - since) }))
+    .reverse();
+}
+
+async function runsSince(target: ChaosTarget, since: number): Promise<ChaosSummary["playbook_runs"]> {
+  if (!target.adminToken) return [];
+  const body = (await getJson(new URL("/admin/api/playbooks/runs?limit=50", target.pageUrl), { authorization: `Bearer ${target.adminToken}` })) as
+    | { runs?: { playbook: string; kind: string; state: string; outcome?: string; created_at?: string; trigger?: { at: string } }[] }
+    | undefined;
+  return (body?.runs ?? [])
+    .filter((r) => Date.parse(r.trigger?.at ?? r.created_at ?? "") >= since)
+    .map((r) => ({ playbook: r.playbook, kind: r.kind, state: r.state, outcome: r.outcome }))
+    .reverse();
+}
+
+/** Whether the playbook runs started since the fault have all ended, read every second (always true without an admin token). */
+class RunWatcher {
+  private busy = true;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly target: ChaosTarget,
+    private readonly since: number,
+  ) {
+    this.timer = setInterval(() => void this.read(), 1_000);
+    void this.read();
+  }
+
+  settled(): boolean {
+    return !this.target.adminToken || !this.busy;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private async read(): Promise<void> {
+    const runs = await runsSince(this.target, this.since);
+    this.busy = runs.some((r) => !isTerminal(r.state as RunState));
+  }
+}
+
+/** Sleeps `ms`, less if the signal aborts or `done()` turns true (checked every 250 ms). */
+async function hold(ms: number, signal: AbortSignal, done?: () => boolean): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!signal.aborted && Date.now() < deadline && !done?.()) {
+    await sleep(Math.min(250, Math.max(0, deadline - Date.now())));
+  }
+}
+
+/** The live line on a terminal (rewritten in place), a line every 5 s elsewhere. */
+class ProgressLine {
+  private line = "";
+  private readonly started = Date.now();
+  private readonly timer: NodeJS.Timeout;
+  private lastPrinted = 0;
+
+  constructor(
+    private readonly out: NodeJS.WritableStream & { isTTY?: boolean },
+    private readonly scenario: string,
+    private readonly watcher: StatusWatcher,
+  ) {
+    this.timer = setInterval(() => this.render(), 250);
+  }
+
+  set(line: string): void {
+    this.line = line;
+  }
+
+  note(line: string): void {
+    this.out.write(`${this.out.isTTY ? "\r\x1b[K" : ""}[${this.elapsed()}] ${line}\n`);
+  }
+
+  end(): void {
+    clearInterval(this.timer);
+    if (this.out.isTTY) this.out.write("\r\x1b[K");
+  }
+
+  private render(): void {
+    const text = `[${this.elapsed()}] ${this.scenario}: ${this.line || "running"} | status page: ${this.watcher.describe()}`;
+    if (this.out.isTTY) this.out.write(`\r\x1b[K${text.slice(0, (process.stdout.columns ?? 120) - 1)}`);
+    else if (Date.now() - this.lastPrinted >= 5_000) {
+      this.lastPrinted = Date.now();
+      this.out.write(`${text}\n`);
+    }
+  }
+
+  private elapsed(): string {
+    return `${((Date.now() - this.started) / 1000).toFixed(0).padStart(3)} s`;
+  }
+}
+
+function words(status: string): string {
+  return status.replace(/_/g, " ");
+}
+
+function seconds(ms: number): number {
+  return Math.round(ms / 100) / 10;
+}
+
+function durationOption(name: string, value: string, maxMs: number): number {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms > maxMs) throw new ChaosUsageError(`${name}: expected a duration like "30s" (at most ${maxMs / 60_000} min), got ${JSON.stringify(value)}`);
+  return ms;
+}
+
+function countOption(name: string, value: string, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new ChaosUsageError(`${name}: expected a whole number from 1 to ${max}, got ${JSON.stringify(value)}`);
+  return n;
+}

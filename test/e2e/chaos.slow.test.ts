@@ -1,0 +1,260 @@
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { ChaosSummary } from "../../src/chaos/index.ts";
+import { freePort } from "../../src/core/index.ts";
+import { REPO_ROOT } from "../helpers/config.ts";
+import { freePortRange } from "../helpers/ports.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+const BIN = path.join(REPO_ROOT, "bin/pulseboard.js");
+const ADMIN_TOKEN = "chaos-e2e-admin-token-0123456789";
+/** Connections one gateway node accepts: small, so a surge can go beyond the fleet. */
+const NODE_LIMIT = 40;
+
+/**
+ * `pulseboard chaos` against `pulseboard start` (1 s probes, the shipped
+ * kinds of playbooks with short bounds): each scenario breaks the stack,
+ * the playbooks repair it while the fault still holds, and the chaos run's
+ * own summary (--json) says when the status page saw it and saw it recover.
+ */
+describe("pulseboard chaos rehearses the real outages (slow: whole service from the CLI, 1 s probes)", { timeout: 420_000 }, () => {
+  let home: string;
+  let configFile: string;
+  let env: NodeJS.ProcessEnv;
+  let service: ChildProcess;
+  let port: number;
+  const output: string[] = [];
+
+  before(async () => {
+    home = mkdtempSync(path.join(os.tmpdir(), "pulseboard-chaos-"));
+    port = await freePort();
+    configFile = path.join(home, "pulseboard.yaml");
+    writeFileSync(
+      configFile,
+      `
+page: { name: Chaos rehearsal, url: "http://127.0.0.1:${port}" }
+evaluation: { quiet_period: 3s, flap_changes: 20 }
+locations: [{ id: local }]
+components:
+  - { id: realtime-gateway, name: Realtime gateway }
+  - { id: chat, name: Chat }
+  - { id: cache, name: Cache }
+gateway: { nodes: 2, max_connections: ${NODE_LIMIT} }
+probes:
+  - { id: gateway-connect, kind: websocket, interval: 1s, timeout: 800ms, fail_after: 1, recover_after: 1, components: [realtime-gateway], with: { channel: null } }
+  - { id: gateway-safeguard, kind: safeguard, interval: 1s, timeout: 900ms, fail_after: 1, recover_after: 1, components: [realtime-gateway] }
+  - { id: chat-echo, kind: websocket, interval: 1s, timeout: 800ms, fail_after: 1, recover_after: 1, components: [chat], with: { channel: probe.chat } }
+  - { id: gateway-pubsub, kind: pubsub, interval: 1s, timeout: 900ms, fail_after: 1, recover_after: 1, components: [realtime-gateway] }
+  - { id: cache-ping, kind: redis, interval: 1s, timeout: 500ms, fail_after: 1, recover_after: 1, components: [cache] }
+playbooks:
+  - id: restart-stuck-gateway-node
+    trigger: { probe: gateway-safeguard, status: down }
+    steps:
+      - { action: restart-gateway, target: failing }
+      - { action: verify, probes: [gateway-connect, gateway-safeguard], within: 20s }
+    guards: { cooldown: 1s, max_runs: 20, per: 1h }
+  - id: bypass-clogged-cache
+    trigger: { component: cache, status: major_outage, for: 1s }
+    components: [cache, realtime-gateway, chat]
+    steps:
+      - { action: bypass-cache }
+      - { action: verify, probes: [chat-echo, gateway-connect], within: 20s }
+    restore:
+      after: 3s
+      steps:
+        - { action: restore-cache }
+        - { action: verify, probes: [chat-echo, gateway-pubsub], within: 20s }
+    guards: { cooldown: 1s, max_runs: 20, per: 1h, once_per_episode: true }
+  - id: scale-out-on-surge
+    trigger: { stat: connections_ratio, above: 0.7, for: 2s }
+    components: [realtime-gateway]
+    steps:
+      - { action: scale-out, by: 1, max: 3 }
+      - { action: verify, probes: [gateway-connect], within: 20s }
+    restore:
+      after: 2s
+      steps:
+        - { action: scale-in, min: 2, stabilization: 1s }
+    guards: { cooldown: 1s, max_runs: 20, per: 1h }
+`,
+    );
+    env = {
+      ...process.env,
+      PULSEBOARD_CONFIG: configFile,
+      PULSEBOARD_HOME: home,
+      PORT: String(port),
+      GATEWAY_PORT: String(await freePortRange(4)),
+      GATEWAY_ADMIN_PORT: String(await freePort()),
+      GATEWAY_FAULTS: "1",
+      ADMIN_TOKEN,
+      LOG_LEVEL: "info",
+    };
+    delete env.REDIS_URL;
+    delete env.CACHE_REDIS_URL;
+    service = spawn(process.execPath, [BIN, "start"], { env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    const keep = (chunk: Buffer) => output.push(...chunk.toString().split("\n").filter(Boolean));
+    service.stdout!.on("data", keep);
+    service.stderr!.on("data", keep);
+    await waitFor("every component operational", allOperational, 60_000, 250);
+  });
+
+  after(async () => {
+    for (const signal of ["SIGCONT", "SIGKILL"] as const) {
+      try {
+        process.kill(-service.pid!, signal);
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  async function allOperational(): Promise<boolean> {
+    const res = await fetch(`http://127.0.0.1:${port}/api/v2/components.json`).catch(() => undefined);
+    if (!res?.ok) return false;
+    const { components } = (await res.json()) as { components: { status: string }[] };
+    return components.length === 3 && components.every((c) => c.status === "operational");
+  }
+
+  /** Runs `pulseboard chaos SCENARIO … --json` to its end; its summary, exit status and progress output. */
+  function chaos(...args: string[]): Promise<{ summary: ChaosSummary; code: number | null; progress: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, "chaos", ...args, "--json"], { env, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on("error", reject);
+      child.on("close", (code) => {
+        try {
+          resolve({ summary: JSON.parse(stdout) as ChaosSummary, code, progress: stderr });
+        } catch {
+          reject(new Error(`chaos ${args.join(" ")} exited ${code} without a summary:\n${stdout}\n${stderr}`));
+        }
+      });
+    });
+  }
+
+  /** When the realtime gateway showed degraded performance (its probes' word for a bypassed cache) within the fault, if it did. */
+  const bypassedDuringFault = (s: ChaosSummary): number | undefined =>
+    s.timeline.find((c) => c.component === "Realtime gateway" && c.to === "degraded_performance" && c.at_s < s.fault_s)?.at_s;
+  const runsOf = (s: ChaosSummary, playbook: string) => s.playbook_runs.filter((r) => r.playbook === playbook).map((r) => `${r.kind}:${r.state}`);
+
+  it("refuses an unknown scenario and a bad option, naming them", async () => {
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [BIN, "chaos", ...args], { env, stdio: ["ignore", "ignore", "pipe"] });
+        let stderr = "";
+        child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on("close", (code) => resolve({ code, stderr }));
+      });
+    const unknown = await run(["meteor"]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /no chaos scenario "meteor"; there are: surge, cache-clog, cache-down, safeguard-lockup, gateway-halt, control-plane-down/);
+    const bad = await run(["surge", "--connections", "lots"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--connections: expected a whole number from 1 to 1000000, got "lots"/);
+  });
+
+  it("gateway-halt: a frozen node is restarted by the playbook long before the freeze would end", async (t) => {
+    const { summary, code, progress } = await chaos("gateway-halt", "--node", "node-1", "--duration", "90s");
+    t.diagnostic(`gateway-halt: detected ${summary.detected_s} s, recovered ${summary.recovered_s} s, fault held ${summary.fault_s} s; ${summary.did}`);
+    assert.equal(code, 0, progress);
+    assert.ok(summary.detected_s !== null && summary.detected_s < 5, `detected within 5 s: ${summary.detected_s}`);
+    assert.ok(summary.recovered_s !== null && summary.recovered_s < 30, `recovered within 30 s: ${summary.recovered_s}`);
+    assert.ok(summary.fault_s < 60, "the fault ended because the stack recovered, not because its 90 s were up");
+    assert.match(summary.did, /froze the event loop on node-1; the node was restarted once/);
+    assert.deepEqual(runsOf(summary, "restart-stuck-gateway-node"), ["recovery:succeeded"]);
+    assert.equal(summary.page_availability, 1);
+    assert.match(progress, /froze the event loop on node-1 for at most 90 s/);
+  });
+
+  it("safeguard-lockup: a node refusing every new client is restarted by the playbook", async (t) => {
+    await waitFor("every component operational", allOperational, 30_000, 250);
+    const { summary, code } = await chaos("safeguard-lockup", "--node", "node-0", "--duration", "90s");
+    t.diagnostic(`safeguard-lockup: detected ${summary.detected_s} s, recovered ${summary.recovered_s} s, fault held ${summary.fault_s} s`);
+    assert.equal(code, 0);
+    assert.ok(summary.detected_s !== null && summary.detected_s < 5);
+    assert.ok(summary.recovered_s !== null && summary.recovered_s < 30);
+    assert.ok(summary.fault_s < 60);
+    assert.deepEqual(runsOf(summary, "restart-stuck-gateway-node"), ["recovery:succeeded"]);
+  });
+
+  it("cache-clog: the stalled cache is bypassed while it stalls and restored once it is healthy again", async (t) => {
+    await waitFor("every component operational", allOperational, 30_000, 250);
+    const { summary, code } = await chaos("cache-clog", "--duration", "16s");
+    t.diagnostic(`cache-clog: detected ${summary.detected_s} s, recovered ${summary.recovered_s} s; worst ${JSON.stringify(summary.worst)}; ${summary.did}`);
+    assert.equal(code, 0);
+    assert.ok(summary.detected_s !== null && summary.detected_s < 5);
+    assert.ok(summary.recovered_s !== null && summary.recovered_s < 16 + 30);
+    assert.equal(summary.worst.Cache, "major_outage");
+    assert.deepEqual(runsOf(summary, "bypass-clogged-cache"), ["recovery:succeeded", "restore:succeeded"]);
+    assert.equal(summary.page_availability, 1);
+  });
+
+  it("cache-down: the dead cache is bypassed while it is down, and restored once the supervisor brought it back", async (t) => {
+    await waitFor("every component operational", allOperational, 30_000, 250);
+    const { summary, code } = await chaos("cache-down", "--duration", "10s");
+    t.diagnostic(`cache-down: detected ${summary.detected_s} s, recovered ${summary.recovered_s} s; ${summary.did}`);
+    assert.equal(code, 0);
+    assert.match(summary.did, /killed the gateway's cache Redis; it was down for 1\d\.\d s and is back \(pid \d+\)/);
+    assert.ok(summary.detected_s !== null && summary.detected_s < 5);
+    assert.ok(summary.recovered_s !== null && summary.recovered_s < 10 + 30);
+    assert.deepEqual(runsOf(summary, "bypass-clogged-cache"), ["recovery:succeeded", "restore:succeeded"]);
+    const back = bypassedDuringFault(summary);
+    assert.ok(back !== undefined, `realtime came back, degraded, while the cache was still down (the bypass): ${JSON.stringify(summary.timeline)}`);
+    t.diagnostic(`cache-down: realtime back (degraded) ${back} s after the kill, with the cache still down`);
+    assert.ok(!existsSync(path.join(home, "redis", "cache", "hold-down-until")), "the hold-down file is gone");
+  });
+
+  it("surge: clients beyond what the fleet accepts make it scale out, and back in once they leave", async (t) => {
+    await waitFor("every component operational", allOperational, 30_000, 250);
+    const { summary, code } = await chaos("surge", "--duration", "10s", "--rate", "500");
+    t.diagnostic(`surge: ${summary.did}; runs ${JSON.stringify(summary.playbook_runs)}`);
+    assert.equal(code, 0);
+    const opened = /opened (\d+) connections: (\d+) got in, (\d+) were refused/.exec(summary.did);
+    assert.ok(opened, summary.did);
+    assert.equal(Number(opened[1]), Math.ceil(2 * NODE_LIMIT * 1.2), "1.2 × what the two nodes accept");
+    assert.ok(Number(opened[2]) > 2 * NODE_LIMIT * 0.7, "enough got in to cross the trigger");
+    assert.deepEqual(runsOf(summary, "scale-out-on-surge").slice(0, 1), ["recovery:succeeded"]);
+    await waitFor("back to two nodes once the clients left", async () => {
+      const token = readFileSync(path.join(home, "gateway-admin-token"), "utf8").trim();
+      const res = await fetch(`http://127.0.0.1:${env.GATEWAY_ADMIN_PORT}/nodes`, { headers: { authorization: `Bearer ${token}` } });
+      return ((await res.json()) as { nodes: unknown[] }).nodes.length === 2;
+    }, 30_000, 250);
+  });
+
+  it("Ctrl-C ends a scenario early and restores what it broke: the killed cache comes back at once", async () => {
+    await waitFor("every component operational", allOperational, 30_000, 250);
+    const child = spawn(process.execPath, [BIN, "chaos", "cache-down", "--duration", "60s", "--settle", "20s"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = new Promise<number | null>((resolve) => child.on("close", resolve));
+    await waitFor("the cache to be killed", () => /killed the gateway's cache Redis \(pid \d+\); it stays down for 60 s/.test(stderr), 15_000, 100);
+    const interruptedAt = Date.now();
+    child.kill("SIGINT");
+    assert.equal(await code, 130);
+    assert.match(stderr, /stopping: restoring what the scenario broke/);
+    assert.match(stdout, /scenario\s+cache-down \(interrupted\)/);
+    assert.match(stdout, /what it did\s+killed the gateway's cache Redis; it was down for \d\.\d s and is back \(pid \d+\)/);
+    assert.ok(Date.now() - interruptedAt < 15_000, "it did not wait out the 60 s");
+    assert.ok(!existsSync(path.join(home, "redis", "cache", "hold-down-until")));
+    await waitFor("every component operational again", allOperational, 40_000, 250);
+  });
+
+  it("control-plane-down: the status page keeps answering while Pulseboard's own Redis is away, and the stack comes back", async (t) => {
+    await waitFor("every component operational", allOperational, 30_000, 250);
+    const { summary, code } = await chaos("control-plane-down", "--duration", "8s");
+    t.diagnostic(`control-plane-down: page ${summary.page_availability * 100} % of ${summary.page_reads} reads, detected ${summary.detected_s}, recovered ${summary.recovered_s}; ${summary.did}`);
+    assert.equal(code, 0);
+    assert.match(summary.did, /killed Pulseboard's own Redis; it was down for \d+\.\d s and is back/);
+    assert.equal(summary.page_availability, 1, "every read of the status page was answered");
+    await waitFor("every component operational after the control plane is back", allOperational, 30_000, 250);
+  });
+});
