@@ -1,16 +1,12 @@
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { ChaosSummary } from "../../src/chaos/index.ts";
-import { freePort } from "../../src/core/index.ts";
-import { REPO_ROOT } from "../helpers/config.ts";
-import { freePortRange } from "../helpers/ports.ts";
+import { BIN, recoveryConfig, startService, type Service } from "../helpers/service.ts";
 import { waitFor } from "../helpers/wait.ts";
 
-const BIN = path.join(REPO_ROOT, "bin/pulseboard.js");
 const ADMIN_TOKEN = "chaos-e2e-admin-token-0123456789";
 /** Connections one gateway node accepts: small, so a surge can go beyond the fleet. */
 const NODE_LIMIT = 40;
@@ -22,103 +18,20 @@ const NODE_LIMIT = 40;
  * own summary (--json) says when the status page saw it and saw it recover.
  */
 describe("pulseboard chaos rehearses the real outages (slow: whole service from the CLI, 1 s probes)", { timeout: 420_000 }, () => {
+  let service: Service;
   let home: string;
-  let configFile: string;
   let env: NodeJS.ProcessEnv;
-  let service: ChildProcess;
-  let port: number;
-  const output: string[] = [];
 
   before(async () => {
-    home = mkdtempSync(path.join(os.tmpdir(), "pulseboard-chaos-"));
-    port = await freePort();
-    configFile = path.join(home, "pulseboard.yaml");
-    writeFileSync(
-      configFile,
-      `
-page: { name: Chaos rehearsal, url: "http://127.0.0.1:${port}" }
-evaluation: { quiet_period: 3s, flap_changes: 20 }
-locations: [{ id: local }]
-components:
-  - { id: realtime-gateway, name: Realtime gateway }
-  - { id: chat, name: Chat }
-  - { id: cache, name: Cache }
-gateway: { nodes: 2, max_connections: ${NODE_LIMIT} }
-probes:
-  - { id: gateway-connect, kind: websocket, interval: 1s, timeout: 800ms, fail_after: 1, recover_after: 1, components: [realtime-gateway], with: { channel: null } }
-  - { id: gateway-safeguard, kind: safeguard, interval: 1s, timeout: 900ms, fail_after: 1, recover_after: 1, components: [realtime-gateway] }
-  - { id: chat-echo, kind: websocket, interval: 1s, timeout: 800ms, fail_after: 1, recover_after: 1, components: [chat], with: { channel: probe.chat } }
-  - { id: gateway-pubsub, kind: pubsub, interval: 1s, timeout: 900ms, fail_after: 1, recover_after: 1, components: [realtime-gateway] }
-  - { id: cache-ping, kind: redis, interval: 1s, timeout: 500ms, fail_after: 1, recover_after: 1, components: [cache] }
-playbooks:
-  - id: restart-stuck-gateway-node
-    trigger: { probe: gateway-safeguard, status: down }
-    steps:
-      - { action: restart-gateway, target: failing }
-      - { action: verify, probes: [gateway-connect, gateway-safeguard], within: 20s }
-    guards: { cooldown: 1s, max_runs: 20, per: 1h }
-  - id: bypass-clogged-cache
-    trigger: { component: cache, status: major_outage, for: 1s }
-    components: [cache, realtime-gateway, chat]
-    steps:
-      - { action: bypass-cache }
-      - { action: verify, probes: [chat-echo, gateway-connect], within: 20s }
-    restore:
-      after: 3s
-      steps:
-        - { action: restore-cache }
-        - { action: verify, probes: [chat-echo, gateway-pubsub], within: 20s }
-    guards: { cooldown: 1s, max_runs: 20, per: 1h, once_per_episode: true }
-  - id: scale-out-on-surge
-    trigger: { stat: connections_ratio, above: 0.7, for: 2s }
-    components: [realtime-gateway]
-    steps:
-      - { action: scale-out, by: 1, max: 3 }
-      - { action: verify, probes: [gateway-connect], within: 20s }
-    restore:
-      after: 2s
-      steps:
-        - { action: scale-in, min: 2, stabilization: 1s }
-    guards: { cooldown: 1s, max_runs: 20, per: 1h }
-`,
-    );
-    env = {
-      ...process.env,
-      PULSEBOARD_CONFIG: configFile,
-      PULSEBOARD_HOME: home,
-      PORT: String(port),
-      GATEWAY_PORT: String(await freePortRange(4)),
-      GATEWAY_ADMIN_PORT: String(await freePort()),
-      GATEWAY_FAULTS: "1",
-      ADMIN_TOKEN,
-      LOG_LEVEL: "info",
-    };
-    delete env.REDIS_URL;
-    delete env.CACHE_REDIS_URL;
-    service = spawn(process.execPath, [BIN, "start"], { env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-    const keep = (chunk: Buffer) => output.push(...chunk.toString().split("\n").filter(Boolean));
-    service.stdout!.on("data", keep);
-    service.stderr!.on("data", keep);
-    await waitFor("every component operational", allOperational, 60_000, 250);
+    service = await startService({ config: (port) => recoveryConfig({ port, nodeLimit: NODE_LIMIT }), adminToken: ADMIN_TOKEN });
+    ({ home, env } = service);
   });
 
   after(async () => {
-    for (const signal of ["SIGCONT", "SIGKILL"] as const) {
-      try {
-        process.kill(-service.pid!, signal);
-      } catch {
-        // already gone
-      }
-    }
-    rmSync(home, { recursive: true, force: true });
+    await service?.stop();
   });
 
-  async function allOperational(): Promise<boolean> {
-    const res = await fetch(`http://127.0.0.1:${port}/api/v2/components.json`).catch(() => undefined);
-    if (!res?.ok) return false;
-    const { components } = (await res.json()) as { components: { status: string }[] };
-    return components.length === 3 && components.every((c) => c.status === "operational");
-  }
+  const allOperational = () => service.allOperational();
 
   /** Runs `pulseboard chaos SCENARIO … --json` to its end; its summary, exit status and progress output. */
   function chaos(...args: string[]): Promise<{ summary: ChaosSummary; code: number | null; progress: string }> {

@@ -1,16 +1,11 @@
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { freePort } from "../../src/core/index.ts";
-import { REPO_ROOT } from "../helpers/config.ts";
-import { freePortRange } from "../helpers/ports.ts";
+import { recoveryConfig, startService, type Service } from "../helpers/service.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { TestClient } from "../helpers/ws-client.ts";
 
-const BIN = path.join(REPO_ROOT, "bin/pulseboard.js");
 const ADMIN_TOKEN = "playbook-recovery-admin-token-0123";
 /** Connections one gateway node accepts: small, so the test can fill most of the fleet. */
 const NODE_LIMIT = 40;
@@ -24,96 +19,18 @@ const NODE_LIMIT = 40;
  * fault → recovered time.
  */
 describe("playbooks repair the embedded stack (slow: whole service from the CLI, 1 s probes)", { timeout: 240_000 }, () => {
+  let service: Service;
   let home: string;
   let port: number;
   let adminPort: number;
-  let service: ChildProcess;
-  const output: string[] = [];
 
   before(async () => {
-    home = mkdtempSync(path.join(os.tmpdir(), "pulseboard-playbook-recovery-"));
-    port = await freePort();
-    adminPort = await freePort();
-    const configFile = path.join(home, "pulseboard.yaml");
-    writeFileSync(
-      configFile,
-      `
-page: { name: Playbook recovery, url: "http://127.0.0.1:${port}" }
-evaluation: { quiet_period: 3s, flap_changes: 20 }
-locations: [{ id: local }]
-components:
-  - { id: realtime-gateway, name: Realtime gateway }
-  - { id: chat, name: Chat }
-  - { id: cache, name: Cache }
-gateway: { nodes: 2, max_connections: ${NODE_LIMIT} }
-probes:
-  - { id: gateway-connect, kind: websocket, interval: 1s, timeout: 800ms, fail_after: 1, recover_after: 1, components: [realtime-gateway], with: { channel: null } }
-  - { id: gateway-safeguard, kind: safeguard, interval: 1s, timeout: 900ms, fail_after: 1, recover_after: 1, components: [realtime-gateway] }
-  - { id: chat-echo, kind: websocket, interval: 1s, timeout: 800ms, fail_after: 1, recover_after: 1, components: [chat], with: { channel: probe.chat } }
-  - { id: gateway-pubsub, kind: pubsub, interval: 1s, timeout: 900ms, fail_after: 1, recover_after: 1, components: [realtime-gateway] }
-  - { id: cache-ping, kind: redis, interval: 1s, timeout: 500ms, fail_after: 1, recover_after: 1, components: [cache] }
-playbooks:
-  - id: restart-stuck-gateway-node
-    trigger: { probe: gateway-safeguard, status: down }
-    steps:
-      - { action: restart-gateway, target: failing }
-      - { action: verify, probes: [gateway-connect, gateway-safeguard], within: 20s }
-    guards: { cooldown: 1s, max_runs: 10, per: 1h }
-  - id: bypass-clogged-cache
-    trigger: { component: cache, status: major_outage, for: 1s }
-    components: [cache, realtime-gateway, chat]
-    steps:
-      - { action: bypass-cache }
-      - { action: verify, probes: [chat-echo, gateway-connect], within: 20s }
-    restore:
-      after: 3s
-      steps:
-        - { action: restore-cache }
-        - { action: verify, probes: [chat-echo, gateway-pubsub], within: 20s }
-    guards: { cooldown: 1s, max_runs: 20, per: 1h, once_per_episode: true }
-  - id: scale-out-on-surge
-    trigger: { stat: connections_ratio, above: 0.7, for: 2s }
-    components: [realtime-gateway]
-    steps:
-      - { action: scale-out, by: 1, max: 3 }
-      - { action: verify, probes: [gateway-connect], within: 20s }
-    restore:
-      after: 2s
-      steps:
-        - { action: scale-in, min: 2, stabilization: 1s }
-    guards: { cooldown: 1s, max_runs: 10, per: 1h }
-`,
-    );
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      PULSEBOARD_CONFIG: configFile,
-      PULSEBOARD_HOME: home,
-      PORT: String(port),
-      // The shared port and one per node, up to the 3 nodes scale-out may reach.
-      GATEWAY_PORT: String(await freePortRange(4)),
-      GATEWAY_ADMIN_PORT: String(adminPort),
-      GATEWAY_FAULTS: "1",
-      ADMIN_TOKEN,
-      LOG_LEVEL: "info",
-    };
-    delete env.REDIS_URL;
-    delete env.CACHE_REDIS_URL;
-    service = spawn(process.execPath, [BIN, "start"], { env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-    const keep = (chunk: Buffer) => output.push(...chunk.toString().split("\n").filter(Boolean));
-    service.stdout!.on("data", keep);
-    service.stderr!.on("data", keep);
-    await waitFor("every component evaluated operational", allOperational, 60_000, 250);
+    service = await startService({ config: (p) => recoveryConfig({ port: p, nodeLimit: NODE_LIMIT }), adminToken: ADMIN_TOKEN });
+    ({ home, port, adminPort } = service);
   });
 
   after(async () => {
-    for (const signal of ["SIGCONT", "SIGKILL"] as const) {
-      try {
-        process.kill(-service.pid!, signal);
-      } catch {
-        // already gone
-      }
-    }
-    rmSync(home, { recursive: true, force: true });
+    await service?.stop();
   });
 
   const api = async (pathname: string): Promise<any> => {
