@@ -246,6 +246,12 @@ export class GatewayFleet {
         this.up.set({ node: nodeId(handle.index) }, 1);
         this.log.info({ node: nodeId(handle.index), pid: handle.worker.process.pid, port: message.port, ownPort: message.ownPort }, "gateway node listening");
         return;
+      case "relay":
+        // Bypass mode: what one node published goes to every other node that runs.
+        for (const other of this.handles.values()) {
+          if (other !== handle && other.worker.isConnected() && (other.state === "ready" || other.state === "unresponsive")) other.worker.send(message satisfies ToNode);
+        }
+        return;
       case "reply": {
         const pending = this.pending.get(message.id);
         if (!pending) return;

@@ -15,10 +15,14 @@ export type NodeOp = keyof NodeOps;
 export type ToNode =
   | { type: "assign"; index: number; mode: CacheMode }
   | { type: "request"; id: number; op: NodeOp; args: unknown }
+  /** A message another node published in bypass mode. */
+  | { type: "relay"; channel: string; data: string }
   | { type: "stop" };
 
 export type FromNode =
   | { type: "hello" }
   | { type: "ready"; index: number; port: number; ownPort?: number }
+  /** A message published here in bypass mode, for the other nodes. */
+  | { type: "relay"; channel: string; data: string }
   | { type: "reply"; id: number; ok: true; result: unknown }
   | { type: "reply"; id: number; ok: false; error: string };

@@ -15,8 +15,11 @@ const SWEEP_MS = 60_000;
 
 /**
  * `bypass` mode: serials, history and fan-out in this node's memory. The
- * platform stays alive without its cache, degraded: messages reach only
- * subscribers on the same node, and history lives as long as the node.
+ * platform stays alive without its cache, degraded: history lives as long
+ * as the node, and messages reach the other nodes only through `relay`
+ * (the local fleet relays them through its primary process; without a
+ * relay they reach only subscribers on the same node). A relayed message
+ * gets this node's own serial, so its subscribers resume here as usual.
  * Every channel here gets a fresh epoch, so a serial from the cache's
  * history (or from before a mode switch) never passes for one of these.
  */
@@ -28,6 +31,7 @@ export class LocalBroker implements Broker {
   constructor(
     private readonly settings: HistorySettings,
     private readonly onMessage: (channel: string, delivery: Delivery) => void,
+    private readonly relay?: (channel: string, dataJson: string) => void,
   ) {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
@@ -36,6 +40,17 @@ export class LocalBroker implements Broker {
   async ready(): Promise<void> {}
 
   async publish(channel: string, dataJson: string): Promise<Delivery> {
+    const delivery = this.append(channel, dataJson);
+    this.relay?.(channel, dataJson);
+    return delivery;
+  }
+
+  /** A message another node published and relayed here: stored and delivered under this node's serial, not relayed again. */
+  receiveRelayed(channel: string, dataJson: string): void {
+    this.append(channel, dataJson);
+  }
+
+  private append(channel: string, dataJson: string): Delivery {
     const state = this.channel(channel);
     state.offset += 1;
     state.lastPublishAt = Date.now();

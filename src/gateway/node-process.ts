@@ -20,7 +20,8 @@ export function runFleetNode(gateway: GatewayConfig, cacheUrl: string | undefine
 
   process.on("message", (message: ToNode) => {
     if (message.type === "assign") {
-      node = new GatewayNode(nodeOptions(gateway, { index: message.index, cacheUrl, mode: message.mode, log }));
+      const relay = (channel: string, data: string): void => send({ type: "relay", channel, data });
+      node = new GatewayNode({ ...nodeOptions(gateway, { index: message.index, cacheUrl, mode: message.mode, log }), relay });
       node.start().then(
         (ports) => send({ type: "ready", index: message.index, ...ports }),
         (err: unknown) => {
@@ -28,6 +29,8 @@ export function runFleetNode(gateway: GatewayConfig, cacheUrl: string | undefine
           process.exit(1);
         },
       );
+    } else if (message.type === "relay") {
+      node?.relayed(message.channel, message.data);
     } else if (message.type === "request" && node) {
       void answer(node, message.id, message.op, message.args, send);
     } else if (message.type === "stop") {

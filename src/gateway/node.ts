@@ -44,6 +44,12 @@ export interface GatewayNodeOptions {
   mode?: CacheMode;
   /** Whether fault injection is allowed (tests, demos, chaos). */
   faults?: boolean;
+  /**
+   * In `bypass` mode, hands each message published here to the other nodes
+   * (the local fleet relays it through its primary process), so delivery
+   * still crosses nodes without the cache.
+   */
+  relay?: (channel: string, dataJson: string) => void;
   log: Logger;
 }
 
@@ -92,6 +98,8 @@ export class GatewayNode {
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<Client>();
   private readonly hub: ChannelHub;
+  /** The node-local broker while in `bypass` mode: where messages relayed from other nodes go. */
+  private localBroker?: LocalBroker;
   private readonly safeguard: Safeguard;
   private readonly metrics: NodeMetrics;
   private readonly rates: RateWindow;
@@ -205,6 +213,11 @@ export class GatewayNode {
     return mode;
   }
 
+  /** A message another node of the fleet published while the fleet bypasses its cache. Ignored in `normal` mode: the cache fans out then. */
+  relayed(channel: string, dataJson: string): void {
+    if (this.hub.mode === "bypass") this.localBroker?.receiveRelayed(channel, dataJson);
+  }
+
   /** Throws unless the node was started with fault injection enabled. */
   checkFaultsEnabled(): void {
     if (!this.options.faults) throw new FaultsDisabled();
@@ -284,7 +297,7 @@ export class GatewayNode {
 
   private makeBroker(mode: CacheMode): Broker {
     const receive = (channel: string, delivery: Delivery) => this.hub.receive(channel, delivery);
-    if (mode === "bypass" || !this.options.cache) return new LocalBroker(this.options.history, receive);
+    if (mode === "bypass" || !this.options.cache) return (this.localBroker = new LocalBroker(this.options.history, receive, this.options.relay));
     return new RedisBroker({
       url: this.options.cache.url,
       prefix: this.options.cache.prefix,

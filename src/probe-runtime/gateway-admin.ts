@@ -45,8 +45,8 @@ export interface GatewayNodeList {
   source: "settings" | "admin" | "config";
   /**
    * The fleet runs without its cache (the admin API says so): each node keeps
-   * its own history and fans out only to its own clients, so nothing crosses
-   * between nodes until the cache is back.
+   * its own history and serials, so a check across nodes means nothing
+   * until the cache is back.
    */
   bypass?: boolean;
 }
@@ -56,7 +56,7 @@ export interface GatewayNodeList {
  * they check one node on its own, and a pass is `degraded`, not `ok`.
  */
 export const BYPASS_NOTE =
-  "the gateway is bypassing its cache: each node delivers only to its own clients and keeps its own history, so messages do not cross between nodes and a client that reconnects to another node cannot resume";
+  "the gateway is bypassing its cache: each node keeps its own history and serials, so a client that reconnects to another node cannot resume, and messages cross nodes only where the fleet relays them itself";
 
 /** Node states a probe should cover: a node being drained or started is left alone. */
 const LIVE_STATES = new Set(["ready", "unresponsive"]);

@@ -112,6 +112,39 @@ describe("gateway fleet (slow: real cluster, admin API)", { timeout: 180_000 }, 
     assert.equal((await admin("GET", "/stats")).body.mode, "normal");
   });
 
+  it("without the cache, still delivers across nodes through the fleet's relay, under each node's own serials", async () => {
+    assert.equal((await admin("POST", "/cache-mode", { mode: "bypass" })).status, 200);
+    try {
+      const a = await connect(`ws://127.0.0.1:${port + 1}/ws`);
+      const b = await connect(`ws://127.0.0.1:${port + 2}/ws`);
+      a.client.send({ type: "subscribe", channel: "bypass.room", id: "s" });
+      await a.client.next((f) => f.type === "subscribed");
+      const serials: string[] = [];
+      for (let i = 1; i <= 5; i++) {
+        b.client.send({ type: "publish", channel: "bypass.room", data: { i }, id: `p${i}` });
+        serials.push((await b.client.next((f) => f.type === "ack" && f.id === `p${i}`)).serial as string);
+      }
+      const got = [];
+      for (let i = 1; i <= 5; i++) got.push(await a.client.next((f) => f.type === "message" && f.channel === "bypass.room"));
+      assert.deepEqual(got.map((f) => (f.data as { i: number }).i), [1, 2, 3, 4, 5], "every message, once, in order");
+      const theirs = got.map((f) => f.serial as string);
+      assert.notEqual(theirs[0]!.split(":")[0], serials[0]!.split(":")[0], "node-0 numbers them in its own epoch");
+      assert.deepEqual(theirs.map((s) => Number(s.split(":")[1])), [1, 2, 3, 4, 5].map((n) => Number(theirs[0]!.split(":")[1]) + n - 1), "consecutive on node-0");
+
+      // A client of node-0 that drops resumes there from node-0's serial.
+      const again = await connect(`ws://127.0.0.1:${port + 1}/ws`);
+      b.client.send({ type: "publish", channel: "bypass.room", data: { i: 6 }, id: "p6" });
+      await a.client.next((f) => f.type === "message" && (f.data as { i: number }).i === 6);
+      again.client.send({ type: "subscribe", channel: "bypass.room", since: theirs[2], id: "r" });
+      assert.equal((await again.client.next((f) => f.type === "subscribed")).recovered, true);
+      const replay = [];
+      for (let i = 0; i < 3; i++) replay.push(((await again.client.next((f) => f.type === "message")).data as { i: number }).i);
+      assert.deepEqual(replay, [4, 5, 6]);
+    } finally {
+      await admin("POST", "/cache-mode", { mode: "normal" });
+    }
+  });
+
   it("sees a frozen node as unresponsive and restarts it by killing it", async () => {
     const frozen = await admin("POST", "/nodes/node-1/faults", { fault: "freeze", duration: "20s" });
     assert.equal(frozen.status, 200);

@@ -36,10 +36,10 @@ export const surge: ChaosScenario = {
         sockets.add(connect(ctx.target.gatewayUrl, tally, sockets));
         const due = started + ((i + 1) * 1000) / rate;
         if (due > Date.now()) await sleep(due - Date.now());
-        if (i % 100 === 0) ctx.progress(`surge: ${i + 1}/${count} opened, ${tally.welcomed} in, ${tally.refused} refused, ${tally.failed} failed`);
+        if (i % 100 === 0) ctx.progress(`${i + 1}/${count} opened, ${tally.welcomed} in, ${tally.refused} refused, ${tally.failed} failed`);
       }
       await ctx.hold(ctx.options.durationMs - (Date.now() - started), () => {
-        ctx.progress(`surge: holding ${tally.welcomed - tally.dropped} connections, ${tally.refused} refused, ${tally.failed} failed`);
+        ctx.progress(`holding ${tally.welcomed - tally.dropped} connections, ${tally.refused} refused, ${tally.failed} failed`);
         return false;
       });
     } finally {
