@@ -47,7 +47,9 @@ const JUDGED = new Set(["ready", "unresponsive"]);
  * connection to each node's own port. Failed (naming the node) when a node
  * does not answer the fleet, refuses while below its limit, or does not
  * welcome the connection in time; degraded when a node refuses because it
- * is at or near its limit. Phases: stats, new connections.
+ * is at or near its limit, unless the fleet routes the shared port's new
+ * clients around it (its intake is closed: another node has room, so nobody
+ * is turned away). Phases: stats, new connections.
  */
 export default defineProbe({
   kind: "safeguard",
@@ -70,7 +72,7 @@ export default defineProbe({
       const verdict = judge(node, result, settings.near_limit);
       if (verdict.failed) failed.push(verdict.failed);
       if (verdict.degraded) degraded.push(verdict.degraded);
-      perNode[node.id] = { state: node.state, ...result, connections: node.stats?.safeguard.connections ?? null, limit: node.stats?.safeguard.limit ?? null };
+      perNode[node.id] = { state: node.state, ...result, connections: node.stats?.safeguard.connections ?? null, limit: node.stats?.safeguard.limit ?? null, intake: node.stats?.intake ?? null };
     });
     if (failed.length > 0) throw new ProbeFailure([...failed, ...degraded].join("; "));
     const times = attempts.flatMap((a) => (a.outcome === "welcomed" ? [a.ms] : []));
@@ -108,13 +110,16 @@ function judge(node: FleetNodeView, result: Attempt, nearLimit: number): { faile
   if (!node.stats) return { failed: `${node.id} is unresponsive: it did not answer the fleet's stats request (frozen or overloaded); a new connection ${tried}` };
   const { connections, limit, locked, stuck } = node.stats.safeguard;
   const load = `${connections} of ${limit} connections`;
+  // Full, and the fleet sends the shared port's new clients to nodes with room: nobody is turned away.
+  const routedAround = node.stats.intake === "closed";
   if (result.outcome === "refused") {
+    if (connections >= limit * nearLimit && routedAround) return {};
     if (connections >= limit * nearLimit) return { degraded: `${node.id} is at its connection limit (${load}) and refuses new clients: ${tried}` };
     const flags = [locked ? "its safeguard is locked" : "", stuck ? "it reports itself stuck" : ""].filter(Boolean).join(", ");
     return { failed: `${node.id} refuses every new connection with room to spare (${load}${flags ? `; ${flags}` : ""}): the safeguard lock-up; restart the node. A new connection ${tried}` };
   }
   if (result.outcome !== "welcomed") return { failed: `${node.id} (${load}): a new connection ${tried}` };
-  if (connections >= limit * nearLimit) return { degraded: `${node.id} is near its connection limit (${load})` };
+  if (connections >= limit * nearLimit && !routedAround) return { degraded: `${node.id} is near its connection limit (${load})` };
   return {};
 }
 

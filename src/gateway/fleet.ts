@@ -1,9 +1,9 @@
 import cluster, { type Worker } from "node:cluster";
 import { AggregatorRegistry, Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValue } from "prom-client";
 import type { GatewayConfig } from "../config/index.ts";
-import { sleep, type Logger } from "../core/index.ts";
+import { describeError, sleep, type Logger } from "../core/index.ts";
 import type { CacheMode } from "./broker.ts";
-import type { FromNode, NodeOp, NodeOps, ToNode } from "./ipc.ts";
+import type { FromNode, NodeLoad, NodeOp, NodeOps, ToNode } from "./ipc.ts";
 import { FaultsDisabled, type Fault, type NodeStats } from "./node.ts";
 import { nodeId } from "./settings.ts";
 
@@ -35,7 +35,12 @@ interface Handle {
   startedAt: number;
   restarts: number;
   lastStats?: NodeStats;
+  /** What the last liveness ping said of its load. */
+  load?: NodeLoad;
 }
+
+/** A full node's intake reopens once it is below this share of its limit. */
+const INTAKE_REOPEN = 0.95;
 
 interface Pending {
   resolve: (value: unknown) => void;
@@ -314,7 +319,7 @@ export class GatewayFleet {
         .filter((h) => h.state === "ready" || h.state === "unresponsive")
         .map(async (handle) => {
           try {
-            await this.request(handle, "ping", {}, PING_TIMEOUT_MS);
+            handle.load = await this.request(handle, "ping", {}, PING_TIMEOUT_MS);
             handle.misses = 0;
             if (handle.state === "unresponsive") {
               this.log.info({ node: nodeId(handle.index) }, "gateway node answers again");
@@ -328,6 +333,33 @@ export class GatewayFleet {
             this.up.set({ node: nodeId(handle.index) }, 0);
           }
         }),
+    );
+    await this.balanceIntake();
+  }
+
+  /**
+   * Routes new clients of the shared port around full nodes: a ready node at
+   * its limit stops taking them while another ready node has room, and takes
+   * them again once it is below 95 % of its limit or nobody else has room
+   * (then the full nodes refuse with 1013 and a retry hint, as each node's
+   * safeguard says).
+   */
+  private async balanceIntake(): Promise<void> {
+    const ready = [...this.handles.values()].filter((h) => h.state === "ready" && h.load);
+    const hasRoom = (h: Handle) => h.load!.connections < h.load!.limit * INTAKE_REOPEN;
+    await Promise.all(
+      ready.map(async (handle) => {
+        const load = handle.load!;
+        const roomElsewhere = ready.some((other) => other !== handle && other.load!.intake && hasRoom(other));
+        const open = load.connections >= load.limit ? !roomElsewhere : load.intake || hasRoom(handle) || !roomElsewhere;
+        if (open === load.intake) return;
+        try {
+          load.intake = (await this.request(handle, "intake", { open }, PING_TIMEOUT_MS)).open;
+          this.log.info({ node: nodeId(handle.index), intake: open ? "open" : "closed", connections: load.connections, limit: load.limit }, "gateway node intake from the shared port");
+        } catch (err) {
+          this.log.warn({ node: nodeId(handle.index), err: describeError(err) }, "cannot change the node's intake");
+        }
+      }),
     );
   }
 

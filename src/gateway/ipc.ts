@@ -1,9 +1,20 @@
 import type { CacheMode } from "./broker.ts";
 import type { Fault } from "./node.ts";
 
+/** What a node answers each liveness ping: enough for the primary to route new clients around full nodes. */
+export interface NodeLoad {
+  at: number;
+  connections: number;
+  limit: number;
+  /** Whether it takes new clients from the shared port. */
+  intake: boolean;
+}
+
 /** Requests the fleet's primary makes of a node, and what each answers. */
 export interface NodeOps {
-  ping: { args: Record<string, never>; result: { at: number } };
+  ping: { args: Record<string, never>; result: NodeLoad };
+  /** Opens or closes the node's intake from the fleet's shared port (its own port stays open). */
+  intake: { args: { open: boolean }; result: { open: boolean } };
   stats: { args: Record<string, never>; result: import("./node.ts").NodeStats };
   metrics: { args: Record<string, never>; result: unknown[] };
   drain: { args: Record<string, never>; result: { closed: number } };

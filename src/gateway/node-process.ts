@@ -48,7 +48,9 @@ async function answer(node: GatewayNode, id: number, op: keyof NodeOps, args: un
   try {
     switch (op) {
       case "ping":
-        return send({ type: "reply", id, ok: true, result: { at: Date.now() } });
+        return send({ type: "reply", id, ok: true, result: { at: Date.now(), ...node.load() } });
+      case "intake":
+        return send({ type: "reply", id, ok: true, result: { open: await node.setIntake((args as NodeOps["intake"]["args"]).open) } });
       case "stats":
         return send({ type: "reply", id, ok: true, result: node.stats() });
       case "metrics":

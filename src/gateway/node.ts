@@ -79,6 +79,8 @@ export interface NodeStats {
   faults: string[];
   /** The event loop's delay p99 over the last second; publishes are refused while it is high. */
   event_loop_delay_ms: number;
+  /** `closed` while the fleet sends new clients of the shared port to other nodes (this one is full). */
+  intake: "open" | "closed";
   uptime_s: number;
 }
 
@@ -98,6 +100,8 @@ export class GatewayNode {
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<Client>();
   private readonly hub: ChannelHub;
+  /** The listener on the fleet's shared port, while the node takes new clients from it. */
+  private shared?: http.Server;
   /** The node-local broker while in `bypass` mode: where messages relayed from other nodes go. */
   private localBroker?: LocalBroker;
   private readonly safeguard: Safeguard;
@@ -159,6 +163,7 @@ export class GatewayNode {
   async start(): Promise<{ port: number; ownPort?: number }> {
     await this.hub.ready().catch((err: unknown) => this.log.warn({ err: describeError(err) }, "cache not reachable at start; publishes fail until it is"));
     const port = await this.listen({ port: this.options.port, host: this.options.host });
+    this.shared = this.servers.at(-1);
     let ownPort: number | undefined;
     if (this.options.ownPort !== undefined) ownPort = await this.listen({ port: this.options.ownPort, host: this.options.host, exclusive: true });
     this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
@@ -211,6 +216,32 @@ export class GatewayNode {
     this.metrics.mode(mode);
     this.log.warn({ mode }, "cache mode switched");
     return mode;
+  }
+
+  /** Connections, the limit, and whether the shared port's intake is open: the fleet's liveness ping. */
+  load(): { connections: number; limit: number; intake: boolean } {
+    return { connections: this.clients.size, limit: this.safeguard.health(this.clients.size).limit, intake: this.shared !== undefined };
+  }
+
+  /**
+   * Opens or closes this node's intake from the fleet's shared port. The
+   * fleet closes it while the node is full and another node has room, so new
+   * clients go there instead of being refused here; clients already
+   * connected, and the node's own port, are not touched.
+   */
+  async setIntake(open: boolean): Promise<boolean> {
+    if (open && !this.shared) {
+      await this.listen({ port: this.options.port, host: this.options.host });
+      this.shared = this.servers.at(-1);
+      this.log.info("taking new clients from the shared port again");
+    } else if (!open && this.shared) {
+      const server = this.shared;
+      this.shared = undefined;
+      server.close();
+      this.servers.splice(this.servers.indexOf(server), 1);
+      this.log.info({ connections: this.clients.size }, "full: new clients of the shared port go to the other nodes");
+    }
+    return this.shared !== undefined;
   }
 
   /** A message another node of the fleet published while the fleet bypasses its cache. Ignored in `normal` mode: the cache fans out then. */
@@ -280,6 +311,7 @@ export class GatewayNode {
       safeguard,
       faults,
       event_loop_delay_ms: this.shedder.delayMs,
+      intake: this.shared ? "open" : "closed",
       uptime_s: Math.round((now - this.startedAt) / 1000),
     };
   }

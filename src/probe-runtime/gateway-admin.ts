@@ -36,7 +36,14 @@ export interface FleetNodeView {
   index: number;
   port: number;
   state: string;
-  stats: { connections: number; safeguard: SafeguardView; cache: { ok: boolean; latency_ms: number | null } | null; faults: string[] } | null;
+  stats: {
+    connections: number;
+    safeguard: SafeguardView;
+    cache: { ok: boolean; latency_ms: number | null } | null;
+    faults: string[];
+    /** `closed` while the fleet routes new clients of the shared port around this (full) node. */
+    intake?: "open" | "closed";
+  } | null;
 }
 
 /** The gateway nodes a probe covers, where the list came from, and whether the fleet bypasses its cache. */

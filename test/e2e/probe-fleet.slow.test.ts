@@ -96,18 +96,35 @@ describe("probe kinds against a real gateway fleet (slow: real cluster, admin AP
     assert.equal((await run("safeguard")).status, "ok", "the probe passes once the lock is cleared");
   });
 
-  it("a node at its connection limit: safeguard is degraded (the safeguard doing its job), websocket quotes the retry hint", async () => {
+  it("a full node: the fleet sends new clients to the node with room; once every node is full, safeguard is degraded and websocket quotes the retry hint", async () => {
     const full: TestClient[] = [];
+    const intakes = async (): Promise<string[]> => (await fleet.admin("GET", "/stats")).body.nodes.map((n: { stats: { intake: string } }) => n.stats.intake);
+    const fill = async (node: number) => {
+      const have = (await fleet.admin("GET", "/stats")).body.nodes[node].stats.connections as number;
+      for (let i = have; i < LIMIT; i++) {
+        const client = await TestClient.connect(fleet.url(node));
+        await client.next((f) => f.type === "welcome");
+        full.push(client);
+      }
+    };
     await waitFor("node-1 to have no clients", async () => (await fleet.admin("GET", "/stats")).body.nodes[1].stats.connections === 0);
-    for (let i = 0; i < LIMIT; i++) {
-      const client = await TestClient.connect(fleet.url(1));
-      await client.next((f) => f.type === "welcome");
-      full.push(client);
-    }
     try {
+      await fill(1);
+      await waitFor("node-1's intake from the shared port to close", async () => (await intakes()).join() === "open,closed", 5_000, 100);
+      const routed = await run("safeguard");
+      assert.equal(routed.status, "ok", routed.error);
+      assert.equal((routed.details?.nodes as Record<string, { intake: string }>)["node-1"]!.intake, "closed");
+      for (let i = 0; i < 4; i++) {
+        const client = await TestClient.connect(fleet.url());
+        full.push(client);
+        assert.equal((await client.next((f) => f.type === "welcome")).node, "node-0", "a client of the shared port lands on the node with room");
+      }
+
+      await fill(0);
+      await waitFor("both intakes open again: nobody has room", async () => (await intakes()).join() === "open,open", 5_000, 100);
       const safeguard = await run("safeguard");
       assert.equal(safeguard.status, "degraded", safeguard.error);
-      assert.match(safeguard.error!, /^node-1 is at its connection limit \(8 of 8 connections\) and refuses new clients: was refused: "the node is at its connection limit; retry in \d+ ms"/);
+      assert.match(safeguard.error!, /node-1 is at its connection limit \(8 of 8 connections\) and refuses new clients: was refused: "the node is at its connection limit; retry in \d+ ms"/);
       const websocket = await run("websocket", { url: fleet.url(1), channel: null });
       assert.match(websocket.error!, /refused the connection: over capacity, "the node is at its connection limit; retry in \d+ ms".*retry after \d+ ms/);
     } finally {
