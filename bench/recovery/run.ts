@@ -149,7 +149,7 @@ async function scenario(name: string, args: string[]): Promise<Row> {
       lost: tally.lost,
       duplicated: tally.duplicated,
       page_availability: polled.reads === 0 ? 0 : round(polled.ok / polled.reads, 4),
-      playbook_runs: summary.playbook_runs.map((r) => `${r.playbook} ${r.kind} ${r.state}`),
+      playbook_runs: compactRuns(summary.playbook_runs),
       messages_acked: tally.acked,
       resumes_unrecovered: tally.unrecovered,
       reconnects: tally.reconnects,
@@ -187,6 +187,18 @@ async function soak(ms: number): Promise<{ soak_s: number; false_incidents: numb
     await service.stop();
     hook.close();
   }
+}
+
+/** "scale-out-on-surge recovery succeeded", "… restore deferred ×6": runs in order, repeats counted. */
+function compactRuns(runs: ChaosSummary["playbook_runs"]): string[] {
+  const out: { text: string; count: number }[] = [];
+  for (const run of runs) {
+    const text = `${run.playbook} ${run.kind} ${run.outcome?.startsWith("Deferred") ? "deferred" : run.state}`;
+    const last = out.at(-1);
+    if (last?.text === text) last.count++;
+    else out.push({ text, count: 1 });
+  }
+  return out.map((r) => (r.count > 1 ? `${r.text} ×${r.count}` : r.text));
 }
 
 function round(value: number, digits = 1): number {

@@ -16,6 +16,8 @@ export interface NodeSummary {
   port: number;
   state: NodeState;
   connections: number | null;
+  /** `closed` while it is full and new clients of the shared port go to nodes with room. */
+  intake: "open" | "closed" | null;
   started_at: string;
   restarts: number;
 }
@@ -209,7 +211,8 @@ export class GatewayFleet {
       pid: handle.worker.process.pid ?? null,
       port: this.gateway.nodePortBase + handle.index,
       state: handle.state,
-      connections: handle.lastStats?.connections ?? null,
+      connections: handle.load?.connections ?? handle.lastStats?.connections ?? null,
+      intake: handle.load ? (handle.load.intake ? "open" : "closed") : null,
       started_at: new Date(handle.startedAt).toISOString(),
       restarts: handle.restarts,
     };

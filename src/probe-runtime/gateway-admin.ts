@@ -124,8 +124,11 @@ export async function gatewayNodes(
   const admin = options.admin === null ? undefined : (options.admin ?? ctx.targets.gatewayAdmin);
   if (admin) {
     try {
-      const answer = await adminGet<{ mode?: string; nodes: { id: string; port: number; state: string }[] }>(admin, "nodes", ctx.signal, adminWithin(ctx));
-      const nodes = answer.nodes.filter((n) => LIVE_STATES.has(n.state)).map((n) => ({ id: n.id, url: nodeUrl(ctx.targets.gatewayUrl, n.port), state: n.state }));
+      const answer = await adminGet<{ mode?: string; nodes: { id: string; port: number; state: string; intake?: string | null }[] }>(admin, "nodes", ctx.signal, adminWithin(ctx));
+      const live = answer.nodes.filter((n) => LIVE_STATES.has(n.state));
+      // A full node the fleet routes new clients around takes none: leave it out while others take them.
+      const taking = live.filter((n) => n.intake !== "closed");
+      const nodes = (taking.length > 0 ? taking : live).map((n) => ({ id: n.id, url: nodeUrl(ctx.targets.gatewayUrl, n.port), state: n.state }));
       if (nodes.length > 0) return { nodes, source: "admin", bypass: answer.mode === "bypass" };
     } catch (err) {
       if (ctx.signal.aborted) throw err;

@@ -114,6 +114,9 @@ describe("probe kinds against a real gateway fleet (slow: real cluster, admin AP
       const routed = await run("safeguard");
       assert.equal(routed.status, "ok", routed.error);
       assert.equal((routed.details?.nodes as Record<string, { intake: string }>)["node-1"]!.intake, "closed");
+      const pubsub = await run("pubsub", {}, { probe: "full-pubsub" });
+      assert.equal(pubsub.status, "ok", `pubsub leaves the full node out: ${pubsub.error}`);
+      assert.deepEqual([pubsub.details?.publisher, pubsub.details?.subscriber], ["node-0", "node-0"]);
       for (let i = 0; i < 4; i++) {
         const client = await TestClient.connect(fleet.url());
         full.push(client);
