@@ -23,6 +23,7 @@ Commands:
   gateway                the managed realtime gateway fleet
   config check [FILE]    validate a configuration file and summarise it
   chaos SCENARIO         rehearse a real outage against the running stack (pulseboard chaos --help)
+  tokens create|list|revoke   admin API tokens with scopes (pulseboard tokens --help)
 
 Options:
   --config FILE          configuration file (default: $PULSEBOARD_CONFIG, else ./pulseboard.yaml)
@@ -50,6 +51,13 @@ const ROLES: Record<string, () => Promise<RoleRunner>> = {
 };
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "tokens") {
+    const [{ tokensMain }, { embeddedRedisDir, embeddedRedisUrl }] = await Promise.all([import("./auth/index.ts"), import("./supervisor/index.ts")]);
+    const registry = await ProbeRegistry.load();
+    const file = argv.find((a, i) => argv[i - 1] === "--config");
+    const config = loadConfig({ file, probeKinds: registry, channelKinds, fleetKinds, playbookSteps });
+    return tokensMain(argv.slice(1), config, config.redis.url ?? embeddedRedisUrl(embeddedRedisDir(config.home, "control")));
+  }
   if (argv[0] === "chaos") {
     const { chaosMain } = await import("./chaos/index.ts");
     const registry = await ProbeRegistry.load();
@@ -132,7 +140,7 @@ main(process.argv.slice(2)).then(
     if (code !== EXIT.ok) process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof ConfigError || (err instanceof Error && err.name === "ChaosUsageError")) {
+    if (err instanceof ConfigError || (err instanceof Error && (err.name === "ChaosUsageError" || err.name === "TokenInputError"))) {
       process.stderr.write(`pulseboard: ${err.message}\n`);
       process.exit(EXIT.config);
     }

@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { parseDuration, type Config } from "../config/index.ts";
 import { describeError, sleep } from "../core/index.ts";
 import { GatewayAdminClient } from "../fleet/index.ts";
+import { embeddedRedisDir, embeddedRedisUrl } from "../supervisor/index.ts";
 import { isTerminal, type RunState } from "../playbooks/index.ts";
 import { cacheClog } from "./scenarios/cache-clog.ts";
 import { gatewayHalt, safeguardLockup } from "./scenarios/gateway-faults.ts";
@@ -188,14 +189,10 @@ export function chaosTarget(config: Config): ChaosTarget {
     const at = path.join(home, file);
     return existsSync(at) ? readFileSync(at, "utf8").trim() : undefined;
   };
-  const embedded = (name: string): { url?: string; embeddedDir?: string } => {
-    const dir = path.join(home, "redis", name);
-    try {
-      const { port } = JSON.parse(readFileSync(path.join(dir, "redis-server.pid"), "utf8")) as { port: number };
-      return { url: `redis://127.0.0.1:${port}`, embeddedDir: dir };
-    } catch {
-      return {};
-    }
+  const embedded = (name: "control" | "cache"): { url?: string; embeddedDir?: string } => {
+    const dir = embeddedRedisDir(home, name);
+    const url = embeddedRedisUrl(dir);
+    return url ? { url, embeddedDir: dir } : {};
   };
   const host = !config.web.host || config.web.host === "0.0.0.0" || config.web.host === "::" ? "127.0.0.1" : config.web.host;
   return {

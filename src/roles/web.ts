@@ -4,7 +4,7 @@ import { UpstreamError, closeRedis, connectRedis } from "../core/index.ts";
 import { NotificationControl, PlaybookControl, ProbeControl } from "../pipeline/index.ts";
 import { StatusStore, type StatusContext } from "../status/index.ts";
 import { QueuedConfirmations, SubscriberStore } from "../subscriptions/index.ts";
-import { createWebApp, PageRenderer, SnapshotService, subscriptionsRouter, type SubscriptionViewData, type WebApp } from "../web/index.ts";
+import { AdminAuth, createWebApp, PageRenderer, SnapshotService, subscriptionsRouter, type SubscriptionViewData, type WebApp } from "../web/index.ts";
 import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./context.ts";
 
 /** The web role: public page, Statuspage-compatible API, admin API, health. */
@@ -40,8 +40,9 @@ export async function runWeb({ config, log, watcher }: RoleContext): Promise<Rol
   const confirmations = new QueuedConfirmations({ config: () => current, connection: redis });
   const subscriptionContext = { store: new SubscriberStore(redis, config.redis.prefix), config: () => current, confirmations };
   const pages = new PageRenderer(config);
-  const subscriptions = subscriptionsRouter({ ctx: subscriptionContext, adminTokens: tokens, render: (view, data) => pages.view(view, data as SubscriptionViewData), log });
-  const app = createWebApp({ config, liveConfig: () => current, status, snapshot, adminTokens: tokens, ready: () => store.ping(), probes, notifications, playbooks, subscriptions, log });
+  const auth = AdminAuth.forRedis(redis, config.redis.prefix, tokens, log);
+  const subscriptions = subscriptionsRouter({ ctx: subscriptionContext, auth, render: (view, data) => pages.view(view, data as SubscriptionViewData), log });
+  const app = createWebApp({ config, liveConfig: () => current, status, snapshot, adminTokens: tokens, auth, ready: () => store.ping(), probes, notifications, playbooks, subscriptions, log });
   const server = await listen(app, config.web.port, config.web.host);
   log.info({ port: config.web.port, url: config.page.url }, "status page serving");
   announceReady("web", { port: config.web.port });

@@ -32,6 +32,21 @@ const MAX_HOLD_DOWN_MS = 15 * 60_000;
  */
 export const HOLD_DOWN_FILE = "hold-down-until";
 
+/** The data directory of the embedded Redis `name` (`control` or `cache`) under PULSEBOARD_HOME. */
+export function embeddedRedisDir(home: string, name: "control" | "cache"): string {
+  return path.join(home, "redis", name);
+}
+
+/** The URL of the embedded Redis `pulseboard start` runs from `dir`, from its pid file; undefined when none was started there. */
+export function embeddedRedisUrl(dir: string): string | undefined {
+  try {
+    const { port } = JSON.parse(readFileSync(path.join(dir, "redis-server.pid"), "utf8")) as { port: number };
+    return `redis://127.0.0.1:${port}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Until when (epoch ms) the server in `dir` is to stay down; undefined when it is not held. */
 export function holdDownUntil(dir: string, now = Date.now()): number | undefined {
   try {

@@ -1,5 +1,6 @@
 import { Router, type Request } from "express";
 import { ValidationError } from "../core/index.ts";
+import { authorOf } from "./auth.ts";
 import {
   cancelMaintenance,
   scheduleMaintenance,
@@ -21,8 +22,8 @@ export interface NotificationAdmin {
  * Admin routes for maintenance windows, postmortems, notification delivery
  * (dead letters, replay, disabled channels) and flagged probe locations.
  */
-export function adminOperationsRouter(options: { status: StatusContext; notifications: NotificationAdmin; author: Author }): Router {
-  const { status, notifications, author } = options;
+export function adminOperationsRouter(options: { status: StatusContext; notifications: NotificationAdmin }): Router {
+  const { status, notifications } = options;
   const router = Router();
 
   router.get("/maintenances", async (req, res) => {
@@ -30,16 +31,16 @@ export function adminOperationsRouter(options: { status: StatusContext; notifica
   });
 
   router.post("/maintenances", async (req, res) => {
-    const { maintenance, created } = await scheduleMaintenance(status, { ...objectBody(req), source: "admin", author } as ScheduleMaintenanceInput);
+    const { maintenance, created } = await scheduleMaintenance(status, { ...objectBody(req), source: "admin", author: authorOf(res) } as ScheduleMaintenanceInput);
     res.status(created ? 201 : 200).json({ maintenance });
   });
 
   router.post("/maintenances/:id/cancel", async (req, res) => {
-    res.json({ maintenance: await cancelMaintenance(status, { ...objectBody(req), id: req.params.id, author } as { id: string; author: Author }) });
+    res.json({ maintenance: await cancelMaintenance(status, { ...objectBody(req), id: req.params.id, author: authorOf(res) } as { id: string; author: Author }) });
   });
 
   router.post("/incidents/:id/postmortem", async (req, res) => {
-    res.json({ incident: await writePostmortem(status, { ...objectBody(req), id: req.params.id, author } as { id: string; body: string; author: Author }) });
+    res.json({ incident: await writePostmortem(status, { ...objectBody(req), id: req.params.id, author: authorOf(res) } as { id: string; body: string; author: Author }) });
   });
 
   router.get("/notifications/dead", async (req, res) => {

@@ -1,7 +1,7 @@
 import express, { Router, type Request, type Response } from "express";
 import { PulseboardError, ValidationError } from "../core/index.ts";
 import { escapeHtml } from "../notify/index.ts";
-import { requireBearer } from "./auth.ts";
+import { authorOf, type AdminAuth } from "./auth.ts";
 
 /** A run as the approve page needs it (the pipeline's PlaybookRun has more). */
 export interface ApprovableRun {
@@ -40,7 +40,7 @@ export interface PlaybookAdmin {
  * shows the proposed run; only its form's POST decides (a link preview that
  * fetches it approves nothing).
  */
-export function adminPlaybooksRouter(options: { playbooks: PlaybookAdmin; tokens: string[] }): Router {
+export function adminPlaybooksRouter(options: { playbooks: PlaybookAdmin; auth: AdminAuth }): Router {
   const { playbooks } = options;
   const router = Router();
 
@@ -69,7 +69,7 @@ export function adminPlaybooksRouter(options: { playbooks: PlaybookAdmin; tokens
   });
 
   const guarded = Router();
-  guarded.use(requireBearer(options.tokens));
+  guarded.use(options.auth.guard());
   guarded.use(express.json({ limit: "16kb" }));
   guarded.get("/", async (_req, res) => {
     res.json({ playbooks: await playbooks.list() });
@@ -82,10 +82,10 @@ export function adminPlaybooksRouter(options: { playbooks: PlaybookAdmin; tokens
     res.json({ run: await playbooks.run(req.params.id) });
   });
   guarded.post("/runs/:id/approve", async (req, res) => {
-    res.json({ run: await playbooks.approve(req.params.id, { by: byOf(req), via: "api" }) });
+    res.json({ run: await playbooks.approve(req.params.id, { by: byOf(req, authorOf(res).name), via: "api" }) });
   });
   guarded.post("/runs/:id/reject", async (req, res) => {
-    res.json({ run: await playbooks.reject(req.params.id, { by: byOf(req), via: "api" }) });
+    res.json({ run: await playbooks.reject(req.params.id, { by: byOf(req, authorOf(res).name), via: "api" }) });
   });
   guarded.post("/validate", async (req, res) => {
     res.json(await playbooks.validate(req.body));
@@ -104,9 +104,10 @@ export function adminPlaybooksRouter(options: { playbooks: PlaybookAdmin; tokens
 }
 
 /** Who decided, for the audit record: `by` in the body, else "admin". */
-function byOf(req: Request): string {
+/** Who decides: the body's `by`, else the name of the token that asked. */
+function byOf(req: Request, tokenName: string): string {
   const by = (req.body as { by?: unknown } | undefined)?.by;
-  if (by === undefined) return "admin";
+  if (by === undefined) return tokenName;
   if (typeof by !== "string" || by.trim().length === 0 || by.length > 100) throw new ValidationError(["by: expected who decides, in at most 100 characters"]);
   return by.trim();
 }

@@ -6,7 +6,6 @@ import {
   openIncident,
   resolveIncident,
   type AppendUpdateInput,
-  type Author,
   type OpenIncidentInput,
   type ResolveIncidentInput,
   type StatusContext,
@@ -14,14 +13,15 @@ import {
 import { adminOperationsRouter, type NotificationAdmin } from "./admin-operations.ts";
 import { adminProbesRouter, type ProbeControl } from "./admin-probes.ts";
 import { adminPlaybooksRouter, type PlaybookAdmin } from "./admin-playbooks.ts";
-import { requireBearer } from "./auth.ts";
+import { adminAuthRouter } from "./admin-tokens.ts";
+import { authorOf, type AdminAuth } from "./auth.ts";
 
 export interface AdminOptions {
   /** The running config (it changes when pulseboard.yaml is reloaded). */
   config: () => Config;
   status: StatusContext;
-  /** Tokens accepted as `Authorization: Bearer …`. */
-  tokens: string[];
+  /** Who may do what: bearer tokens with scopes, and the audit log. */
+  auth: AdminAuth;
   probes: ProbeControl;
   notifications: NotificationAdmin;
   /** Playbooks, their runs and approvals. @defaultValue none (no /playbooks routes) */
@@ -36,12 +36,12 @@ export function adminRouter(options: AdminOptions): Router {
   const { status } = options;
   const router = Router();
   // Before the bearer check: its approve links carry their own signed token (the rest of it checks the bearer).
-  if (options.playbooks) router.use(adminPlaybooksRouter({ playbooks: options.playbooks, tokens: options.tokens }));
-  router.use(requireBearer(options.tokens));
+  if (options.playbooks) router.use(adminPlaybooksRouter({ playbooks: options.playbooks, auth: options.auth }));
+  router.use(options.auth.guard());
   router.use(express.json({ limit: "64kb" }));
-  const person: Author = { kind: "person", name: "admin" };
   router.use(adminProbesRouter({ config: options.config, status, probes: options.probes }));
-  router.use(adminOperationsRouter({ status, notifications: options.notifications, author: person }));
+  router.use(adminOperationsRouter({ status, notifications: options.notifications }));
+  router.use(adminAuthRouter(options.auth));
 
   router.get("/components", async (_req, res) => {
     const config = options.config();
@@ -77,18 +77,18 @@ export function adminRouter(options: AdminOptions): Router {
   });
 
   router.post("/incidents", async (req, res) => {
-    const input = { ...bodyOf(req), automatic: false, author: person } as OpenIncidentInput;
+    const input = { ...bodyOf(req), automatic: false, author: authorOf(res) } as OpenIncidentInput;
     const { incident, created } = await openIncident(status, input);
     res.status(created ? 201 : 200).json({ incident });
   });
 
   router.post("/incidents/:id/updates", async (req, res) => {
-    const { incident } = await appendUpdate(status, { ...bodyOf(req), id: req.params.id, author: person } as AppendUpdateInput);
+    const { incident } = await appendUpdate(status, { ...bodyOf(req), id: req.params.id, author: authorOf(res) } as AppendUpdateInput);
     res.json({ incident });
   });
 
   router.post("/incidents/:id/resolve", async (req, res) => {
-    const { incident } = await resolveIncident(status, { ...bodyOf(req), id: req.params.id, author: person } as ResolveIncidentInput);
+    const { incident } = await resolveIncident(status, { ...bodyOf(req), id: req.params.id, author: authorOf(res) } as ResolveIncidentInput);
     res.json({ incident });
   });
 

@@ -4,6 +4,7 @@ import express from "express";
 import type { Config } from "../config/index.ts";
 import { PACKAGE_ROOT, newId, type Logger } from "../core/index.ts";
 import type { StatusContext } from "../status/index.ts";
+import { AdminAuth } from "./auth.ts";
 import { adminRouter } from "./admin.ts";
 import type { ProbeControl } from "./admin-probes.ts";
 import type { NotificationAdmin } from "./admin-operations.ts";
@@ -22,8 +23,10 @@ export interface WebAppOptions {
   config: Config;
   status: StatusContext;
   snapshot: SnapshotService;
-  /** Bearer tokens of the admin API. */
+  /** Bootstrap bearer tokens of the admin API (every scope); scoped tokens live in the control plane. */
   adminTokens: string[];
+  /** Who may use the admin API, and its audit log. @defaultValue the bootstrap tokens and the status store's Redis */
+  auth?: AdminAuth;
   /** Answers when the control-plane Redis is reachable. */
   ready: () => Promise<void>;
   /** Pause, resume and run-now for the admin API. */
@@ -82,7 +85,7 @@ export function createWebApp(options: WebAppOptions): WebApp {
 
   app.use("/static", express.static(PUBLIC_DIR, { maxAge: "1h", index: false }));
   app.use(liveRouter({ snapshot, pages, log }));
-  app.use("/admin/api", adminRouter({ config: options.liveConfig ?? (() => config), status: options.status, tokens: options.adminTokens, probes: options.probes, notifications: options.notifications, playbooks: options.playbooks }));
+  app.use("/admin/api", adminRouter({ config: options.liveConfig ?? (() => config), status: options.status, auth: options.auth ?? AdminAuth.forRedis(options.status.store.redis, config.redis.prefix, options.adminTokens, log), probes: options.probes, notifications: options.notifications, playbooks: options.playbooks }));
 
   // Status-page subscriptions: /subscriptions/* and /admin/api/subscribers/* (see subscriptions.ts).
   if (options.subscriptions) app.use(options.subscriptions);

@@ -1,14 +1,82 @@
-import type { NextFunction, Request, Response } from "express";
-import { bearerToken, tokenMatcher } from "../core/index.ts";
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+import type { Redis } from "ioredis";
+import { allows, AuditLog, TokenStore, type Actor, type Scope } from "../auth/index.ts";
+import { describeError, type Logger } from "../core/index.ts";
+import type { Author } from "../status/index.ts";
 
 /**
- * Guards the admin API with bearer tokens compared in constant time.
- * Without a valid token the answer is 401 and nothing else.
+ * The scope a request to the admin API needs: reading needs `read`; changing
+ * incidents, maintenance and notifications needs `incidents`; playbooks
+ * `playbooks`; probes `fleet`; tokens, the audit log and subscribers `admin`.
  */
-export function requireBearer(tokens: string[]) {
-  const matches = tokenMatcher(tokens);
-  return (req: Request, res: Response, next: NextFunction): void => {
-    if (matches(bearerToken(req.get("authorization")))) return next();
-    res.status(401).set("WWW-Authenticate", 'Bearer realm="pulseboard-admin"').json({ code: "unauthorized", message: "a valid bearer token is required" });
-  };
+export function scopeFor(method: string, path: string): Scope {
+  const p = path.replace(/^\/admin\/api/, "").split("?")[0]!;
+  if (/^\/(tokens|audit)(\/|$)/.test(p)) return "admin";
+  if (method === "GET" || method === "HEAD") return "read";
+  if (/^\/playbooks(\/|$)/.test(p)) return "playbooks";
+  if (/^\/probes(\/|$)/.test(p)) return "fleet";
+  if (/^\/(incidents|maintenances|notifications)(\/|$)/.test(p)) return "incidents";
+  return "admin";
+}
+
+/**
+ * Who may use the admin API: the bootstrap ADMIN_TOKEN (every scope) and
+ * the scoped tokens of the control plane. Every request that changes
+ * something is written to the audit log (who, what, when, how it ended),
+ * never with the token itself.
+ */
+export class AdminAuth {
+  constructor(
+    readonly tokens: TokenStore,
+    readonly audit: AuditLog | undefined,
+    private readonly log?: Logger,
+  ) {}
+
+  static forRedis(redis: Redis, prefix: string, bootstrapTokens: string[], log?: Logger): AdminAuth {
+    return new AdminAuth(new TokenStore(redis, prefix, bootstrapTokens), new AuditLog(redis, prefix), log);
+  }
+
+  /** Checks the bearer token and the scope the route needs; 401 without a valid token, 403 without the scope. */
+  guard(): RequestHandler {
+    return (req: Request, res: Response, next: NextFunction): void => {
+      void this.tokens.verify(req.get("authorization")).then(
+        (actor) => {
+          if (!actor) {
+            res.status(401).set("WWW-Authenticate", 'Bearer realm="pulseboard-admin"').json({ code: "unauthorized", message: "a valid bearer token is required" });
+            return;
+          }
+          const scope = scopeFor(req.method, req.originalUrl);
+          if (!allows(actor, scope)) {
+            res.status(403).json({ code: "forbidden", message: `the token "${actor.name}" lacks the "${scope}" scope that ${req.method} ${pathOf(req)} needs (it has ${actor.scopes.join(", ")})` });
+            return;
+          }
+          res.locals.actor = actor;
+          if (req.method !== "GET" && req.method !== "HEAD") this.auditOnFinish(actor, req, res);
+          next();
+        },
+        (err: unknown) => next(err),
+      );
+    };
+  }
+
+  private auditOnFinish(actor: Actor, req: Request, res: Response): void {
+    res.once("finish", () => {
+      const path = pathOf(req);
+      this.log?.info({ actor: actor.name, token: actor.id, method: req.method, path, status: res.statusCode }, "admin action");
+      this.audit?.record(actor, req.method, path, res.statusCode).catch((err: unknown) => {
+        this.log?.error({ err: describeError(err), method: req.method, path }, "cannot write the audit log");
+      });
+    });
+  }
+}
+
+/** The person a request's token names, as incident timelines credit them. */
+export function authorOf(res: Response): Author {
+  const actor = res.locals.actor as Actor | undefined;
+  return { kind: "person", name: actor?.name ?? "admin" };
+}
+
+/** The path without its query: an approve token or a search never goes into a log. */
+function pathOf(req: Request): string {
+  return req.originalUrl.split("?")[0]!;
 }

@@ -7,3 +7,4 @@ export type { NotificationAdmin } from "./admin-operations.ts";
 export type { PlaybookAdmin } from "./admin-playbooks.ts";
 export { subscriptionsRouter, type SubscriptionsRouterOptions } from "./subscriptions.ts";
 export type { SubscriptionViewData, SubscriptionView } from "./subscription-pages.ts";
+export { AdminAuth, authorOf, scopeFor } from "./auth.ts";

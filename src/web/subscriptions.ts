@@ -12,7 +12,7 @@ import {
   type SubscribeInput,
   type SubscriptionContext,
 } from "../subscriptions/index.ts";
-import { requireBearer } from "./auth.ts";
+import type { AdminAuth } from "./auth.ts";
 import { fallbackHtml, type SubscriptionView, type SubscriptionViewData } from "./subscription-pages.ts";
 
 /** The largest body the subscription endpoints read. */
@@ -21,7 +21,8 @@ const BODY_LIMIT = "16kb";
 export interface SubscriptionsRouterOptions {
   ctx: SubscriptionContext;
   /** Bearer tokens of the admin API (for /admin/api/subscribers). */
-  adminTokens: string[];
+  /** Who may list and remove subscribers (the `admin` scope). */
+  auth: AdminAuth;
   /**
    * Renders a view ("subscribe" or "subscription-message") with
    * SubscriptionViewData. @defaultValue minimal built-in HTML
@@ -139,7 +140,7 @@ function publicRoutes(options: SubscriptionsRouterOptions): Router {
 function adminRoutes(options: SubscriptionsRouterOptions): Router {
   const { ctx } = options;
   const router = Router();
-  router.use(requireBearer(options.adminTokens), noStore);
+  router.use(options.auth.guard(), noStore);
   router.get("/", async (_req, res) => {
     res.json({ subscribers: (await ctx.store.subscribers()).map(viewOf) });
   });

@@ -15,7 +15,7 @@ import {
   type SubscriberDeadLetter,
   type SubscriptionContext,
 } from "../../src/subscriptions/index.ts";
-import { createWebApp, SnapshotService, StatuspageMapper, subscriptionsRouter, type WebApp } from "../../src/web/index.ts";
+import { AdminAuth, createWebApp, SnapshotService, StatuspageMapper, subscriptionsRouter, type WebApp } from "../../src/web/index.ts";
 import { configFrom, testLog } from "../helpers/config.ts";
 import { HttpReceiver, SmtpReceiver, type RecordedMail } from "../helpers/receivers.ts";
 import { startRedis, uniquePrefix, type TestRedis } from "../helpers/redis.ts";
@@ -121,7 +121,7 @@ subscriptions:
     await snapshot.start();
     const probes = new ProbeControl({ config: () => current, url: redis.url, connection: commands, store: status.store, log });
     const notifications = new NotificationControl({ config: () => current, connection: commands, store: status.store });
-    const router = subscriptionsRouter({ ctx: subscriptions, adminTokens: [TOKEN], log });
+    const router = subscriptionsRouter({ ctx: subscriptions, auth: AdminAuth.forRedis(commands, config.redis.prefix, [TOKEN]), log });
     app = createWebApp({ config, liveConfig: () => current, status, snapshot, adminTokens: [TOKEN], ready: () => status.store.ping(), probes, notifications, subscriptions: router, log });
     // The worker role's pieces, wired as src/roles/worker.ts wires them.
     const shapes = new StatuspageMapper(config);

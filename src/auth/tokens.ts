@@ -1,0 +1,131 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { Redis } from "ioredis";
+import { bearerToken, tokenMatcher } from "../core/index.ts";
+
+/** What an admin token may do. Every scope may read; `admin` includes every other scope. */
+export const SCOPES = ["read", "incidents", "playbooks", "fleet", "admin"] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** What each scope allows, for `pulseboard tokens` and the docs. */
+export const SCOPE_WORDS: Record<Scope, string> = {
+  read: "read everything the admin API shows",
+  incidents: "open, update and resolve incidents; maintenance; postmortems; notification replays",
+  playbooks: "switch playbooks on and off, approve and reject runs, validate playbooks",
+  fleet: "pause, resume and run probes now",
+  admin: "everything, including tokens, subscribers and the audit log",
+};
+
+/** A token as listed: never its secret, which exists only in the answer that created it. */
+export interface TokenRecord {
+  id: string;
+  name: string;
+  scopes: Scope[];
+  created_at: string;
+  revoked_at?: string;
+  last_used_at?: string;
+}
+
+/** Who a request's token says it is. */
+export interface Actor {
+  /** The stored token's id, or `bootstrap` for ADMIN_TOKEN. */
+  id: string;
+  name: string;
+  scopes: readonly Scope[];
+}
+
+interface Stored extends TokenRecord {
+  /** sha256 of the secret, hex. */
+  hash: string;
+}
+
+const TOKEN_PATTERN = /^pb_([a-z0-9]{12})\.([A-Za-z0-9_-]{43})$/;
+const NAME_PATTERN = /^[\p{L}\p{N} ._@-]{1,64}$/u;
+
+/** A problem with what was asked of the token store, said as it is (HTTP 400, CLI exit 2). */
+export class TokenInputError extends Error {
+  override name = "TokenInputError";
+}
+
+/**
+ * Admin tokens with scopes, kept hashed in the control-plane Redis: a token
+ * reads `pb_<id>.<secret>`, and only sha256(secret) is stored, so neither a
+ * Redis dump nor the admin API can give one back. The bootstrap ADMIN_TOKEN
+ * (from the environment or `pulseboard start`'s token file) has every scope.
+ */
+export class TokenStore {
+  private readonly key: string;
+  private readonly usedKey: string;
+  private readonly bootstrap: (offered: string | undefined) => boolean;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    bootstrapTokens: string[] = [],
+  ) {
+    this.key = `${prefix}:auth:tokens`;
+    this.usedKey = `${prefix}:auth:used`;
+    this.bootstrap = tokenMatcher(bootstrapTokens);
+  }
+
+  /** Creates a token; the answer is the only place its secret ever appears. */
+  async create(name: string, scopes: string[]): Promise<{ token: string; record: TokenRecord }> {
+    const cleanName = name.trim();
+    if (!NAME_PATTERN.test(cleanName)) throw new TokenInputError("name: 1 to 64 letters, digits, spaces or . _ @ -");
+    const wanted = [...new Set(scopes.map((s) => s.trim()).filter(Boolean))];
+    if (wanted.length === 0) throw new TokenInputError(`scopes: give at least one of ${SCOPES.join(", ")}`);
+    const unknown = wanted.filter((s) => !(SCOPES as readonly string[]).includes(s));
+    if (unknown.length > 0) throw new TokenInputError(`scopes: ${unknown.map((s) => JSON.stringify(s)).join(", ")} ${unknown.length === 1 ? "is not a scope" : "are not scopes"}; there are ${SCOPES.join(", ")}`);
+    const id = randomBytes(8).toString("hex").slice(0, 12);
+    const secret = randomBytes(32).toString("base64url");
+    const record: Stored = { id, name: cleanName, scopes: wanted as Scope[], created_at: new Date().toISOString(), hash: sha256(secret) };
+    await this.redis.hset(this.key, id, JSON.stringify(record));
+    return { token: `pb_${id}.${secret}`, record: publicRecord(record) };
+  }
+
+  async list(): Promise<TokenRecord[]> {
+    const [all, used] = await Promise.all([this.redis.hgetall(this.key), this.redis.hgetall(this.usedKey)]);
+    return Object.values(all)
+      .map((raw) => publicRecord(JSON.parse(raw) as Stored, used))
+      .sort((a, b) => a.created_at.localeCompare(b.created_at));
+  }
+
+  /** Revokes a token at once; it stays listed, marked revoked. False when there is no such token. */
+  async revoke(id: string): Promise<TokenRecord | undefined> {
+    const raw = await this.redis.hget(this.key, id);
+    if (!raw) return undefined;
+    const record = JSON.parse(raw) as Stored;
+    record.revoked_at ??= new Date().toISOString();
+    await this.redis.hset(this.key, id, JSON.stringify(record));
+    return publicRecord(record);
+  }
+
+  /** Who an `Authorization` header's token is, or undefined for a missing, unknown or revoked one. */
+  async verify(header: string | undefined): Promise<Actor | undefined> {
+    const offered = bearerToken(header);
+    if (!offered) return undefined;
+    if (this.bootstrap(offered)) return { id: "bootstrap", name: "admin", scopes: ["admin"] };
+    const match = TOKEN_PATTERN.exec(offered);
+    if (!match) return undefined;
+    const raw = await this.redis.hget(this.key, match[1]!);
+    if (!raw) return undefined;
+    const record = JSON.parse(raw) as Stored;
+    const same = timingSafeEqual(Buffer.from(sha256(match[2]!), "hex"), Buffer.from(record.hash, "hex"));
+    if (!same || record.revoked_at) return undefined;
+    void this.redis.hset(this.usedKey, record.id, new Date().toISOString()).catch(() => undefined);
+    return { id: record.id, name: record.name, scopes: record.scopes };
+  }
+}
+
+/** Whether an actor's scopes allow `scope`: every scope reads, `admin` does everything. */
+export function allows(actor: Actor, scope: Scope): boolean {
+  return scope === "read" || actor.scopes.includes("admin") || actor.scopes.includes(scope);
+}
+
+function publicRecord(stored: Stored, used: Record<string, string> = {}): TokenRecord {
+  const { hash: _hash, ...record } = stored;
+  return used[stored.id] ? { ...record, last_used_at: used[stored.id] } : record;
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}

@@ -1,0 +1,142 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import { Redis } from "ioredis";
+import request from "supertest";
+import type { Config } from "../../src/config/index.ts";
+import { NotificationControl, ProbeControl } from "../../src/pipeline/index.ts";
+import { StatusStore, type StatusContext } from "../../src/status/index.ts";
+import { createWebApp, scopeFor, SnapshotService, type WebApp } from "../../src/web/index.ts";
+import { configFrom, testLog } from "../helpers/config.ts";
+import { startRedis, uniquePrefix, type TestRedis } from "../helpers/redis.ts";
+import { BIN } from "../helpers/service.ts";
+
+const BOOTSTRAP = "admin-auth-bootstrap-token-0123456789";
+
+describe("admin API tokens with scopes, and the audit log (real redis-server, real HTTP)", () => {
+  let redis: TestRedis;
+  let connection: Redis;
+  let config: Config;
+  let status: StatusContext;
+  let snapshot: SnapshotService;
+  let probes: ProbeControl;
+  let app: WebApp;
+  const as = (token: string) => ({
+    get: (path: string) => request(app).get(`/admin/api${path}`).set("authorization", `Bearer ${token}`),
+    post: (path: string, body: object = {}) => request(app).post(`/admin/api${path}`).set("authorization", `Bearer ${token}`).send(body),
+    delete: (path: string) => request(app).delete(`/admin/api${path}`).set("authorization", `Bearer ${token}`),
+  });
+  const create = async (name: string, scopes: string[]): Promise<{ id: string; token: string }> => (await as(BOOTSTRAP).post("/tokens", { name, scopes }).expect(201)).body;
+
+  before(async () => {
+    redis = await startRedis();
+    config = await configFrom(`
+page: { name: Auth, url: "https://status.acme.test" }
+locations: [{ id: local }]
+components: [{ id: chat, name: Chat }]
+`, { REDIS_URL: redis.url });
+    connection = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    status = { store: new StatusStore(connection, uniquePrefix()), components: config.components };
+    snapshot = SnapshotService.forStore(status, () => config, { refreshMs: 60_000, log: testLog() });
+    await snapshot.start();
+    probes = new ProbeControl({ config: () => config, url: redis.url, connection, store: status.store, log: testLog() });
+    app = createWebApp({ config, status, snapshot, adminTokens: [BOOTSTRAP], ready: () => status.store.ping(), probes, notifications: new NotificationControl({ config: () => config, connection, store: status.store }), log: testLog() });
+  });
+  after(async () => {
+    await probes.close();
+    await snapshot.stop();
+    connection.disconnect();
+    await redis.stop();
+  });
+
+  it("maps every admin route to the scope it needs", () => {
+    assert.equal(scopeFor("GET", "/admin/api/incidents?limit=5"), "read");
+    assert.equal(scopeFor("POST", "/admin/api/incidents"), "incidents");
+    assert.equal(scopeFor("POST", "/admin/api/maintenances/m1/cancel"), "incidents");
+    assert.equal(scopeFor("POST", "/admin/api/notifications/dead/x/replay"), "incidents");
+    assert.equal(scopeFor("POST", "/admin/api/playbooks/p/enable"), "playbooks");
+    assert.equal(scopeFor("POST", "/admin/api/probes/p/run"), "fleet");
+    assert.equal(scopeFor("DELETE", "/admin/api/subscribers/s1"), "admin");
+    assert.equal(scopeFor("GET", "/admin/api/tokens"), "admin");
+    assert.equal(scopeFor("GET", "/admin/api/audit"), "admin");
+  });
+
+  it("a token does what its scopes allow and gets 403 naming the missing scope otherwise", async () => {
+    const reader = await create("dashboard", ["read"]);
+    const oncall = await create("alice", ["incidents"]);
+    assert.match(reader.token, /^pb_[a-z0-9]{12}\.[A-Za-z0-9_-]{43}$/);
+    await as(reader.token).get("/incidents").expect(200);
+    const refused = await as(reader.token).post("/incidents", { name: "x", body: "y", components: { chat: "major_outage" } }).expect(403);
+    assert.equal(refused.body.message, 'the token "dashboard" lacks the "incidents" scope that POST /admin/api/incidents needs (it has read)');
+    await as(reader.token).get("/tokens").expect(403);
+
+    const opened = await as(oncall.token).post("/incidents", { name: "Chat delays", body: "Looking into it.", components: { chat: "degraded_performance" } }).expect(201);
+    assert.equal(opened.body.incident.updates[0].author.name, "alice", "the timeline credits the token's name");
+    await as(oncall.token).post("/probes/anything/run").expect(403);
+    await as(oncall.token).get("/incidents").expect(200); // every scope reads
+  });
+
+  it("lists tokens without their secrets, keeps only hashes in Redis, and revokes at once", async () => {
+    const bot = await create("deploy-bot", ["read", "playbooks"]);
+    const listed = (await as(BOOTSTRAP).get("/tokens").expect(200)).body.tokens as Record<string, unknown>[];
+    const mine = listed.find((t) => t.id === bot.id)!;
+    assert.deepEqual(Object.keys(mine).sort(), ["created_at", "id", "name", "scopes"]);
+    await as(bot.token).get("/incidents").expect(200);
+    const after = (await as(BOOTSTRAP).get("/tokens").expect(200)).body.tokens.find((t: { id: string }) => t.id === bot.id);
+    assert.ok(after.last_used_at, "last use is recorded");
+
+    const secret = bot.token.split(".")[1]!;
+    const dump = JSON.stringify(await Promise.all((await connection.keys("*")).filter((k) => k.includes("auth")).map(async (k) => [k, await connection.type(k) === "hash" ? await connection.hgetall(k) : null])));
+    assert.ok(!dump.includes(secret), "the secret is nowhere in Redis");
+
+    await as(BOOTSTRAP).delete(`/tokens/${bot.id}`).expect(200);
+    await as(bot.token).get("/incidents").expect(401);
+    assert.ok((await as(BOOTSTRAP).get("/tokens")).body.tokens.find((t: { id: string }) => t.id === bot.id).revoked_at);
+    await as(BOOTSTRAP).delete("/tokens/nope").expect(404);
+    await as(`pb_${bot.id}.${"A".repeat(43)}`).get("/incidents").expect(401, /valid bearer token/);
+  });
+
+  it("refuses bad token requests, naming the field", async () => {
+    const unknown = await as(BOOTSTRAP).post("/tokens", { name: "x", scopes: ["read", "root"] }).expect(400);
+    assert.match(JSON.stringify(unknown.body), /scopes: \\"root\\" is not a scope; there are read, incidents, playbooks, fleet, admin/);
+    assert.match(JSON.stringify((await as(BOOTSTRAP).post("/tokens", { name: "", scopes: ["read"] }).expect(400)).body), /name: 1 to 64 letters/);
+    assert.match(JSON.stringify((await as(BOOTSTRAP).post("/tokens", { name: "x", scopes: "read" }).expect(400)).body), /scopes: expected a list/);
+    assert.match(JSON.stringify((await as(BOOTSTRAP).post("/tokens", { name: "x", scopes: [] }).expect(400)).body), /scopes: give at least one/);
+  });
+
+  it("audits every admin action: who, what, when, how it ended; never the token", async () => {
+    const carol = await create("carol", ["incidents"]);
+    await as(carol.token).post("/incidents", { name: "Audit me", body: "b", components: { chat: "major_outage" } }).expect(201);
+    await as(carol.token).post("/incidents/does-not-exist/resolve", { body: "x" }).expect(404);
+    const entries = (await as(BOOTSTRAP).get("/audit?limit=10").expect(200)).body.entries as { actor: string; token: string; method: string; path: string; status: number; at: string }[];
+    const hers = entries.filter((e) => e.actor === "carol");
+    assert.deepEqual(hers.map((e) => `${e.method} ${e.path} ${e.status}`), ["POST /admin/api/incidents/does-not-exist/resolve 404", "POST /admin/api/incidents 201"]);
+    assert.ok(hers.every((e) => e.token === carol.id && Date.parse(e.at) > Date.now() - 60_000));
+    assert.ok(entries.some((e) => e.actor === "admin" && e.token === "bootstrap" && e.path === "/admin/api/tokens"), "token creation by the bootstrap token is audited");
+    assert.ok(!JSON.stringify(entries).includes(carol.token.split(".")[1]!));
+  });
+
+  it("`pulseboard tokens` creates, lists and revokes from the command line", async () => {
+    const cli = (...args: string[]) =>
+      new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+        const child = spawn(process.execPath, [BIN, "tokens", ...args], { env: { ...process.env, REDIS_URL: redis.url, LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        let err = "";
+        child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
+        child.stderr!.on("data", (c: Buffer) => (err += c.toString()));
+        child.on("close", (code) => resolve({ code, out, err }));
+      });
+    const made = await cli("create", "--name", "cli-bot", "--scopes", "read,fleet");
+    assert.equal(made.code, 0, made.err);
+    const [, id] = /created ([a-z0-9]{12}) \(cli-bot: read, fleet\)/.exec(made.out) ?? [];
+    assert.ok(id, made.out);
+    assert.match(made.out, /pb_[a-z0-9]{12}\.[A-Za-z0-9_-]{43}\n$/);
+    assert.match((await cli("list")).out, new RegExp(`${id}  cli-bot\\s+read,fleet`));
+    assert.match((await cli("revoke", id)).out, new RegExp(`revoked ${id} \\(cli-bot\\)`));
+    assert.match((await cli("list")).out, /REVOKED/);
+    const bad = await cli("create", "--name", "x", "--scopes", "superuser");
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /scopes: "superuser" is not a scope/);
+    assert.equal((await cli("revoke", "nope")).code, 2);
+  });
+});
