@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { parseDuration, type Config } from "../config/index.ts";
+import { parseDuration, shown, type Config } from "../config/index.ts";
 import { describeError, sleep } from "../core/index.ts";
 import { GatewayAdminClient } from "../fleet/index.ts";
 import { embeddedRedisDir, embeddedRedisUrl } from "../supervisor/index.ts";
@@ -328,12 +328,12 @@ function seconds(ms: number): number {
 
 function durationOption(name: string, value: string, maxMs: number): number {
   const ms = parseDuration(value);
-  if (ms === undefined || ms > maxMs) throw new ChaosUsageError(`${name}: expected a duration like "30s" (at most ${maxMs / 60_000} min), got ${JSON.stringify(value)}`);
+  if (ms === undefined || ms > maxMs) throw new ChaosUsageError(`${name}: expected a duration like "30s" (at most ${maxMs / 60_000} min), got ${shown(value)}`);
   return ms;
 }
 
 function countOption(name: string, value: string, max: number): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new ChaosUsageError(`${name}: expected a whole number from 1 to ${max}, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new ChaosUsageError(`${name}: expected a whole number from 1 to ${max}, got ${shown(value)}`);
   return n;
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { shown } from "./issues.ts";
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const PATTERN = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
@@ -42,6 +43,6 @@ export function durationSchema(example = "10s") {
 /** Why a value is not a duration, in the words the config errors use. */
 export function durationProblem(value: unknown, example = "10s"): string {
   if (value === undefined) return `expected a duration like "${example}"`;
-  if (typeof value === "string" && PATTERN.test(value.trim())) return `must be longer than zero, got ${JSON.stringify(value)}`;
-  return `expected a duration like "${example}", got ${JSON.stringify(value)}`;
+  if (typeof value === "string" && PATTERN.test(value.trim())) return `must be longer than zero, got ${shown(value)}`;
+  return `expected a duration like "${example}", got ${shown(value)}`;
 }

@@ -5,13 +5,26 @@ import type { z } from "zod";
  * `base` is the path of the value that was validated, when it sits inside a larger tree.
  */
 export function formatIssues(issues: readonly z.core.$ZodIssue[], base = ""): string[] {
-  return issues.map((issue) => `${joinPath(base, formatPath(issue.path)) || "(root)"}: ${issue.message}`);
+  return issues.map((issue) => `${joinPath(base, formatPath(issue.path)) || "(root)"}: ${clip(issue.message, 300)}`);
+}
+
+/**
+ * A value as a problem quotes it: JSON, cut to `max` characters, so a
+ * 70,000-character mistake is named in a line, not pasted back whole.
+ */
+export function shown(value: unknown, max = 60): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
+}
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…`;
 }
 
 /** `["probes", 2, "interval"]` → `probes[2].interval`. */
 export function formatPath(parts: readonly PropertyKey[]): string {
   let out = "";
-  for (const part of parts) out = joinPath(out, typeof part === "number" ? `[${part}]` : String(part));
+  for (const part of parts) out = joinPath(out, typeof part === "number" ? `[${part}]` : clip(String(part), 60));
   return out;
 }
 

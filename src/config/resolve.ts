@@ -5,7 +5,7 @@ import type { ChannelConfig, ComponentConfig, ConfigFile, FleetSection, Location
 import { COMPONENT_STATUSES } from "./schema.ts";
 import { resolvePlaybooks, type PlaybookConfig, type PlaybookStepKinds } from "./playbooks.ts";
 import { formatDuration } from "./duration.ts";
-import { formatIssues } from "./issues.ts";
+import { formatIssues, shown } from "./issues.ts";
 
 /** The kinds of something that exist (probes, notification channels), so config naming them can be checked. */
 export interface KindSchemas {
@@ -266,7 +266,7 @@ function resolveProbe(
   let settings: unknown = probe.with;
   const schema = ctx.probeKinds.schema(probe.kind);
   if (!schema) {
-    problems.push(`${at}.kind: unknown probe kind "${probe.kind}" (known: ${ctx.probeKinds.kinds().join(", ")})`);
+    problems.push(`${at}.kind: unknown probe kind ${shown(probe.kind)} (known: ${ctx.probeKinds.kinds().join(", ")})`);
   } else {
     const parsed = schema.safeParse(probe.with);
     if (parsed.success) settings = parsed.data;

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { durationSchema } from "./duration.ts";
+import { shown } from "./issues.ts";
 import { parseSize } from "./size.ts";
 import { playbookEntrySchema } from "./playbooks.ts";
 
@@ -25,7 +26,7 @@ export const duration = durationSchema("10s");
 export const size = z.unknown().transform((value, ctx) => {
   const bytes = parseSize(value);
   if (bytes === undefined) {
-    ctx.addIssue({ code: "custom", message: `expected a size like "64KiB" or a number of bytes, got ${JSON.stringify(value)}` });
+    ctx.addIssue({ code: "custom", message: `expected a size like "64KiB" or a number of bytes, got ${shown(value)}` });
     return z.NEVER;
   }
   return bytes;

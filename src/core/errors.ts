@@ -15,14 +15,19 @@ export class PulseboardError extends Error {
 }
 
 /** pulseboard.yaml or the environment is wrong; the process exits with status 2. */
+/** Longest problem line a ConfigError keeps. */
+const MAX_PROBLEM = 400;
+
 export class ConfigError extends PulseboardError {
   /** One line per problem, each starting with the path of the field. */
   readonly problems: string[];
 
   constructor(problems: string[], file?: string) {
     const where = file ? ` in ${file}` : "";
-    super("config_invalid", `invalid configuration${where}:\n  ${problems.join("\n  ")}`);
-    this.problems = problems;
+    // A problem quoting a huge value is cut: one line each, whatever the file holds.
+    const lines = problems.map((p) => (p.length > MAX_PROBLEM ? `${p.slice(0, MAX_PROBLEM)}… (cut; ${p.length} characters)` : p));
+    super("config_invalid", `invalid configuration${where}:\n  ${lines.join("\n  ")}`);
+    this.problems = lines;
   }
 }
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseDuration } from "../config/index.ts";
+import { parseDuration, shown } from "../config/index.ts";
 
 /**
  * Building blocks for channel kinds' settings, so every kind spells URLs and
@@ -24,7 +24,7 @@ export function timeoutSetting(defaultMs: number) {
       if (value === undefined) return defaultMs;
       const ms = parseDuration(value);
       if (ms === undefined || ms > 120_000) {
-        ctx.addIssue({ code: "custom", message: `expected a duration from "1ms" to "2m", like "10s", got ${JSON.stringify(value)}` });
+        ctx.addIssue({ code: "custom", message: `expected a duration from "1ms" to "2m", like "10s", got ${shown(value)}` });
         return z.NEVER;
       }
       return ms;
