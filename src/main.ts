@@ -32,7 +32,8 @@ Options:
   -v, --version          show the version
 
 Environment: PORT, HOST, REDIS_URL, CACHE_REDIS_URL, GATEWAY_PORT, GATEWAY_URL, GATEWAY_NODES,
-PULSEBOARD_HOME, ADMIN_TOKEN, LOG_LEVEL, REDIS_SERVER_BIN override the file.
+PULSEBOARD_HOME, ADMIN_TOKEN, LOG_LEVEL, REDIS_SERVER_BIN override the file; ADMIN_TOKEN_FILE,
+GATEWAY_ADMIN_TOKEN_FILE, REDIS_URL_FILE and CACHE_REDIS_URL_FILE read those secrets from files.
 Exit status: 0 ok, 1 failure, 2 bad configuration or usage, 3 missing system dependency.`;
 
 type RoleRunner = (ctx: RoleContext, location?: string) => Promise<Role | undefined>;

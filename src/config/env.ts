@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { z } from "zod";
 import type { ConfigFile } from "./schema.ts";
 
@@ -9,6 +10,28 @@ const portVar = z
   .optional();
 
 const redisUrlVar = z.string().regex(/^rediss?:\/\//, { error: "expected a Redis URL like redis://host:6379" }).optional();
+
+/** Secrets that may come from a file instead (Docker and Kubernetes secrets): `ADMIN_TOKEN_FILE=/run/secrets/admin-token`. */
+export const SECRET_VARS = ["ADMIN_TOKEN", "GATEWAY_ADMIN_TOKEN", "REDIS_URL", "CACHE_REDIS_URL"] as const;
+
+/**
+ * The environment with each `<SECRET>_FILE` read into `<SECRET>` (the
+ * variable itself wins when both are set). A file that cannot be read is a
+ * problem naming the variable, never a crash or a silent default.
+ */
+export function readSecretFiles(env: Record<string, string | undefined>, problems: string[]): Record<string, string | undefined> {
+  const out = { ...env };
+  for (const name of SECRET_VARS) {
+    const file = env[`${name}_FILE`];
+    if (!file || env[name]) continue;
+    try {
+      out[name] = readFileSync(file, "utf8").trim();
+    } catch (err) {
+      problems.push(`${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+  return out;
+}
 
 /** The environment variables that override pulseboard.yaml. Empty means unset. */
 export const envSchema = z.preprocess(
@@ -44,7 +67,7 @@ export function applyEnv(file: ConfigFile, env: EnvOverrides): ConfigFile {
   return {
     ...file,
     home: env.PULSEBOARD_HOME ?? file.home,
-    web: { port: env.PORT ?? file.web.port, host: env.HOST ?? file.web.host },
+    web: { ...file.web, port: env.PORT ?? file.web.port, host: env.HOST ?? file.web.host },
     redis: { ...file.redis, url: env.REDIS_URL ?? file.redis.url },
     cache: { url: env.CACHE_REDIS_URL ?? file.cache.url },
     gateway: {
@@ -58,7 +81,7 @@ export function applyEnv(file: ConfigFile, env: EnvOverrides): ConfigFile {
       admin_token: env.GATEWAY_ADMIN_TOKEN ?? file.gateway.admin_token,
       faults: env.GATEWAY_FAULTS ?? file.gateway.faults,
     },
-    admin: { token: env.ADMIN_TOKEN ?? file.admin.token },
+    admin: { ...file.admin, token: env.ADMIN_TOKEN ?? file.admin.token },
     log: { level: env.LOG_LEVEL ?? file.log.level },
   };
 }

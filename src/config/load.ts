@@ -5,7 +5,7 @@ import { ConfigError, findExecutable } from "../core/index.ts";
 import { interpolateEnv } from "./interpolate.ts";
 import { fileSchema, type ConfigFile } from "./schema.ts";
 import { resolveConfig, type Config, type KindSchemas, type ProbeKindSchemas } from "./resolve.ts";
-import { envSchema, applyEnv } from "./env.ts";
+import { envSchema, applyEnv, readSecretFiles } from "./env.ts";
 import { formatIssues } from "./issues.ts";
 import type { PlaybookStepKinds } from "./playbooks.ts";
 
@@ -45,9 +45,10 @@ export function parseConfig(
   options: LoadOptions & { file: string; env: Record<string, string | undefined>; cwd: string },
 ): Config {
   const problems: string[] = [];
+  const env = readSecretFiles(options.env, problems);
   const raw = parseYaml(text, options.file);
-  const interpolated = interpolateEnv(raw ?? {}, options.env, problems);
-  const envParsed = envSchema.safeParse(options.env);
+  const interpolated = interpolateEnv(raw ?? {}, env, problems);
+  const envParsed = envSchema.safeParse(env);
   if (!envParsed.success) problems.push(...formatIssues(envParsed.error.issues));
   const parsed = fileSchema.safeParse(interpolated);
   if (!parsed.success) problems.push(...formatIssues(parsed.error.issues));

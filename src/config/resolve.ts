@@ -100,12 +100,12 @@ export interface Config {
   /** Absolute data directory (PULSEBOARD_HOME). */
   home: string;
   page: ConfigFile["page"];
-  web: { port: number; host?: string };
+  web: { port: number; host?: string; rateLimit: { perSecond: number; burst: number }; trustProxy: boolean };
   /** Control-plane Redis; no url means `start` embeds one. */
   redis: { url?: string; prefix: string };
   /** The gateway's cache Redis; no url means `start` embeds one. */
   cache: { url?: string };
-  admin: { token?: string };
+  admin: { token?: string; failedLogins: { max: number; perMs: number } };
   log: { level: string };
   locations: Required<LocationConfig>[];
   components: ComponentConfig[];
@@ -196,10 +196,10 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
     file: ctx.file,
     home: path.resolve(ctx.cwd, file.home),
     page: file.page,
-    web: file.web,
+    web: { port: file.web.port, host: file.web.host, rateLimit: { perSecond: file.web.rate_limit.per_second, burst: file.web.rate_limit.burst }, trustProxy: file.web.trust_proxy },
     redis: file.redis,
     cache: file.cache,
-    admin: file.admin,
+    admin: { token: file.admin.token, failedLogins: { max: file.admin.failed_logins.max, perMs: file.admin.failed_logins.per } },
     log: file.log,
     locations: file.locations.map((l) => ({ id: l.id, name: l.name ?? l.id })),
     components: file.components,

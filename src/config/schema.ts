@@ -255,12 +255,42 @@ const subscriptionsSchema = z.strictObject({
 export const fileSchema = z.strictObject({
   page: pageSchema.prefault({}),
   home: z.string().min(1).default(".pulseboard"),
-  web: z.strictObject({ port: port.default(3000), host: z.string().optional() }).prefault({}),
+  web: z
+    .strictObject({
+      port: port.default(3000),
+      host: z.string().optional(),
+      /**
+       * Requests to the public page and API one client address may make: a
+       * steady `per_second`, and bursts of up to `burst`. Beyond it: 429 with
+       * Retry-After. Put a CDN in front for more.
+       */
+      rate_limit: z
+        .strictObject({
+          per_second: z.number().positive().max(1_000_000).default(20),
+          burst: z.number().int().min(1).max(1_000_000).default(200),
+        })
+        .prefault({}),
+      /**
+       * Take the client's address from the left-most X-Forwarded-For entry.
+       * Only behind a proxy that sets it: anyone can send that header.
+       * @defaultValue false
+       */
+      trust_proxy: z.boolean().default(false),
+    })
+    .prefault({}),
   redis: z
     .strictObject({ url: redisUrl.optional(), prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/).default("pulseboard") })
     .prefault({}),
   cache: z.strictObject({ url: redisUrl.optional() }).prefault({}),
-  admin: z.strictObject({ token: z.string().min(16, { error: "must be at least 16 characters" }).optional() }).prefault({}),
+  admin: z
+    .strictObject({
+      token: z.string().min(16, { error: "must be at least 16 characters" }).optional(),
+      /** Failed admin logins (401s) one client address may make in `per`; then 429 until the window moves on. */
+      failed_logins: z
+        .strictObject({ max: z.number().int().min(1).max(100_000).default(10), per: duration.default(60_000) })
+        .prefault({}),
+    })
+    .prefault({}),
   log: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info") }).prefault({}),
   locations: z.array(locationSchema).min(1, { error: "configure at least one location" }),
   components: z.array(componentSchema).min(1, { error: "configure at least one component" }),

@@ -6,3 +6,4 @@ export * from "./shutdown.ts";
 export * from "./system.ts";
 export * from "./tokens.ts";
 export * from "./paths.ts";
+export * from "./rate.ts";

@@ -1,6 +1,6 @@
 import { newId } from "../core/index.ts";
 import type { ErrorCode, ServerFrame } from "./protocol.ts";
-import { TokenBucket } from "./rate.ts";
+import { TokenBucket } from "../core/index.ts";
 import type { Delivery, Transport } from "./transport.ts";
 
 export interface ClientLimits {

@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { ChannelHub } from "./channels.ts";
 import type { Client } from "./client.ts";
 import { PROTOCOL } from "./protocol.ts";
-import type { KeyedRateLimiter } from "./rate.ts";
+import type { KeyedRateLimiter } from "../core/index.ts";
 import type { Admission } from "./safeguard.ts";
 import { SseTransport, type Transport } from "./transport.ts";
 

@@ -9,7 +9,7 @@ import { Client, type ClientHooks, type ClientLimits } from "./client.ts";
 import { handlePublishRequest, handleSse, type HttpTransportContext } from "./http-transport.ts";
 import { LocalBroker } from "./local-broker.ts";
 import { PROTOCOL, parseClientFrame, type ClientFrame } from "./protocol.ts";
-import { KeyedRateLimiter } from "./rate.ts";
+import { KeyedRateLimiter } from "../core/index.ts";
 import { LoadShedder } from "./load-shedder.ts";
 import { RedisBroker } from "./redis-broker.ts";
 import { Safeguard, type SafeguardHealth } from "./safeguard.ts";

@@ -40,7 +40,7 @@ export async function runWeb({ config, log, watcher }: RoleContext): Promise<Rol
   const confirmations = new QueuedConfirmations({ config: () => current, connection: redis });
   const subscriptionContext = { store: new SubscriberStore(redis, config.redis.prefix), config: () => current, confirmations };
   const pages = new PageRenderer(config);
-  const auth = AdminAuth.forRedis(redis, config.redis.prefix, tokens, log);
+  const auth = AdminAuth.forRedis(redis, config.redis.prefix, tokens, log, { failedLogins: config.admin.failedLogins, trustProxy: config.web.trustProxy });
   const subscriptions = subscriptionsRouter({ ctx: subscriptionContext, auth, render: (view, data) => pages.view(view, data as SubscriptionViewData), log });
   const app = createWebApp({ config, liveConfig: () => current, status, snapshot, adminTokens: tokens, auth, ready: () => store.ping(), probes, notifications, playbooks, subscriptions, log });
   const server = await listen(app, config.web.port, config.web.host);

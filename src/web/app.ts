@@ -56,7 +56,7 @@ export function createWebApp(options: WebAppOptions): WebApp {
   const log = options.log.child({ module: "web" });
   const pages = new PageRenderer(config);
   const mapper = new StatuspageMapper(config);
-  const site = new PublicSite({ snapshot, ...publicRoutes({ config, pages, mapper }) });
+  const site = new PublicSite({ snapshot, ...publicRoutes({ config, pages, mapper }), rateLimit: { ...config.web.rateLimit, trustProxy: config.web.trustProxy } });
   const app = express();
   app.disable("x-powered-by");
   app.disable("etag");
@@ -85,7 +85,7 @@ export function createWebApp(options: WebAppOptions): WebApp {
 
   app.use("/static", express.static(PUBLIC_DIR, { maxAge: "1h", index: false }));
   app.use(liveRouter({ snapshot, pages, log }));
-  app.use("/admin/api", adminRouter({ config: options.liveConfig ?? (() => config), status: options.status, auth: options.auth ?? AdminAuth.forRedis(options.status.store.redis, config.redis.prefix, options.adminTokens, log), probes: options.probes, notifications: options.notifications, playbooks: options.playbooks }));
+  app.use("/admin/api", adminRouter({ config: options.liveConfig ?? (() => config), status: options.status, auth: options.auth ?? AdminAuth.forRedis(options.status.store.redis, config.redis.prefix, options.adminTokens, log, { failedLogins: config.admin.failedLogins, trustProxy: config.web.trustProxy }), probes: options.probes, notifications: options.notifications, playbooks: options.playbooks }));
 
   // Status-page subscriptions: /subscriptions/* and /admin/api/subscribers/* (see subscriptions.ts).
   if (options.subscriptions) app.use(options.subscriptions);

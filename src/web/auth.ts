@@ -3,6 +3,7 @@ import type { Redis } from "ioredis";
 import { allows, AuditLog, TokenStore, type Actor, type Scope } from "../auth/index.ts";
 import { describeError, type Logger } from "../core/index.ts";
 import type { Author } from "../status/index.ts";
+import { clientAddress } from "./client-address.ts";
 
 /**
  * The scope a request to the admin API needs: reading needs `read`; changing
@@ -19,6 +20,12 @@ export function scopeFor(method: string, path: string): Scope {
   return "admin";
 }
 
+export interface AdminAuthLimits {
+  /** Failed logins one client address may make in `perMs` before it gets 429. */
+  failedLogins: { max: number; perMs: number };
+  trustProxy: boolean;
+}
+
 /**
  * Who may use the admin API: the bootstrap ADMIN_TOKEN (every scope) and
  * the scoped tokens of the control plane. Every request that changes
@@ -26,22 +33,36 @@ export function scopeFor(method: string, path: string): Scope {
  * never with the token itself.
  */
 export class AdminAuth {
+  private readonly failures = new Map<string, number[]>();
+  private readonly limits: AdminAuthLimits;
+
   constructor(
     readonly tokens: TokenStore,
     readonly audit: AuditLog | undefined,
     private readonly log?: Logger,
-  ) {}
+    limits: Partial<AdminAuthLimits> = {},
+  ) {
+    this.limits = { failedLogins: limits.failedLogins ?? { max: 10, perMs: 60_000 }, trustProxy: limits.trustProxy ?? false };
+    setInterval(() => this.sweep(), 60_000).unref();
+  }
 
-  static forRedis(redis: Redis, prefix: string, bootstrapTokens: string[], log?: Logger): AdminAuth {
-    return new AdminAuth(new TokenStore(redis, prefix, bootstrapTokens), new AuditLog(redis, prefix), log);
+  static forRedis(redis: Redis, prefix: string, bootstrapTokens: string[], log?: Logger, limits?: Partial<AdminAuthLimits>): AdminAuth {
+    return new AdminAuth(new TokenStore(redis, prefix, bootstrapTokens), new AuditLog(redis, prefix), log, limits);
   }
 
   /** Checks the bearer token and the scope the route needs; 401 without a valid token, 403 without the scope. */
   guard(): RequestHandler {
     return (req: Request, res: Response, next: NextFunction): void => {
+      const client = clientAddress(req, this.limits.trustProxy);
+      const waitS = this.lockedFor(client);
+      if (waitS > 0) {
+        res.status(429).set("retry-after", String(waitS)).json({ code: "rate_limited", message: `too many failed admin logins from this address; retry in ${waitS} s` });
+        return;
+      }
       void this.tokens.verify(req.get("authorization")).then(
         (actor) => {
           if (!actor) {
+            this.failed(client);
             res.status(401).set("WWW-Authenticate", 'Bearer realm="pulseboard-admin"').json({ code: "unauthorized", message: "a valid bearer token is required" });
             return;
           }
@@ -57,6 +78,25 @@ export class AdminAuth {
         (err: unknown) => next(err),
       );
     };
+  }
+
+  /** Seconds until this address may try again; 0 when it may now. */
+  private lockedFor(client: string): number {
+    const { max, perMs } = this.limits.failedLogins;
+    const recent = (this.failures.get(client) ?? []).filter((t) => Date.now() - t < perMs);
+    return recent.length >= max ? Math.ceil((recent[0]! + perMs - Date.now()) / 1_000) : 0;
+  }
+
+  private failed(client: string): void {
+    const { max, perMs } = this.limits.failedLogins;
+    const recent = (this.failures.get(client) ?? []).filter((t) => Date.now() - t < perMs);
+    recent.push(Date.now());
+    this.failures.set(client, recent.slice(-max));
+    if (recent.length === max) this.log?.warn({ client, failures: max, per_ms: perMs }, "too many failed admin logins from one address; refusing it for a while");
+  }
+
+  private sweep(): void {
+    for (const [client, times] of this.failures) if (times.every((t) => Date.now() - t >= this.limits.failedLogins.perMs)) this.failures.delete(client);
   }
 
   private auditOnFinish(actor: Actor, req: Request, res: Response): void {

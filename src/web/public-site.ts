@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { KeyedRateLimiter } from "../core/index.ts";
+import { clientAddress } from "./client-address.ts";
 import type { Snapshot, SnapshotService } from "./snapshot.ts";
 import { encodedBody, etagMatches, type Rendered } from "./rendered.ts";
 
@@ -33,6 +35,8 @@ export interface PublicSiteOptions {
   notFound(snapshot: Snapshot, path: string): Rendered;
   /** Answer before the first snapshot could be read (HTML for pages, JSON for the API). */
   unavailable(path: string): Rendered;
+  /** Requests per client address: a token bucket each. @defaultValue no limit */
+  rateLimit?: { perSecond: number; burst: number; trustProxy: boolean };
 }
 
 /** Cached renderings per version are bounded, so made-up URLs cannot grow memory. */
@@ -49,8 +53,10 @@ export class PublicSite {
   private readonly patterns: PublicRoute[] = [];
   private cache = new Map<string, Rendered>();
   private cachedVersion = -1;
+  private readonly limiter?: KeyedRateLimiter;
 
   constructor(private readonly options: PublicSiteOptions) {
+    if (options.rateLimit) this.limiter = new KeyedRateLimiter(options.rateLimit.perSecond, options.rateLimit.burst);
     for (const route of options.routes) {
       if (typeof route.path === "string") this.exact.set(route.path, route);
       else this.patterns.push(route);
@@ -76,6 +82,10 @@ export class PublicSite {
       }
     }
     if (!route) return false;
+    if (this.limiter && !this.limiter.take(clientAddress(req, this.options.rateLimit!.trustProxy))) {
+      tooMany(res, this.options.rateLimit!.perSecond);
+      return true;
+    }
     const query = route.query && mark !== -1 ? pick(new URLSearchParams(url.slice(mark + 1)), route.query) : {};
     this.send(req, res, this.responseFor(route, pathname, params, query));
     return true;
@@ -118,6 +128,14 @@ export class PublicSite {
     res.writeHead(response.status);
     res.end(req.method === "HEAD" ? undefined : body);
   }
+}
+
+/** 429 with the wait for one more request: a client over its rate gets told when to come back. */
+function tooMany(res: ServerResponse, perSecond: number): void {
+  const body = JSON.stringify({ code: "rate_limited", message: "too many requests from this address; slow down and retry" });
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+  res.writeHead(429, { "content-type": "application/json; charset=utf-8", "retry-after": String(Math.max(1, Math.ceil(1 / perSecond))), "cache-control": "no-store", "content-length": Buffer.byteLength(body) });
+  res.end(body);
 }
 
 function pick(params: URLSearchParams, keys: string[]): Record<string, string> {

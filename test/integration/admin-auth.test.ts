@@ -140,3 +140,53 @@ components: [{ id: chat, name: Chat }]
     assert.equal((await cli("revoke", "nope")).code, 2);
   });
 });
+
+describe("rate limits: failed admin logins and the public page (real redis-server, real HTTP)", () => {
+  let redis: TestRedis;
+  let connection: Redis;
+  let snapshot: SnapshotService;
+  let probes: ProbeControl;
+  let app: WebApp;
+
+  before(async () => {
+    redis = await startRedis();
+    const config = await configFrom(`
+page: { name: Limits, url: "https://status.acme.test" }
+locations: [{ id: local }]
+components: [{ id: chat, name: Chat }]
+web: { rate_limit: { per_second: 2, burst: 5 } }
+admin: { failed_logins: { max: 3, per: 1m } }
+`, { REDIS_URL: redis.url });
+    connection = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    const status: StatusContext = { store: new StatusStore(connection, uniquePrefix()), components: config.components };
+    snapshot = SnapshotService.forStore(status, () => config, { refreshMs: 60_000, log: testLog() });
+    await snapshot.start();
+    probes = new ProbeControl({ config: () => config, url: redis.url, connection, store: status.store, log: testLog() });
+    app = createWebApp({ config, status, snapshot, adminTokens: [BOOTSTRAP], ready: () => status.store.ping(), probes, notifications: new NotificationControl({ config: () => config, connection, store: status.store }), log: testLog() });
+  });
+  after(async () => {
+    await probes.close();
+    await snapshot.stop();
+    connection.disconnect();
+    await redis.stop();
+  });
+
+  it("gives one address 5 public requests at once, then 429 with Retry-After; health and static files are not limited", async () => {
+    const answers = [];
+    for (let i = 0; i < 7; i++) answers.push((await request(app).get("/api/v2/status.json")).status);
+    assert.deepEqual(answers, [200, 200, 200, 200, 200, 429, 429]);
+    const limited = await request(app).get("/").expect(429);
+    assert.equal(limited.headers["retry-after"], "1");
+    assert.equal(limited.body.code, "rate_limited");
+    await request(app).get("/healthz").expect(200);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await request(app).get("/api/v2/status.json").expect(200);
+  });
+
+  it("refuses an address after 3 failed admin logins, even with a good token, until the window moves on", async () => {
+    for (let i = 0; i < 3; i++) await request(app).get("/admin/api/incidents").set("authorization", `Bearer wrong-token-${i}-0123456789`).expect(401);
+    const locked = await request(app).get("/admin/api/incidents").set("authorization", `Bearer ${BOOTSTRAP}`).expect(429);
+    assert.match(locked.body.message, /^too many failed admin logins from this address; retry in \d+ s$/);
+    assert.ok(Number(locked.headers["retry-after"]) > 0 && Number(locked.headers["retry-after"]) <= 60);
+  });
+});

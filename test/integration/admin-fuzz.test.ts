@@ -42,6 +42,7 @@ locations: [{ id: local }]
 components: [{ id: chat, name: Chat }, { id: cache, name: Cache }]
 subscriptions:
   rate_limit: { requests: 100000, per: 1m }
+admin: { failed_logins: { max: 100000, per: 1m } }
 `, { REDIS_URL: redis.url });
     connection = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     status = { store: new StatusStore(connection, uniquePrefix()), components: config.components };

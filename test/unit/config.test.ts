@@ -55,6 +55,21 @@ describe("configuration", () => {
     assert.deepEqual(problems, ['probes[2].interval: expected a duration like "10s", got "ten"']);
   });
 
+  it("reads secrets from <NAME>_FILE, and names the variable when its file cannot be read", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "pulseboard-secrets-"));
+    writeFileSync(path.join(dir, "admin-token"), "from-a-file-0123456789abcdef\n");
+    writeFileSync(path.join(dir, "redis-url"), "redis://127.0.0.1:6390\n");
+    const config = await configFrom(MINIMAL, { ADMIN_TOKEN_FILE: path.join(dir, "admin-token"), REDIS_URL_FILE: path.join(dir, "redis-url") });
+    assert.equal(config.admin.token, "from-a-file-0123456789abcdef");
+    assert.equal(config.redis.url, "redis://127.0.0.1:6390");
+    const both = await configFrom(MINIMAL, { ADMIN_TOKEN: "the-variable-wins-0123456789", ADMIN_TOKEN_FILE: path.join(dir, "admin-token") });
+    assert.equal(both.admin.token, "the-variable-wins-0123456789");
+    await assert.rejects(configFrom(MINIMAL, { GATEWAY_ADMIN_TOKEN_FILE: path.join(dir, "missing") }), (err: ConfigError) => {
+      assert.deepEqual(err.problems, [`GATEWAY_ADMIN_TOKEN_FILE: cannot read ${path.join(dir, "missing")} (ENOENT)`]);
+      return true;
+    });
+  });
+
   it("says a zero duration must be longer than zero, not that it is no duration", async () => {
     const problems = await problemsOf(`${MINIMAL}\n  - id: b\n    kind: redis\n    timeout: 0s\n`);
     assert.deepEqual(problems, ['probes[1].timeout: must be longer than zero, got "0s"']);
