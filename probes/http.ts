@@ -2,7 +2,7 @@ import http from "node:http";
 import https from "node:https";
 import { z } from "zod";
 import { parseSize } from "../src/config/index.ts";
-import { defineProbe, httpUrlSetting, ProbeFailure } from "../src/probe-runtime/index.ts";
+import { checkEgressUrl, defineProbe, egressLookup, httpUrlSetting, ProbeFailure } from "../src/probe-runtime/index.ts";
 
 /** "200", "200-399" or 204: one status or an inclusive range. */
 const statusRange = z.union([z.int().min(100).max(599), z.string().regex(/^\d{3}(-\d{3})?$/, { error: 'expected a status like 200 or a range like "200-399"' })]);
@@ -52,7 +52,12 @@ export default defineProbe({
   async run(settings, ctx) {
     const url = new URL(settings.url);
     const secure = url.protocol === "https:";
-    const req = (secure ? https : http).request(url, { method: settings.method, headers: settings.headers, agent: false, signal: ctx.signal });
+    try {
+      checkEgressUrl(url);
+    } catch (err) {
+      throw new ProbeFailure((err as Error).message);
+    }
+    const req = (secure ? https : http).request(url, { method: settings.method, headers: settings.headers, agent: false, signal: ctx.signal, lookup: egressLookup });
     // Each step is a promise made up front, so an early error rejects them all and none goes unhandled.
     const failed = new Promise<never>((_, reject) => req.on("error", (err) => reject(explain(err, url))));
     const connected = new Promise<void>((resolve) => req.once("socket", (s) => (s.connecting ? s.once(secure ? "secureConnect" : "connect", () => resolve()) : resolve())));

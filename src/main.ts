@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigWatcher, loadConfig, formatDuration, type Config } from "./config/index.ts";
-import { ConfigError, MissingDependencyError, PACKAGE_ROOT, createLogger, describeError, stopOnSignals } from "./core/index.ts";
+import { ConfigError, MissingDependencyError, PACKAGE_ROOT, createLogger, describeError, setEgressPolicy, stopOnSignals } from "./core/index.ts";
 import { fleetKinds } from "./fleet/index.ts";
 import { playbookSteps } from "./playbooks/index.ts";
 import { channelKinds } from "./notify/index.ts";
@@ -93,6 +93,7 @@ async function main(argv: string[]): Promise<number> {
   const run = await load();
   const registry = await ProbeRegistry.load();
   const config = loadConfig({ file: values.config, probeKinds: registry, channelKinds, fleetKinds, playbookSteps });
+  setEgressPolicy(config.egress);
   const log = createLogger({ level: config.log.level, base: { role: command === "agent" ? `agent:${values.location}` : command } });
   const watcher = new ConfigWatcher(config, { probeKinds: registry, channelKinds, fleetKinds, playbookSteps }, log);
   const starting = run({ config, registry, log, env: process.env, watcher }, values.location);

@@ -106,6 +106,7 @@ export interface Config {
   /** The gateway's cache Redis; no url means `start` embeds one. */
   cache: { url?: string };
   admin: { token?: string; failedLogins: { max: number; perMs: number } };
+  egress: { allowLinkLocal: boolean };
   log: { level: string };
   locations: Required<LocationConfig>[];
   components: ComponentConfig[];
@@ -199,6 +200,7 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
     web: { port: file.web.port, host: file.web.host, rateLimit: { perSecond: file.web.rate_limit.per_second, burst: file.web.rate_limit.burst }, trustProxy: file.web.trust_proxy },
     redis: file.redis,
     cache: file.cache,
+    egress: { allowLinkLocal: file.egress.allow_link_local },
     admin: { token: file.admin.token, failedLogins: { max: file.admin.failed_logins.max, perMs: file.admin.failed_logins.per } },
     log: file.log,
     locations: file.locations.map((l) => ({ id: l.id, name: l.name ?? l.id })),

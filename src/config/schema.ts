@@ -291,6 +291,12 @@ export const fileSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  /**
+   * Outbound requests to configured addresses (webhooks, http probes,
+   * subscriber URLs, playbook webhooks). Link-local and cloud-metadata
+   * addresses are refused unless `allow_link_local` is true.
+   */
+  egress: z.strictObject({ allow_link_local: z.boolean().default(false) }).prefault({}),
   log: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info") }).prefault({}),
   locations: z.array(locationSchema).min(1, { error: "configure at least one location" }),
   components: z.array(componentSchema).min(1, { error: "configure at least one component" }),

@@ -7,3 +7,4 @@ export * from "./system.ts";
 export * from "./tokens.ts";
 export * from "./paths.ts";
 export * from "./rate.ts";
+export * from "./egress.ts";

@@ -1,6 +1,6 @@
 import http from "node:http";
 import https from "node:https";
-import { describeError } from "../core/index.ts";
+import { checkEgressUrl, describeError, egressLookup } from "../core/index.ts";
 import { formatDuration } from "../config/index.ts";
 import { oneLine, truncate } from "./render.ts";
 import type { DeliveryOutcome, NotifierContext } from "./types.ts";
@@ -44,7 +44,7 @@ export interface JsonPost {
 }
 
 /** Node's codes for a request it refuses to build (a bad header, URL): retrying repeats them. */
-const UNSENDABLE = new Set(["ERR_INVALID_HTTP_TOKEN", "ERR_INVALID_CHAR", "ERR_INVALID_URL", "ERR_UNESCAPED_CHARACTERS", "ERR_INVALID_PROTOCOL"]);
+const UNSENDABLE = new Set(["ERR_INVALID_HTTP_TOKEN", "ERR_INVALID_CHAR", "ERR_INVALID_URL", "ERR_UNESCAPED_CHARACTERS", "ERR_INVALID_PROTOCOL", "EGRESS_REFUSED"]);
 
 /**
  * POSTs JSON and classifies what happened, never throwing for anything the
@@ -84,8 +84,9 @@ export async function postJson(post: JsonPost, ctx: NotifierContext): Promise<De
 function request(post: JsonPost, signal: AbortSignal): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const url = new URL(post.url);
+    checkEgressUrl(url);
     const headers = { "content-type": "application/json", "user-agent": "Pulseboard", ...post.headers, "content-length": String(Buffer.byteLength(post.body)) };
-    const req = (url.protocol === "https:" ? https : http).request(url, { method: "POST", headers, agent: false, signal });
+    const req = (url.protocol === "https:" ? https : http).request(url, { method: "POST", headers, agent: false, signal, lookup: egressLookup });
     req.on("error", reject);
     req.on("response", (res) => {
       const chunks: Buffer[] = [];

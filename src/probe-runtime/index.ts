@@ -18,3 +18,4 @@ export {
 export { continuityProblems, deliveryProblems, splitSerial } from "./serials.ts";
 export { channelSetting, durationSetting, gatewayAdminSetting, httpUrlSetting, probeChannel, wsUrlSetting } from "./settings.ts";
 export { runClock, type RunClock } from "./deadline.ts";
+export { checkEgressUrl, egressLookup } from "../core/index.ts";

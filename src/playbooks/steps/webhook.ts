@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { checkEgressHost, EgressRefused } from "../../core/index.ts";
 import { optionalDuration, took } from "./common.ts";
 import { defineStep } from "./types.ts";
 
@@ -43,6 +44,12 @@ export default defineStep({
       incident: incident ? { id: incident.id, name: incident.name, status: incident.status } : null,
     };
     const started = Date.now();
+    try {
+      await checkEgressHost(new URL(s.url));
+    } catch (err) {
+      if (err instanceof EgressRefused) return { ok: false, summary: `Did not call ${where}: ${err.message}.` };
+      throw err;
+    }
     const res = await fetch(s.url, {
       method: s.method,
       headers: { ...s.headers, "content-type": "application/json", "idempotency-key": ctx.key, "user-agent": "Pulseboard-Playbooks" },
@@ -50,12 +57,28 @@ export default defineStep({
       signal: ctx.signal,
       redirect: "manual",
     });
-    const text = (await res.text()).slice(0, 500);
+    const text = (await readAtMost(res, 4_096)).slice(0, 500);
     const details = { status: res.status, took_ms: Date.now() - started, answer: text };
     if (res.ok) return { ok: true, summary: `Called ${where}: ${res.status} in ${took(Date.now() - started)}.`, details };
     return { ok: false, summary: `Called ${where}: it answered ${res.status}${text ? ` (${text.slice(0, 120).replace(/\s+/g, " ")})` : ""}.`, details };
   },
 });
+
+/** The start of an answer's body; the rest is never downloaded. */
+async function readAtMost(res: Response, bytes: number): Promise<string> {
+  const reader = res.body?.getReader();
+  if (!reader) return "";
+  const chunks: Uint8Array[] = [];
+  let read = 0;
+  while (read < bytes) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    read += value.length;
+  }
+  await reader.cancel().catch(() => undefined);
+  return Buffer.concat(chunks).subarray(0, bytes).toString("utf8");
+}
 
 function hostOf(url: string): string {
   try {
