@@ -24,6 +24,8 @@ export interface LoggerSettings {
   pretty?: boolean;
   /** Fixed fields on every line, e.g. `{ role: "worker" }`. */
   base?: Record<string, unknown>;
+  /** Where JSON lines go. @defaultValue stdout */
+  destination?: { write(line: string): void };
 }
 
 /**
@@ -39,6 +41,7 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
     formatters: { level: (label) => ({ level: label }) },
   };
   const pretty = settings.pretty ?? Boolean(process.stdout.isTTY);
+  if (settings.destination) return pino(options, settings.destination);
   if (!pretty) return pino(options);
   return pino({
     ...options,

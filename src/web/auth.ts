@@ -102,7 +102,7 @@ export class AdminAuth {
   private auditOnFinish(actor: Actor, req: Request, res: Response): void {
     res.once("finish", () => {
       const path = pathOf(req);
-      this.log?.info({ actor: actor.name, token: actor.id, method: req.method, path, status: res.statusCode }, "admin action");
+      this.log?.info({ actor: actor.name, token_id: actor.id, method: req.method, path, status: res.statusCode }, "admin action");
       this.audit?.record(actor, req.method, path, res.statusCode).catch((err: unknown) => {
         this.log?.error({ err: describeError(err), method: req.method, path }, "cannot write the audit log");
       });

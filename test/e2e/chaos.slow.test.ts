@@ -170,4 +170,12 @@ describe("pulseboard chaos rehearses the real outages (slow: whole service from 
     assert.equal(summary.page_availability, 1, "every read of the status page was answered");
     await waitFor("every component operational after the control plane is back", allOperational, 30_000, 250);
   });
+
+  it("logged no secret through all of it: neither admin token appears in the service's output", () => {
+    const gatewayToken = readFileSync(path.join(home, "gateway-admin-token"), "utf8").trim();
+    assert.ok(service.output.length > 20, "the service logged at info level");
+    for (const [name, secret] of [["ADMIN_TOKEN", ADMIN_TOKEN], ["the gateway admin token", gatewayToken]] as const) {
+      assert.ok(!service.output.some((line) => line.includes(secret)), `${name} is in a log line`);
+    }
+  });
 });
