@@ -1,26 +1,18 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import request from "supertest";
-import type { Config } from "../../src/config/index.ts";
-import { NotificationControl, ProbeControl } from "../../src/pipeline/index.ts";
-import { StatusStore, type StatusContext } from "../../src/status/index.ts";
-import { createWebApp, scopeFor, SnapshotService, type WebApp } from "../../src/web/index.ts";
-import { configFrom, testLog } from "../helpers/config.ts";
-import { startRedis, uniquePrefix, type TestRedis } from "../helpers/redis.ts";
+import { scopeFor, type WebApp } from "../../src/web/index.ts";
 import { BIN } from "../helpers/service.ts";
+import { startWebRig, type WebRig } from "../helpers/web.ts";
 
 const BOOTSTRAP = "admin-auth-bootstrap-token-0123456789";
 
 describe("admin API tokens with scopes, and the audit log (real redis-server, real HTTP)", () => {
-  let redis: TestRedis;
-  let connection: Redis;
-  let config: Config;
-  let status: StatusContext;
-  let snapshot: SnapshotService;
-  let probes: ProbeControl;
+  let rig: WebRig;
   let app: WebApp;
+  let connection: Redis;
   const as = (token: string) => ({
     get: (path: string) => request(app).get(`/admin/api${path}`).set("authorization", `Bearer ${token}`),
     post: (path: string, body: object = {}) => request(app).post(`/admin/api${path}`).set("authorization", `Bearer ${token}`).send(body),
@@ -29,25 +21,14 @@ describe("admin API tokens with scopes, and the audit log (real redis-server, re
   const create = async (name: string, scopes: string[]): Promise<{ id: string; token: string }> => (await as(BOOTSTRAP).post("/tokens", { name, scopes }).expect(201)).body;
 
   before(async () => {
-    redis = await startRedis();
-    config = await configFrom(`
+    rig = await startWebRig(`
 page: { name: Auth, url: "https://status.acme.test" }
 locations: [{ id: local }]
 components: [{ id: chat, name: Chat }]
-`, { REDIS_URL: redis.url });
-    connection = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-    status = { store: new StatusStore(connection, uniquePrefix()), components: config.components };
-    snapshot = SnapshotService.forStore(status, () => config, { refreshMs: 60_000, log: testLog() });
-    await snapshot.start();
-    probes = new ProbeControl({ config: () => config, url: redis.url, connection, store: status.store, log: testLog() });
-    app = createWebApp({ config, status, snapshot, adminTokens: [BOOTSTRAP], ready: () => status.store.ping(), probes, notifications: new NotificationControl({ config: () => config, connection, store: status.store }), log: testLog() });
+`, { tokens: [BOOTSTRAP] });
+    ({ app, connection } = rig);
   });
-  after(async () => {
-    await probes.close();
-    await snapshot.stop();
-    connection.disconnect();
-    await redis.stop();
-  });
+  after(async () => rig?.stop());
 
   it("maps every admin route to the scope it needs", () => {
     assert.equal(scopeFor("GET", "/admin/api/incidents?limit=5"), "read");
@@ -119,7 +100,7 @@ components: [{ id: chat, name: Chat }]
   it("`pulseboard tokens` creates, lists and revokes from the command line", async () => {
     const cli = (...args: string[]) =>
       new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-        const child = spawn(process.execPath, [BIN, "tokens", ...args], { env: { ...process.env, REDIS_URL: redis.url, LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn(process.execPath, [BIN, "tokens", ...args], { env: { ...process.env, REDIS_URL: rig.redis.url, LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"] });
         let out = "";
         let err = "";
         child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
@@ -142,34 +123,20 @@ components: [{ id: chat, name: Chat }]
 });
 
 describe("rate limits: failed admin logins and the public page (real redis-server, real HTTP)", () => {
-  let redis: TestRedis;
-  let connection: Redis;
-  let snapshot: SnapshotService;
-  let probes: ProbeControl;
+  let rig: WebRig;
   let app: WebApp;
 
   before(async () => {
-    redis = await startRedis();
-    const config = await configFrom(`
+    rig = await startWebRig(`
 page: { name: Limits, url: "https://status.acme.test" }
 locations: [{ id: local }]
 components: [{ id: chat, name: Chat }]
 web: { rate_limit: { per_second: 2, burst: 5 } }
 admin: { failed_logins: { max: 3, per: 1m } }
-`, { REDIS_URL: redis.url });
-    connection = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-    const status: StatusContext = { store: new StatusStore(connection, uniquePrefix()), components: config.components };
-    snapshot = SnapshotService.forStore(status, () => config, { refreshMs: 60_000, log: testLog() });
-    await snapshot.start();
-    probes = new ProbeControl({ config: () => config, url: redis.url, connection, store: status.store, log: testLog() });
-    app = createWebApp({ config, status, snapshot, adminTokens: [BOOTSTRAP], ready: () => status.store.ping(), probes, notifications: new NotificationControl({ config: () => config, connection, store: status.store }), log: testLog() });
+`, { tokens: [BOOTSTRAP] });
+    ({ app } = rig);
   });
-  after(async () => {
-    await probes.close();
-    await snapshot.stop();
-    connection.disconnect();
-    await redis.stop();
-  });
+  after(async () => rig?.stop());
 
   it("gives one address 5 public requests at once, then 429 with Retry-After; health and static files are not limited", async () => {
     const answers = [];

@@ -1,15 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Redis } from "ioredis";
 import request from "supertest";
-import type { Config } from "../../src/config/index.ts";
-import { NotificationControl, ProbeControl } from "../../src/pipeline/index.ts";
-import { StatusStore, type StatusContext } from "../../src/status/index.ts";
+import type { StatusContext } from "../../src/status/index.ts";
 import { QueuedConfirmations, SubscriberStore } from "../../src/subscriptions/index.ts";
-import { AdminAuth, createWebApp, SnapshotService, subscriptionsRouter, type WebApp } from "../../src/web/index.ts";
-import { configFrom, testLog } from "../helpers/config.ts";
+import { AdminAuth, subscriptionsRouter, type WebApp } from "../../src/web/index.ts";
+import { testLog } from "../helpers/config.ts";
 import { fuzzSeed, randomJson, randomText, Rng, spoil } from "../helpers/fuzz.ts";
-import { startRedis, uniquePrefix, type TestRedis } from "../helpers/redis.ts";
+import { startWebRig, type WebRig } from "../helpers/web.ts";
 
 const TOKEN = "admin-fuzz-bootstrap-token-0123456789";
 
@@ -24,43 +21,34 @@ const VALID: Record<string, Record<string, unknown>> = {
 };
 
 describe("admin API under generated bad input (real redis-server, real HTTP)", () => {
-  let redis: TestRedis;
-  let connection: Redis;
-  let config: Config;
-  let status: StatusContext;
-  let snapshot: SnapshotService;
-  let probes: ProbeControl;
+  let rig: WebRig;
   let app: WebApp;
+  let status: StatusContext;
   let subscribers: SubscriberStore;
-  let confirmations: QueuedConfirmations;
 
   before(async () => {
-    redis = await startRedis();
-    config = await configFrom(`
+    rig = await startWebRig(
+      `
 page: { name: Fuzz, url: "https://status.acme.test" }
 locations: [{ id: local }]
 components: [{ id: chat, name: Chat }, { id: cache, name: Cache }]
 subscriptions:
   rate_limit: { requests: 100000, per: 1m }
 admin: { failed_logins: { max: 100000, per: 1m } }
-`, { REDIS_URL: redis.url });
-    connection = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-    status = { store: new StatusStore(connection, uniquePrefix()), components: config.components };
-    snapshot = SnapshotService.forStore(status, () => config, { refreshMs: 60_000, log: testLog() });
-    await snapshot.start();
-    probes = new ProbeControl({ config: () => config, url: redis.url, connection, store: status.store, log: testLog() });
-    subscribers = new SubscriberStore(connection, config.redis.prefix);
-    confirmations = new QueuedConfirmations({ config: () => config, connection });
-    const subscriptions = subscriptionsRouter({ ctx: { store: subscribers, config: () => config, confirmations }, auth: AdminAuth.forRedis(connection, config.redis.prefix, [TOKEN]), log: testLog() });
-    app = createWebApp({ config, status, snapshot, adminTokens: [TOKEN], ready: () => status.store.ping(), probes, notifications: new NotificationControl({ config: () => config, connection, store: status.store }), subscriptions, log: testLog() });
+`,
+      {
+        tokens: [TOKEN],
+        subscriptions: ({ connection, config }) => {
+          subscribers = new SubscriberStore(connection, config.redis.prefix);
+          const confirmations = new QueuedConfirmations({ config: () => config, connection });
+          const router = subscriptionsRouter({ ctx: { store: subscribers, config: () => config, confirmations }, auth: AdminAuth.forRedis(connection, config.redis.prefix, [TOKEN]), log: testLog() });
+          return { router, close: () => confirmations.close() };
+        },
+      },
+    );
+    ({ app, status } = rig);
   });
-  after(async () => {
-    await confirmations.close();
-    await probes.close();
-    await snapshot.stop();
-    connection.disconnect();
-    await redis.stop();
-  });
+  after(async () => rig?.stop());
 
   it("answers 3,000 bad bodies, paths and queries with a 4xx naming the problem; creates exactly what it said it created", async () => {
     const seed = fuzzSeed();

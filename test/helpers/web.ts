@@ -1,0 +1,59 @@
+import type { RequestHandler } from "express";
+import { Redis } from "ioredis";
+import type { Config } from "../../src/config/index.ts";
+import { NotificationControl, ProbeControl } from "../../src/pipeline/index.ts";
+import { StatusStore, type StatusContext } from "../../src/status/index.ts";
+import { createWebApp, SnapshotService, type WebApp } from "../../src/web/index.ts";
+import { configFrom, testLog } from "./config.ts";
+import { startRedis, uniquePrefix, type TestRedis } from "./redis.ts";
+
+/** The web role's app on its own redis-server, as the admin-API tests need it. */
+export interface WebRig {
+  redis: TestRedis;
+  connection: Redis;
+  config: Config;
+  status: StatusContext;
+  app: WebApp;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a redis-server and builds the web app over it from config YAML
+ * (REDIS_URL set), with `tokens` as its bootstrap admin tokens and, when
+ * given, the subscriptions router `subscriptions` builds.
+ */
+export async function startWebRig(yaml: string, options: { tokens: string[]; subscriptions?: (rig: Omit<WebRig, "app" | "stop">) => { router: RequestHandler; close(): Promise<void> } }): Promise<WebRig> {
+  const redis = await startRedis();
+  const config = await configFrom(yaml, { REDIS_URL: redis.url });
+  const connection = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  const status: StatusContext = { store: new StatusStore(connection, uniquePrefix()), components: config.components };
+  const snapshot = SnapshotService.forStore(status, () => config, { refreshMs: 60_000, log: testLog() });
+  await snapshot.start();
+  const probes = new ProbeControl({ config: () => config, url: redis.url, connection, store: status.store, log: testLog() });
+  const subscriptions = options.subscriptions?.({ redis, connection, config, status });
+  const app = createWebApp({
+    config,
+    status,
+    snapshot,
+    adminTokens: options.tokens,
+    ready: () => status.store.ping(),
+    probes,
+    notifications: new NotificationControl({ config: () => config, connection, store: status.store }),
+    subscriptions: subscriptions?.router,
+    log: testLog(),
+  });
+  return {
+    redis,
+    connection,
+    config,
+    status,
+    app,
+    async stop() {
+      await subscriptions?.close();
+      await probes.close();
+      await snapshot.stop();
+      connection.disconnect();
+      await redis.stop();
+    },
+  };
+}
