@@ -9,6 +9,7 @@ export interface AdminNode {
   state: string;
   connections: number | null;
   restarts: number;
+  started_at?: string;
 }
 
 /** What GET /stats says of one node; `stats` is null when the node did not answer the fleet. */
@@ -91,11 +92,14 @@ export class GatewayAdminClient {
 /** A node of GET /stats as the fleet contract sees it. */
 export function toFleetNode(node: AdminNodeStats | AdminNode): FleetNode {
   const stats = "stats" in node ? node.stats : undefined;
+  // A ready node that did not answer the fleet's stats call is frozen before its missed pings say so.
+  const silent = "stats" in node && node.stats === null && node.state === "ready";
   return {
     id: node.id,
-    state: node.state,
+    state: silent ? "unresponsive" : node.state,
     connections: stats?.connections ?? node.connections ?? undefined,
     safeguardStuck: stats ? stats.safeguard.stuck : undefined,
+    ...(node.started_at ? { startedAt: node.started_at } : {}),
   };
 }
 

@@ -41,6 +41,7 @@ const nodeAnswer = z.object({
   connections: z.number().optional(),
   safeguard_stuck: z.boolean().optional(),
   address: z.string().optional(),
+  started_at: z.string().optional(),
 });
 const nodesAnswer = z.union([z.array(nodeAnswer), z.object({ nodes: z.array(nodeAnswer) }).transform((a) => a.nodes)]);
 const statsAnswer = z.object({
@@ -146,7 +147,7 @@ class HttpFleet implements FleetDriver {
 }
 
 function toNode(node: z.output<typeof nodeAnswer>): FleetNode {
-  return { id: node.id, state: node.state, connections: node.connections, safeguardStuck: node.safeguard_stuck, address: node.address };
+  return { id: node.id, state: node.state, connections: node.connections, safeguardStuck: node.safeguard_stuck, address: node.address, ...(node.started_at ? { startedAt: node.started_at } : {}) };
 }
 
 function capitalize(text: string): string {

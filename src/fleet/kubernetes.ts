@@ -254,7 +254,8 @@ class KubernetesFleet implements FleetDriver {
 }
 
 function toNode(pod: V1Pod): FleetNode {
-  return { id: pod.metadata?.name ?? "(unnamed)", state: podState(pod), address: pod.status?.podIP };
+  const started = pod.status?.startTime;
+  return { id: pod.metadata?.name ?? "(unnamed)", state: podState(pod), address: pod.status?.podIP, ...(started ? { startedAt: new Date(started).toISOString() } : {}) };
 }
 
 /** A pod whose admin API can be asked: it has an IP and is not going away. */

@@ -20,6 +20,8 @@ export interface FleetNode {
   safeguardStuck?: boolean;
   /** Where the node is reachable alone (`host:port`, a pod's IP), when the driver knows it. */
   address?: string;
+  /** When this incarnation of the node started (ISO 8601): a restart changes it. */
+  startedAt?: string;
 }
 
 /** The fleet as a whole, for triggers on gateway stats (connections against the limit, …). */

@@ -8,7 +8,7 @@ import { isTerminal, type PlaybookRun, type RunPhase, type RunState, type StepRe
 import type { PlaybookStore } from "./store.ts";
 import { sleep, took } from "./steps/common.ts";
 import { stepOf } from "./steps/registry.ts";
-import type { ChannelPoster, PlaybookStep, ProbeRunner, StepContext, StepOutcome } from "./steps/types.ts";
+import { NOT_STARTED, type ChannelPoster, type PlaybookStep, type ProbeRunner, type StepContext, type StepOutcome } from "./steps/types.ts";
 import { appendRunEntry, incidentFor, resolveRunIncident } from "./timeline.ts";
 
 /** Tries of a step whose fleet call failed in a way trying again can fix. */
@@ -177,11 +177,15 @@ class RunSession {
         if (this.signal.aborted) throw err;
         return undefined;
       });
-      const outcome: StepOutcome = found ?? {
-        ok: false,
-        summary: `Interrupted while it ran (its worker stopped); not repeated, because running it twice could hurt, and its effect could not be confirmed.`,
-      };
-      return this.end(record, outcome, started, "checked");
+      if (found !== NOT_STARTED) {
+        const outcome: StepOutcome = found ?? {
+          ok: false,
+          summary: `Interrupted while it ran (its worker stopped); not repeated, because running it twice could hurt, and its effect could not be confirmed.`,
+        };
+        return this.end(record, outcome, started, "checked");
+      }
+      // Nothing it asked for ever happened: running it now is its first time, not its second.
+      this.log.info({ run: this.run.id, step: `${record.phase}[${record.index}]`, action: record.action }, "interrupted step had not taken effect; running it again");
     }
 
     record = await this.replace(record, {

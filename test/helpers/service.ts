@@ -67,6 +67,8 @@ ${channels}playbooks:
 
 /** `pulseboard start` as its own process group, on free ports, with its own home. */
 export interface Service {
+  /** The `pulseboard start` process (its children are the roles). */
+  pid: number;
   home: string;
   port: number;
   adminPort: number;
@@ -106,6 +108,7 @@ export async function startService(options: { config: (port: number) => string; 
   child.stdout!.on("data", keep);
   child.stderr!.on("data", keep);
   const service: Service = {
+    pid: child.pid!,
     home,
     port,
     adminPort,

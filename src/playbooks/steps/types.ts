@@ -5,6 +5,9 @@ import type { FleetDriver } from "../../fleet/index.ts";
 import type { Incident } from "../../status/index.ts";
 import type { PlaybookRun } from "../model.ts";
 
+/** What an interrupted step's `check` answers when nothing it asked for ever happened. */
+export const NOT_STARTED = Symbol("not started");
+
 /** What a step did: `ok` false is a failure the playbook escalates (the summary says why). */
 export interface StepOutcome {
   ok: boolean;
@@ -103,8 +106,12 @@ export interface PlaybookStep<Settings = unknown> {
   /** What the step does, in a few words ("restart the failing gateway nodes"). */
   describe(settings: Settings): string;
   run(settings: Settings, ctx: StepContext): Promise<StepOutcome>;
-  /** For `resume: "check"`: the outcome when the interrupted step's effect is found, else undefined. */
-  check?(settings: Settings, ctx: StepContext): Promise<StepOutcome | undefined>;
+  /**
+   * For `resume: "check"`: the outcome when the interrupted step's effect is
+   * found; NOT_STARTED when provably nothing it asked for happened (it is then
+   * run, safely: for the first time); undefined when that cannot be told.
+   */
+  check?(settings: Settings, ctx: StepContext): Promise<StepOutcome | typeof NOT_STARTED | undefined>;
   /** Probes, channels or components the settings name, so config can check they exist. */
   references?(settings: Settings): StepReference[];
   /** The settings as written, with secrets masked, for the admin API. */
@@ -120,7 +127,7 @@ export function defineStep<S extends z.ZodType>(step: {
   timeoutMs(settings: z.output<S>): number;
   describe(settings: z.output<S>): string;
   run(settings: z.output<S>, ctx: StepContext): Promise<StepOutcome>;
-  check?(settings: z.output<S>, ctx: StepContext): Promise<StepOutcome | undefined>;
+  check?(settings: z.output<S>, ctx: StepContext): Promise<StepOutcome | typeof NOT_STARTED | undefined>;
   references?(settings: z.output<S>): StepReference[];
   redact?(written: Record<string, unknown>): Record<string, unknown>;
 }): PlaybookStep<z.output<S>> {

@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { Incident } from "../../src/status/index.ts";
+import { fuzzSeed, Rng } from "../helpers/fuzz.ts";
+import { alive, commandLine, descendants } from "../helpers/processes.ts";
+import { HttpReceiver } from "../helpers/receivers.ts";
+import { recoveryConfig, startService, type Service } from "../helpers/service.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+const ADMIN_TOKEN = "crash-safety-admin-token-0123456789";
+
+/** The roles killed, each at least once, in a seeded order: every process `start` runs, and a gateway node. */
+const ROLES = ["web", "worker", "agent", "scheduler", "gateway node", "worker"] as const;
+
+interface Run {
+  id: string;
+  playbook: string;
+  kind: string;
+  state: string;
+  incident?: string;
+  steps: { action: string; state: string; attempts: number; resumed?: string }[];
+  executions: { worker: string }[];
+}
+
+/**
+ * Crash safety of the whole service: while a frozen gateway node is being
+ * repaired by its playbook, every role is SIGKILLed at seeded moments (the
+ * supervisor restarts each). After recovery, no timeline entry, on-call
+ * post or playbook audit record is lost or doubled, beyond the webhook's
+ * documented at-least-once (a post in flight at a worker's death may come
+ * twice, with the same webhook-id).
+ */
+describe("SIGKILL of every role during an incident with a playbook running (slow: whole service from the CLI)", { timeout: 300_000 }, () => {
+  let service: Service;
+  let hook: HttpReceiver;
+  const seen = new Set<number>();
+
+  before(async () => {
+    hook = await HttpReceiver.start({ status: 204, body: "" });
+    service = await startService({ config: (port) => recoveryConfig({ port, nodeLimit: 100, hookUrl: hook.url("/oncall") }), adminToken: ADMIN_TOKEN });
+  });
+  after(async () => {
+    for (const pid of new Set([...seen, ...descendants(service.pid)])) {
+      try {
+        if (alive(pid)) process.kill(pid, "SIGCONT");
+      } catch {
+        // gone
+      }
+    }
+    await service?.stop();
+    await hook?.stop();
+  });
+
+  const api = async (pathname: string): Promise<any> => {
+    const res = await fetch(`http://127.0.0.1:${service.port}/admin/api${pathname}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    if (!res.ok) throw new Error(`GET ${pathname}: ${res.status} ${await res.text()}`);
+    return res.json();
+  };
+  const fleet = async (method: string, pathname: string, body?: unknown): Promise<any> => {
+    const token = readFileSync(path.join(service.home, "gateway-admin-token"), "utf8").trim();
+    const res = await fetch(`http://127.0.0.1:${service.adminPort}${pathname}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+    if (!res.ok) throw new Error(`${method} ${pathname}: ${res.status} ${await res.text()}`);
+    return res.json();
+  };
+  /** The pid running `role` now. */
+  const pidOf = async (role: (typeof ROLES)[number]): Promise<number | undefined> => {
+    const tree = descendants(service.pid);
+    for (const pid of tree) seen.add(pid);
+    // node-0, not the frozen node-1: killing that one would repair it, not the playbook.
+    if (role === "gateway node") return ((await fleet("GET", "/nodes")) as { nodes: { id: string; pid: number | null }[] }).nodes.find((n) => n.id === "node-0")?.pid ?? undefined;
+    if (role === "agent") return tree.find((pid) => commandLine(pid).includes(" agent --location"));
+    return tree.find((pid) => commandLine(pid).endsWith(` ${role}`));
+  };
+
+  it("loses and doubles nothing: timeline, on-call posts and playbook runs come out whole", async (t) => {
+    const seed = fuzzSeed();
+    const rng = new Rng(seed);
+    const faultAt = Date.now();
+    await fleet("POST", "/nodes/node-1/faults", { fault: "freeze", duration: "10m" });
+    const kills: string[] = [];
+    let workerKills = 0;
+    for (const role of [...ROLES].sort(() => rng.next() - 0.5)) {
+      await new Promise((resolve) => setTimeout(resolve, 800 + rng.int(1_700)));
+      const pid = await waitFor(`a ${role} to be running`, () => pidOf(role), 30_000, 100);
+      process.kill(pid, "SIGKILL");
+      if (role === "worker") workerKills++;
+      kills.push(`${role} (pid ${pid}) at ${((Date.now() - faultAt) / 1000).toFixed(1)} s`);
+    }
+    t.diagnostic(`seed ${seed}; killed ${kills.join(", ")}`);
+
+    try {
+      await waitFor("every component operational again", () => service.allOperational(), 120_000, 250);
+    } catch (err) {
+      const components = (await api("/components").catch(() => ({}))) as { components?: { id: string; state?: { status: string } }[] };
+      t.diagnostic(`components: ${JSON.stringify(components.components?.map((c) => [c.id, c.state?.status]))}`);
+      t.diagnostic(`runs: ${JSON.stringify((await api("/playbooks/runs?limit=5").catch(() => ({}))).runs?.map((r: Run) => [r.state, r.steps.map((s) => s.state)]))}`);
+      t.diagnostic(`nodes: ${JSON.stringify(await fleet("GET", "/nodes").catch(() => null))}`);
+      t.diagnostic(`service output (last 60 lines, agents left out):\n${service.output.filter((l) => !l.includes('"role":"agent:')).slice(-60).join("\n")}`);
+      throw err;
+    }
+    // A run whose worker died resumes once its target lock (15 s) has expired: wait for every run to end.
+    await waitFor("every playbook run to end", async () => {
+      const { runs } = (await api("/playbooks/runs?limit=20")) as { runs: Run[] };
+      return runs.filter((r) => Date.parse((r as unknown as { created_at: string }).created_at) >= faultAt - 1_000).every((r) => r.state === "succeeded" || r.state === "failed");
+    }, 120_000, 500);
+    const incident = await waitFor("the incident to resolve", async () => {
+      const { incidents } = (await api("/incidents?limit=5")) as { incidents: Incident[] };
+      const mine = incidents.filter((i) => Date.parse(i.created_at) >= faultAt - 1_000);
+      return mine.length > 0 && mine.every((i) => i.status === "resolved") ? mine : undefined;
+    }, 120_000, 500);
+    assert.equal(incident.length, 1, `one incident for the one fault (seed ${seed})`);
+    const entries = incident[0]!.updates;
+    t.diagnostic(`timeline: ${entries.map((u) => `${u.status}: ${u.body.slice(0, 60)}`).join(" | ")}`);
+    assert.equal(new Set(entries.map((u) => u.id)).size, entries.length, "timeline entry ids are unique");
+    for (let i = 1; i < entries.length; i++) assert.notEqual(`${entries[i]!.status} ${entries[i]!.body}`, `${entries[i - 1]!.status} ${entries[i - 1]!.body}`, `entry ${i} repeats the one before it`);
+
+    // The playbook's audit: every run ended, the repair succeeded, each step's entry is on the timeline once.
+    const { runs } = (await api("/playbooks/runs?playbook=restart-stuck-gateway-node")) as { runs: Run[] };
+    const mine = runs.filter((r) => r.incident === incident[0]!.id);
+    assert.ok(mine.length >= 1, "the playbook ran for the incident");
+    assert.ok(mine.every((r) => r.state === "succeeded" || r.state === "failed"), `every run ended: ${mine.map((r) => r.state)}`);
+    assert.ok(mine.some((r) => r.state === "succeeded"), "the repair succeeded");
+    for (const run of mine) {
+      for (const [i, step] of run.steps.entries()) {
+        const about = entries.filter((u) => u.body.includes(`, step ${i + 1} of ${run.steps.length}:`));
+        assert.ok(step.state === "succeeded" || step.state === "failed" || step.state === "pending", `${run.id} ${step.action}: ${step.state}`);
+        if (step.state !== "pending") assert.ok(about.length >= 1, `${run.id}: step ${i + 1} is on the timeline`);
+      }
+    }
+    const stepEntries = entries.filter((u) => /Automatic recovery \(.*\), step \d of \d/.test(u.body)).map((u) => u.body.replace(/ Took .*$/, ""));
+    assert.equal(new Set(stepEntries).size, stepEntries.length, `no step's entry twice: ${stepEntries.join(" | ")}`);
+
+    // On-call: every entry posted, in order; a copy only right after its first, at most one per worker kill.
+    const expected = entries.map((u) => `msg_${u.id}`);
+    await waitFor("every timeline entry at the webhook", () => expected.every((id) => hook.requests.some((r) => r.headers["webhook-id"] === id)), 90_000, 200);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const ids = hook.requests.map((r) => String(r.headers["webhook-id"])).filter((id) => expected.includes(id));
+    const collapsed = ids.filter((id, i) => id !== ids[i - 1]);
+    assert.deepEqual(collapsed, expected, "each entry reached the webhook once, in timeline order");
+    assert.ok(ids.length - collapsed.length <= workerKills, `at most one post again per worker kill (${ids.length - collapsed.length} again, ${workerKills} worker kills)`);
+    assert.deepEqual((await api("/notifications/dead")).dead, [], "nothing was dead-lettered");
+    assert.ok(alive(service.pid), "pulseboard start survived");
+    t.diagnostic(`recovered; ${entries.length} timeline entries, ${ids.length} posts for them, ${mine.length} playbook run(s): ${mine.map((r) => `${r.state} with ${r.executions.length} execution(s)`).join(", ")}`);
+  });
+});
