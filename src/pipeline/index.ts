@@ -16,3 +16,4 @@ export { KeyedLock } from "./keyed-lock.ts";
 export { startPlaybookWorker, type PlaybookWorker, type PlaybookWorkerOptions } from "./playbooks.ts";
 export { PlaybookControl, type PlaybookView, type Decision } from "./playbook-control.ts";
 export type { TriggerVerdict } from "./playbook-triggers.ts";
+export { ClusterMetrics } from "./metrics.ts";

@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import path from "node:path";
 import { UpstreamError, closeRedis, connectRedis } from "../core/index.ts";
-import { NotificationControl, PlaybookControl, ProbeControl } from "../pipeline/index.ts";
+import { ClusterMetrics, NotificationControl, PlaybookControl, ProbeControl } from "../pipeline/index.ts";
 import { StatusStore, type StatusContext } from "../status/index.ts";
 import { QueuedConfirmations, SubscriberStore } from "../subscriptions/index.ts";
 import { AdminAuth, createWebApp, PageRenderer, SnapshotService, subscriptionsRouter, type SubscriptionViewData, type WebApp } from "../web/index.ts";
@@ -42,7 +42,8 @@ export async function runWeb({ config, log, watcher }: RoleContext): Promise<Rol
   const pages = new PageRenderer(config);
   const auth = AdminAuth.forRedis(redis, config.redis.prefix, tokens, log, { failedLogins: config.admin.failedLogins, trustProxy: config.web.trustProxy });
   const subscriptions = subscriptionsRouter({ ctx: subscriptionContext, auth, render: (view, data) => pages.view(view, data as SubscriptionViewData), log });
-  const app = createWebApp({ config, liveConfig: () => current, status, snapshot, adminTokens: tokens, auth, ready: () => store.ping(), probes, notifications, playbooks, subscriptions, log });
+  const metrics = new ClusterMetrics({ config: () => current, connection: redis, status, playbooks, notifications });
+  const app = createWebApp({ config, liveConfig: () => current, status, snapshot, adminTokens: tokens, auth, metrics, ready: () => store.ping(), probes, notifications, playbooks, subscriptions, log });
   const server = await listen(app, config.web.port, config.web.host);
   log.info({ port: config.web.port, url: config.page.url }, "status page serving");
   announceReady("web", { port: config.web.port });
@@ -59,6 +60,7 @@ export async function runWeb({ config, log, watcher }: RoleContext): Promise<Rol
       await notifications.close();
       await playbooks.close();
       await confirmations.close();
+      await metrics.close();
       await Promise.all([closeRedis(subscriber), closeRedis(redis)]);
     },
   };

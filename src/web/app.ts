@@ -37,6 +37,8 @@ export interface WebAppOptions {
   liveConfig?: () => Config;
   /** Playbooks, runs and approvals for the admin API. @defaultValue none */
   playbooks?: PlaybookAdmin;
+  /** The service's Prometheus metrics at /metrics (any admin token: the `read` scope). @defaultValue no /metrics */
+  metrics?: { contentType: string; text(): Promise<string> };
   /** Status-page subscriptions (public and admin routes), from subscriptionsRouter. @defaultValue none */
   subscriptions?: express.RequestHandler;
   log: Logger;
@@ -85,7 +87,14 @@ export function createWebApp(options: WebAppOptions): WebApp {
 
   app.use("/static", express.static(PUBLIC_DIR, { maxAge: "1h", index: false }));
   app.use(liveRouter({ snapshot, pages, log }));
-  app.use("/admin/api", adminRouter({ config: options.liveConfig ?? (() => config), status: options.status, auth: options.auth ?? AdminAuth.forRedis(options.status.store.redis, config.redis.prefix, options.adminTokens, log, { failedLogins: config.admin.failedLogins, trustProxy: config.web.trustProxy }), probes: options.probes, notifications: options.notifications, playbooks: options.playbooks }));
+  const auth = options.auth ?? AdminAuth.forRedis(options.status.store.redis, config.redis.prefix, options.adminTokens, log, { failedLogins: config.admin.failedLogins, trustProxy: config.web.trustProxy });
+  if (options.metrics) {
+    const metrics = options.metrics;
+    app.get("/metrics", auth.guard(), async (_req, res) => {
+      res.set("content-type", metrics.contentType).set("cache-control", "no-store").send(await metrics.text());
+    });
+  }
+  app.use("/admin/api", adminRouter({ config: options.liveConfig ?? (() => config), status: options.status, auth, probes: options.probes, notifications: options.notifications, playbooks: options.playbooks }));
 
   // Status-page subscriptions: /subscriptions/* and /admin/api/subscribers/* (see subscriptions.ts).
   if (options.subscriptions) app.use(options.subscriptions);

@@ -1,7 +1,7 @@
 import type { RequestHandler } from "express";
 import { Redis } from "ioredis";
 import type { Config } from "../../src/config/index.ts";
-import { NotificationControl, ProbeControl } from "../../src/pipeline/index.ts";
+import { ClusterMetrics, NotificationControl, ProbeControl } from "../../src/pipeline/index.ts";
 import { StatusStore, type StatusContext } from "../../src/status/index.ts";
 import { createWebApp, SnapshotService, type WebApp } from "../../src/web/index.ts";
 import { configFrom, testLog } from "./config.ts";
@@ -22,7 +22,7 @@ export interface WebRig {
  * (REDIS_URL set), with `tokens` as its bootstrap admin tokens and, when
  * given, the subscriptions router `subscriptions` builds.
  */
-export async function startWebRig(yaml: string, options: { tokens: string[]; subscriptions?: (rig: Omit<WebRig, "app" | "stop">) => { router: RequestHandler; close(): Promise<void> } }): Promise<WebRig> {
+export async function startWebRig(yaml: string, options: { tokens: string[]; metrics?: boolean; subscriptions?: (rig: Omit<WebRig, "app" | "stop">) => { router: RequestHandler; close(): Promise<void> } }): Promise<WebRig> {
   const redis = await startRedis();
   const config = await configFrom(yaml, { REDIS_URL: redis.url });
   const connection = new Redis(redis.url, { maxRetriesPerRequest: 1 });
@@ -31,6 +31,8 @@ export async function startWebRig(yaml: string, options: { tokens: string[]; sub
   await snapshot.start();
   const probes = new ProbeControl({ config: () => config, url: redis.url, connection, store: status.store, log: testLog() });
   const subscriptions = options.subscriptions?.({ redis, connection, config, status });
+  const notifications = new NotificationControl({ config: () => config, connection, store: status.store });
+  const metrics = options.metrics ? new ClusterMetrics({ config: () => config, connection, status, notifications }) : undefined;
   const app = createWebApp({
     config,
     status,
@@ -38,7 +40,8 @@ export async function startWebRig(yaml: string, options: { tokens: string[]; sub
     adminTokens: options.tokens,
     ready: () => status.store.ping(),
     probes,
-    notifications: new NotificationControl({ config: () => config, connection, store: status.store }),
+    notifications,
+    metrics,
     subscriptions: subscriptions?.router,
     log: testLog(),
   });
@@ -50,6 +53,7 @@ export async function startWebRig(yaml: string, options: { tokens: string[]; sub
     app,
     async stop() {
       await subscriptions?.close();
+      await metrics?.close();
       await probes.close();
       await snapshot.stop();
       connection.disconnect();
