@@ -108,6 +108,16 @@ admin: { failed_logins: { max: 100000, per: 1m } }
     assert.ok(accepted < 1_500, `seed ${seed}`);
   });
 
+  it("refuses a 1 MiB body on every route that takes one with 413, naming the limit", async () => {
+    const big = JSON.stringify({ name: "x", body: "y".repeat(1 << 20) });
+    const routes = ["/admin/api/incidents", "/admin/api/incidents/x/updates", "/admin/api/maintenances", "/admin/api/tokens", "/admin/api/notifications/dead/x/replay", "/subscriptions", "/subscriptions/unsubscribe"];
+    for (const route of routes) {
+      const res = await request(app).post(route).set("authorization", `Bearer ${TOKEN}`).set("content-type", "application/json").send(big);
+      assert.equal(res.status, 413, `${route}: ${res.status} ${res.text.slice(0, 200)}`);
+      assert.match(res.body.message, /too large|limit|larger than/i, route);
+    }
+  });
+
   it("answers bad bearer headers with 401 and nothing else", async () => {
     const seed = fuzzSeed();
     const rng = new Rng(seed);
