@@ -52,10 +52,17 @@ export class RedisBroker implements Broker {
       if (!this.lostLive) this.log.warn({ err: describeError(err) }, "cache live connection lost; publishes fail until it is back");
       this.lostLive = true;
     });
+    let connectedBefore = false;
     this.subscriber.on("ready", () => {
-      if (!this.lostLive) return;
+      // The first ready is the start; every later one is a reconnect, with or without an error seen.
+      if (!connectedBefore) {
+        connectedBefore = true;
+        return;
+      }
       this.lostLive = false;
-      this.log.info("cache live connection back; filling gaps from history");
+      this.log.info("cache live connection back; subscribing again and filling gaps from history");
+      // A restarted cache has forgotten every subscription: ask again for each watched channel (harmless if ioredis did too).
+      for (const channel of this.watching.keys()) this.subscriber.subscribe(this.liveChannel(channel)).catch(() => {});
       options.onResync();
     });
     this.subscriber.on("message", (redisChannel: string, payload: string) => this.receive(redisChannel, payload));
@@ -115,7 +122,8 @@ export class RedisBroker implements Broker {
   async watch(channel: string): Promise<void> {
     let ready = this.watching.get(channel);
     if (!ready) {
-      ready = this.guard(this.subscriber.subscribe(this.liveChannel(channel))).then(() => undefined);
+      // Bounded: a SUBSCRIBE queued while the cache was away must not hold this channel's watchers for good.
+      ready = this.guard(withTimeout(this.subscriber.subscribe(this.liveChannel(channel)), Math.max(this.options.timeoutMs * 3, 1_000))).then(() => undefined);
       this.watching.set(channel, ready);
       ready.catch(() => {
         if (this.watching.get(channel) === ready) this.watching.delete(channel);
@@ -178,4 +186,13 @@ declare module "ioredis" {
     pbgwPublish(...args: string[]): Result<string, Context>;
     pbgwHistory(...args: string[]): Result<(string | number)[], Context>;
   }
+}
+
+/** The work's answer, or a rejection once `ms` have passed without one. */
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }

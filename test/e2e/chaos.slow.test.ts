@@ -32,6 +32,19 @@ describe("pulseboard chaos rehearses the real outages (slow: whole service from 
   });
 
   const allOperational = () => service.allOperational();
+  /** Waits for every component to be operational; on a timeout, says what was not, and what the playbooks did. */
+  const untilOperational = async (what: string, timeoutMs: number): Promise<void> => {
+    try {
+      await waitFor(what, allOperational, timeoutMs, 250);
+    } catch (err) {
+      const get = async (p: string) => (await fetch(`http://127.0.0.1:${service.port}/admin/api${p}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
+      const { components } = (await get("/components")) as { components: { id: string; state?: { status: string } }[] };
+      const { runs } = (await get("/playbooks/runs?limit=6")) as { runs: { playbook: string; kind: string; state: string; outcome?: string }[] };
+      const token = readFileSync(path.join(home, "gateway-admin-token"), "utf8").trim();
+      const nodes = await (await fetch(`http://127.0.0.1:${env.GATEWAY_ADMIN_PORT}/nodes`, { headers: { authorization: `Bearer ${token}` } })).text();
+      throw new Error(`${(err as Error).message}; nodes: ${nodes}; components: ${components.map((c) => `${c.id} ${c.state?.status}`).join(", ")}; latest runs: ${runs.map((r) => `${r.playbook} ${r.kind} ${r.state}: ${r.outcome}`).join(" | ")}`);
+    }
+  };
 
   /** Runs `pulseboard chaos SCENARIO … --json` to its end; its summary, exit status and progress output. */
   function chaos(...args: string[]): Promise<{ summary: ChaosSummary; code: number | null; progress: string }> {
@@ -87,7 +100,7 @@ describe("pulseboard chaos rehearses the real outages (slow: whole service from 
   });
 
   it("safeguard-lockup: a node refusing every new client is restarted by the playbook", async (t) => {
-    await waitFor("every component operational", allOperational, 30_000, 250);
+    await untilOperational("every component operational", 30_000);
     const { summary, code } = await chaos("safeguard-lockup", "--node", "node-0", "--duration", "90s");
     t.diagnostic(`safeguard-lockup: detected ${summary.detected_s} s, recovered ${summary.recovered_s} s, fault held ${summary.fault_s} s`);
     assert.equal(code, 0);
@@ -98,7 +111,7 @@ describe("pulseboard chaos rehearses the real outages (slow: whole service from 
   });
 
   it("cache-clog: the stalled cache is bypassed while it stalls and restored once it is healthy again", async (t) => {
-    await waitFor("every component operational", allOperational, 30_000, 250);
+    await untilOperational("every component operational", 30_000);
     const { summary, code } = await chaos("cache-clog", "--duration", "16s");
     t.diagnostic(`cache-clog: detected ${summary.detected_s} s, recovered ${summary.recovered_s} s; worst ${JSON.stringify(summary.worst)}; ${summary.did}`);
     assert.equal(code, 0);
@@ -110,7 +123,7 @@ describe("pulseboard chaos rehearses the real outages (slow: whole service from 
   });
 
   it("cache-down: the dead cache is bypassed while it is down, and restored once the supervisor brought it back", async (t) => {
-    await waitFor("every component operational", allOperational, 30_000, 250);
+    await untilOperational("every component operational", 30_000);
     const { summary, code } = await chaos("cache-down", "--duration", "10s");
     t.diagnostic(`cache-down: detected ${summary.detected_s} s, recovered ${summary.recovered_s} s; ${summary.did}`);
     assert.equal(code, 0);
@@ -125,7 +138,7 @@ describe("pulseboard chaos rehearses the real outages (slow: whole service from 
   });
 
   it("surge: clients beyond what the fleet accepts make it scale out, and back in once they leave", async (t) => {
-    await waitFor("every component operational", allOperational, 30_000, 250);
+    await untilOperational("every component operational", 30_000);
     const { summary, code } = await chaos("surge", "--duration", "10s", "--rate", "500");
     t.diagnostic(`surge: ${summary.did}; runs ${JSON.stringify(summary.playbook_runs)}`);
     assert.equal(code, 0);
@@ -142,7 +155,7 @@ describe("pulseboard chaos rehearses the real outages (slow: whole service from 
   });
 
   it("Ctrl-C ends a scenario early and restores what it broke: the killed cache comes back at once", async () => {
-    await waitFor("every component operational", allOperational, 30_000, 250);
+    await untilOperational("every component operational", 30_000);
     const child = spawn(process.execPath, [BIN, "chaos", "cache-down", "--duration", "60s", "--settle", "20s"], { env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
@@ -158,17 +171,17 @@ describe("pulseboard chaos rehearses the real outages (slow: whole service from 
     assert.match(stdout, /what it did\s+killed the gateway's cache Redis; it was down for \d\.\d s and is back \(pid \d+\)/);
     assert.ok(Date.now() - interruptedAt < 15_000, "it did not wait out the 60 s");
     assert.ok(!existsSync(path.join(home, "redis", "cache", "hold-down-until")));
-    await waitFor("every component operational again", allOperational, 40_000, 250);
+    await untilOperational("every component operational again", 40_000);
   });
 
   it("control-plane-down: the status page keeps answering while Pulseboard's own Redis is away, and the stack comes back", async (t) => {
-    await waitFor("every component operational", allOperational, 30_000, 250);
+    await untilOperational("every component operational", 30_000);
     const { summary, code } = await chaos("control-plane-down", "--duration", "8s");
     t.diagnostic(`control-plane-down: page ${summary.page_availability * 100} % of ${summary.page_reads} reads, detected ${summary.detected_s}, recovered ${summary.recovered_s}; ${summary.did}`);
     assert.equal(code, 0);
     assert.match(summary.did, /killed Pulseboard's own Redis; it was down for \d+\.\d s and is back/);
     assert.equal(summary.page_availability, 1, "every read of the status page was answered");
-    await waitFor("every component operational after the control plane is back", allOperational, 30_000, 250);
+    await untilOperational("every component operational after the control plane is back", 30_000);
   });
 
   it("logged no secret through all of it: neither admin token appears in the service's output", () => {
