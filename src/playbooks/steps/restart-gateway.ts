@@ -77,14 +77,15 @@ export default defineStep({
       if (concerned.length > 0 && bad.length === 0) {
         return { ok: true, summary: `The restart was interrupted (its worker stopped); checked instead of repeated: ${concerned.map((n) => n.id).join(", ")} ready.`, details: { checked: true } };
       }
-      // Every node it meant to restart is still the same incarnation and nothing is restarting it.
+      // Every node it meant to restart that is still failing is the same incarnation, and nothing is restarting it
+      // (one that healed or was restarted meanwhile, by the fleet or by this step, is left out: it is not restarted again).
+      const stillFailing = before.flatMap((b) => {
+        const now = nodes.find((n) => n.id === b.id);
+        return now && failing(now) ? [{ b, now }] : [];
+      });
       const untouched =
-        before.length > 0 &&
-        before.every((b) => b.startedAt !== undefined) &&
-        before.every((b) => {
-          const now = nodes.find((n) => n.id === b.id);
-          return now !== undefined && now.startedAt === b.startedAt && now.state !== "draining" && now.state !== "starting";
-        });
+        stillFailing.length > 0 &&
+        stillFailing.every(({ b, now }) => b.startedAt !== undefined && now.startedAt === b.startedAt && now.state !== "draining" && now.state !== "starting");
       if (!untouched) untouchedSince = Date.now();
       else if (Date.now() - untouchedSince >= UNTOUCHED_MS) return NOT_STARTED;
       if (Date.now() > deadline) return undefined;
