@@ -4,6 +4,7 @@ import type { Config, ResolvedProbe } from "../config/index.ts";
 import type { Logger } from "../core/index.ts";
 import { runProbe, type PlatformTargets, type ProbeRegistry } from "../probe-runtime/index.ts";
 import { bullPrefix, probeQueue, QUEUE, type EvaluateJob, type ProbeJob } from "./queues.ts";
+import { RoleMetrics } from "./role-metrics.ts";
 
 export interface AgentOptions {
   config: Config;
@@ -14,6 +15,8 @@ export interface AgentOptions {
   log: Logger;
   /** Probe runs in flight at once; a slow probe never delays the others. @defaultValue 64 */
   concurrency?: number;
+  /** Where its probe runs are counted. @defaultValue counted, not published */
+  metrics?: RoleMetrics;
 }
 
 /** A running agent: consumes one location's probe queue. */
@@ -37,19 +40,25 @@ export function startAgent(options: AgentOptions): Agent {
   let probes = new Map(options.config.probes.map((p) => [p.id, p]));
   let targets = platformTargets(options.config);
   const evaluate = new Queue<EvaluateJob>(QUEUE.evaluate, { connection, prefix });
+  const metrics = options.metrics ?? new RoleMetrics("agent", { runtime: false });
+  const runs = metrics.counter("pulseboard_probe_runs_total", "Probe runs by probe, location and result status", ["probe", "location", "status"]);
+  const latency = metrics.histogram("pulseboard_probe_run_duration_seconds", "Latency the probe runs measured", ["probe", "location"]);
+  const skipped = metrics.counter("pulseboard_probe_runs_skipped_total", "Scheduled runs not made: stale (waited over two intervals), disabled, not configured here", ["location", "reason"]);
+  const lateness = metrics.histogram("pulseboard_probe_start_delay_seconds", "How long after its slot a scheduled run started (the agent falling behind shows here first)", ["location"]);
 
   const worker = new Worker<ProbeJob>(
     probeQueue(location),
     async (job: Job<ProbeJob>) => {
       const probe = probes.get(job.data.probe);
-      if (!probe || !probe.locations.includes(location)) return { skipped: "not configured here" };
+      if (!probe || !probe.locations.includes(location)) return skip("not configured here");
       // How long after its slot the run starts: the agent's own queueing (busy, or down) shows here first.
       const lateMs = job.data.manual ? 0 : Date.now() - (job.timestamp + (job.opts.delay ?? 0));
       if (!job.data.manual) {
-        if (!probe.enabled) return { skipped: "disabled" };
+        if (!probe.enabled) return skip("disabled");
+        lateness.observe({ location }, Math.max(0, lateMs) / 1000);
         if (lateMs > 2 * probe.interval) {
           log.warn({ probe: probe.id, lateMs }, "skipping a probe run that waited too long in the queue");
-          return { skipped: "stale", late_ms: lateMs };
+          return { ...skip("stale"), late_ms: lateMs };
         }
       }
       const result = await runOne(probe);
@@ -59,6 +68,7 @@ export function startAgent(options: AgentOptions): Agent {
     { connection, prefix, concurrency: options.concurrency ?? 64 },
   );
   worker.on("error", (err) => log.warn({ err: err.message }, "probe worker error"));
+  metrics.observe(worker, probeQueue(location));
   log.info({ queue: probeQueue(location) }, "agent consuming probe queue");
 
   async function runOne(probe: ResolvedProbe) {
@@ -72,10 +82,17 @@ export function startAgent(options: AgentOptions): Agent {
       targets,
       log: log.child({ module: `probe.${probe.kind}`, probe: probe.id }),
     });
+    runs.inc({ probe: probe.id, location, status: result.status });
+    latency.observe({ probe: probe.id, location }, result.latency_ms / 1000);
     const line = { probe: probe.id, status: result.status, latency_ms: result.latency_ms, error: result.error };
     if (result.status === "ok") log.debug(line, "probe result");
     else log.info(line, "probe result");
     return result;
+  }
+
+  function skip(reason: string): { skipped: string } {
+    skipped.inc({ location, reason: reason.replaceAll(" ", "_") });
+    return { skipped: reason };
   }
 
   return {

@@ -14,6 +14,7 @@ import { componentStatusFor, nextLocationState, probeState } from "./evaluation.
 import { suppressFlaps, type FlapState } from "./flap.ts";
 import { KeyedLock } from "./keyed-lock.ts";
 import { bullPrefix, QUEUE, WORKER_LOCK, type EvaluateJob, type IncidentJob } from "./queues.ts";
+import { RoleMetrics } from "./role-metrics.ts";
 
 export interface EvaluatorOptions {
   config: Config;
@@ -26,6 +27,8 @@ export interface EvaluatorOptions {
    * side by side while each waits on Redis. @defaultValue 16
    */
   concurrency?: number;
+  /** Where component changes are counted. @defaultValue counted, not published */
+  metrics?: RoleMetrics;
 }
 
 /** Options of the jobs that carry component transitions to the incident worker. */
@@ -58,6 +61,8 @@ export function startEvaluator(options: EvaluatorOptions): { update(config: Conf
   const incidents = new Queue<IncidentJob>(QUEUE.incidents, { connection, prefix });
   const lock = new KeyedLock();
   const concurrency = options.concurrency ?? 16;
+  const metrics = options.metrics ?? new RoleMetrics("worker", { runtime: false });
+  const changes = metrics.counter("pulseboard_component_changes_total", "Component status changes the evaluator found, by component and new status", ["component", "status"]);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`concurrency must be a whole number of at least 1, got ${concurrency}`);
 
   function evaluate(job: Job<EvaluateJob>): Promise<{ changed: string[] }> {
@@ -95,6 +100,7 @@ export function startEvaluator(options: EvaluatorOptions): { update(config: Conf
         const detail = [flap.note, verdict.detail].filter(Boolean).join(" ") || undefined;
         const transition = { component: componentId, from, to: computed, at: result.finished_at, reason: detail };
         await incidents.add("transition", { transition }, { ...TRANSITION_JOB, jobId: `${componentId}.${result.id}` });
+        changes.inc({ component: componentId, status: computed });
         changed.push(componentId);
         log.info({ component: componentId, from, to: computed, reason }, "component status changed");
       }
@@ -161,6 +167,7 @@ export function startEvaluator(options: EvaluatorOptions): { update(config: Conf
 
   const worker = new Worker<EvaluateJob>(QUEUE.evaluate, evaluate, { connection, prefix, concurrency, ...WORKER_LOCK });
   worker.on("error", (err) => log.warn({ err: err.message }, "evaluate worker error"));
+  metrics.observe(worker, QUEUE.evaluate);
   worker.on("failed", (job, err) => log.warn({ job: job?.id, err: err.message }, "evaluating a result failed; will retry"));
   return {
     update(next) {

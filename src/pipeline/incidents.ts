@@ -16,6 +16,7 @@ import {
   type StatusContext,
 } from "../status/index.ts";
 import { bullPrefix, QUEUE, WORKER_LOCK, type IncidentJob, type PlaybookJob } from "./queues.ts";
+import { RoleMetrics } from "./role-metrics.ts";
 
 const PULSEBOARD: Author = { kind: "automatic", name: "Pulseboard" };
 
@@ -32,6 +33,8 @@ export interface IncidentWorkerOptions {
   status: StatusContext;
   connection: Redis;
   log: Logger;
+  /** Where incident events are counted. @defaultValue counted, not published */
+  metrics?: RoleMetrics;
 }
 
 /**
@@ -50,6 +53,8 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
   const prefix = bullPrefix(config.redis.prefix);
   const queue = new Queue<IncidentJob>(QUEUE.incidents, { connection, prefix });
   const playbooks = new Queue<PlaybookJob>(QUEUE.playbooks, { connection, prefix });
+  const metrics = options.metrics ?? new RoleMetrics("worker", { runtime: false });
+  const events = metrics.counter("pulseboard_incident_events_total", "Automatic incident events: opened, updated, relapse, monitoring, resolved, held (a change during maintenance)", ["event"]);
   const nameOf = (id: string): string => status.components.find((c) => c.id === id)?.name ?? id;
 
   async function activeAutomaticIncident(): Promise<Incident | undefined> {
@@ -64,6 +69,7 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
 
   async function onTransition(transition: ComponentTransition, key: string): Promise<{ incident?: string; held?: string }> {
     if (await inMaintenance(transition.component)) {
+      events.inc({ event: "held" });
       log.info({ component: transition.component, to: transition.to }, "status change held: the component is in a maintenance window");
       return { held: "maintenance" };
     }
@@ -82,6 +88,7 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
           automatic: true,
           author: PULSEBOARD,
         });
+        events.inc({ event: "opened" });
         log.info({ incident: incident.id, component: transition.component }, "opened automatic incident");
         return { incident: incident.id };
       }
@@ -94,6 +101,7 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
         author: PULSEBOARD,
         status: relapse ? "investigating" : undefined,
       });
+      events.inc({ event: relapse ? "relapse" : "updated" });
       if (relapse) log.warn({ incident: active.id, component: transition.component }, "relapse: automatic incident reopened");
       return { incident: active.id };
     }
@@ -104,6 +112,7 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
       .map(([id]) => nameOf(id));
     if (stillAffected.length > 0) {
       await appendUpdate(status, { id: active.id, key, body: `${name} is operational again. Still affected: ${stillAffected.join(", ")}.`, components, author: PULSEBOARD });
+      events.inc({ event: "updated" });
       return { incident: active.id };
     }
     const quiet = formatDuration(config.evaluation.quietPeriod);
@@ -115,6 +124,7 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
       components,
       author: PULSEBOARD,
     });
+    events.inc({ event: "monitoring" });
     await scheduleQuietCheck(incident);
     return { incident: active.id };
   }
@@ -138,6 +148,7 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
       body: `No relapse for ${formatDuration(config.evaluation.quietPeriod)}: this incident has been resolved.`,
       author: PULSEBOARD,
     });
+    events.inc({ event: "resolved" });
     log.info({ incident: incident.id }, "resolved automatic incident after its quiet period");
     return { incident: incident.id };
   }
@@ -172,6 +183,7 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
 
   const worker = new Worker<IncidentJob>(QUEUE.incidents, process, { connection, prefix, concurrency: 1, ...WORKER_LOCK });
   worker.on("error", (err) => log.warn({ err: err.message }, "incident worker error"));
+  metrics.observe(worker, QUEUE.incidents);
   worker.on("failed", (job, err) => log.warn({ job: job?.id, err: err.message }, "incident job failed; will retry"));
   return {
     update(next) {

@@ -17,3 +17,4 @@ export { startPlaybookWorker, type PlaybookWorker, type PlaybookWorkerOptions } 
 export { PlaybookControl, type PlaybookView, type Decision } from "./playbook-control.ts";
 export type { TriggerVerdict } from "./playbook-triggers.ts";
 export { ClusterMetrics } from "./metrics.ts";
+export { RoleMetrics, readPublishedMetrics, type PublishingRole } from "./role-metrics.ts";

@@ -6,6 +6,7 @@ import type { StatusContext } from "../status/index.ts";
 import type { NotificationControl } from "./notification-control.ts";
 import type { PlaybookControl } from "./playbook-control.ts";
 import { bullPrefix, probeQueue, QUEUE } from "./queues.ts";
+import { readPublishedMetrics } from "./role-metrics.ts";
 
 const STATUS_VALUE: Record<string, number> = { operational: 0, degraded_performance: 1, partial_outage: 2, major_outage: 3, under_maintenance: 4 };
 const JOB_STATES = ["waiting", "active", "delayed", "prioritized", "failed"] as const;
@@ -14,9 +15,10 @@ const JOB_STATES = ["waiting", "active", "delayed", "prioritized", "failed"] as 
  * The whole service's state in the Prometheus text format, read from the
  * control plane at each scrape (any web replica answers the same): component
  * status, open incidents, each probe's last result, queue depths and the age
- * of their oldest waiting job, playbook runs, dead-lettered posts; plus the
- * web process's own runtime metrics. Gateway connections are on the
- * gateway's /metrics.
+ * of their oldest waiting job, playbook runs, dead-lettered posts; the
+ * counters and runtime of every live worker, agent and scheduler process
+ * (published through Redis, labelled by instance); plus this web process's
+ * own runtime. Gateway connections are on the gateway's /metrics.
  */
 export class ClusterMetrics {
   private readonly queues = new Map<string, Queue>();
@@ -86,7 +88,10 @@ export class ClusterMetrics {
     if (this.options.notifications) {
       gauge("pulseboard_notifications_dead_letters", "Posts that gave up after their retries and wait for a person").set((await this.options.notifications.deadLetters(10_000)).length);
     }
-    return `${await registry.metrics()}\n${await this.process.metrics()}`;
+    const published = await readPublishedMetrics(this.options.connection, config.redis.prefix);
+    const instances = gauge("pulseboard_instances", "Processes of each role publishing their metrics (web counts only the one answering)", ["role"]);
+    for (const role of ["web", "worker", "agent", "scheduler"]) instances.set({ role }, role === "web" ? 1 : (published.instances.get(role) ?? 0));
+    return Registry.merge([registry, published.registry, this.process]).metrics();
   }
 
   async close(): Promise<void> {

@@ -6,6 +6,7 @@ import { RetryableDeliveryError, type DeliveryOutcome, type Notifier } from "../
 import type { StatusContext } from "../status/index.ts";
 import { backoffDelay } from "./notify-routing.ts";
 import { bullPrefix, QUEUE, WORKER_LOCK, type NotifyJob } from "./queues.ts";
+import { RoleMetrics } from "./role-metrics.ts";
 
 /**
  * An outer bound on one delivery attempt. Each channel enforces its own
@@ -35,6 +36,8 @@ export interface NotifyWorkerOptions {
   log: Logger;
   /** Posts delivered at once, across channels and incidents. @defaultValue 16 */
   concurrency?: number;
+  /** Where delivery attempts are counted. @defaultValue counted, not published */
+  metrics?: RoleMetrics;
 }
 
 /**
@@ -51,6 +54,8 @@ export function startNotifyWorker(options: NotifyWorkerOptions): { close(): Prom
   const log = options.log.child({ module: "pipeline.notify" });
   const keys = status.store.keys;
   const delivered = (incident: string) => `${keys.prefix}:notify:delivered:${incident}`;
+  const metrics = options.metrics ?? new RoleMetrics("worker", { runtime: false });
+  const attempts = metrics.counter("pulseboard_notification_attempts_total", "Attempts to deliver a post, by channel and outcome: delivered, retry (failed, tried again later), dead_lettered", ["channel", "outcome"]);
 
   async function process(job: Job<NotifyJob>, token?: string): Promise<{ outcome: string }> {
     const { event, channel: channelId, seq, after } = job.data;
@@ -81,6 +86,7 @@ export function startNotifyWorker(options: NotifyWorkerOptions): { close(): Prom
       outcome = { ok: false, retry: true, reason: describeError(err) };
     }
     if (outcome.ok) {
+      attempts.inc({ channel: channelId, outcome: "delivered" });
       await markDelivered(event.incident.id, channelId, seq);
       log.info({ channel: channelId, incident: event.incident.id, type: event.type, attempt: job.attemptsMade + 1 }, "post delivered");
       return { outcome: "delivered" };
@@ -94,6 +100,7 @@ export function startNotifyWorker(options: NotifyWorkerOptions): { close(): Prom
       await deadLetter(job, outcome.reason);
       return { outcome: "dead-lettered" };
     }
+    attempts.inc({ channel: channelId, outcome: "retry" });
     log.warn({ channel: channelId, incident: event.incident.id, attempt: job.attemptsMade + 1, reason: outcome.reason }, "post failed; will retry");
     throw new RetryableDeliveryError(outcome.reason, outcome.retryAfterMs);
   }
@@ -112,6 +119,7 @@ export function startNotifyWorker(options: NotifyWorkerOptions): { close(): Prom
       failed_at: new Date().toISOString(),
       job: job.data,
     };
+    attempts.inc({ channel: job.data.channel, outcome: "dead_lettered" });
     await connection.lpush(`${keys.prefix}:notify:dead`, JSON.stringify(letter));
     await connection.ltrim(`${keys.prefix}:notify:dead`, 0, 9_999);
     await markDelivered(job.data.event.incident.id, job.data.channel, job.data.seq);
@@ -132,6 +140,7 @@ export function startNotifyWorker(options: NotifyWorkerOptions): { close(): Prom
     },
   });
   worker.on("error", (err) => log.warn({ err: err.message }, "notify worker error"));
+  metrics.observe(worker, QUEUE.notify);
   // BullMQ fails a job that stalled too often without running our processor: dead-letter it here,
   // or every later post of its incident on that channel would wait for it forever.
   worker.on("failed", (job, err) => {

@@ -13,6 +13,7 @@ import { playbookPoster } from "./playbook-posts.ts";
 import { TriggerEvaluator, type TriggerVerdict } from "./playbook-triggers.ts";
 import { ProbeControl } from "./probe-control.ts";
 import { bullPrefix, QUEUE, WORKER_LOCK, type PlaybookJob } from "./queues.ts";
+import { RoleMetrics } from "./role-metrics.ts";
 
 const RELEASE_LEASE_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
@@ -39,6 +40,8 @@ export interface PlaybookWorkerOptions {
   name?: string;
   /** How long a run waits for the pipeline's automatic incident before opening its own. @defaultValue 5s */
   incidentWaitMs?: number;
+  /** Where run endings are counted. @defaultValue counted, not published */
+  metrics?: RoleMetrics;
 }
 
 export interface PlaybookWorker {
@@ -76,6 +79,12 @@ export function startPlaybookWorker(options: PlaybookWorkerOptions): PlaybookWor
   const executor = new RunExecutor({ store, status, fleet, probes, posts: poster, config: current, log: options.log, worker: name, lockTtlMs, incidentWaitMs: options.incidentWaitMs });
   const evaluator = new TriggerEvaluator({ config: current, status, store, fleet, log: options.log, started, watch });
   const stopping = new AbortController();
+  const metrics = options.metrics ?? new RoleMetrics("worker", { runtime: false });
+  const ended = metrics.counter("pulseboard_playbook_runs_ended_total", "Playbook runs this process ended, by playbook, kind (recovery, restore) and state", ["playbook", "kind", "state"]);
+  const countEnded = async (runId: string) => {
+    const run = await store.run(runId);
+    if (run && isTerminal(run.state)) ended.inc({ playbook: run.playbook, kind: run.kind, state: run.state });
+  };
 
   /** One evaluation at a time in this process: the clock and component changes take turns. */
   let evaluating: Promise<unknown> = Promise.resolve();
@@ -138,6 +147,7 @@ export function startPlaybookWorker(options: PlaybookWorkerOptions): PlaybookWor
       if (!run || isTerminal(run.state)) return;
       try {
         await store.finish({ ...run, outcome: `It could not be carried on: ${reason}` }, "failed", false);
+        await countEnded(runId);
         break;
       } catch (err) {
         if (!(err instanceof RunConflict)) throw err;
@@ -161,6 +171,7 @@ export function startPlaybookWorker(options: PlaybookWorkerOptions): PlaybookWor
     }
     if ("expire" in data) return { expired: Boolean(await control.expire(data.expire)) };
     const outcome = await executor.execute(data.run, stopping.signal);
+    if ("ended" in outcome) await countEnded(data.run);
     if ("waiting" in outcome || "interrupted" in outcome) {
       // Back to the queue: the run continues when the target is free, here or in another worker.
       await job.moveToDelayed(Date.now() + ("waiting" in outcome ? 1_000 : 250), token);
@@ -171,6 +182,7 @@ export function startPlaybookWorker(options: PlaybookWorkerOptions): PlaybookWor
 
   const worker = new Worker<PlaybookJob>(QUEUE.playbooks, processJob, { connection: options.connection, prefix, concurrency: options.concurrency ?? 8, ...WORKER_LOCK });
   worker.on("error", (err) => log.warn({ err: err.message }, "playbook worker error"));
+  metrics.observe(worker, QUEUE.playbooks);
   worker.on("failed", (job, err) => {
     if (!job || !("run" in job.data)) return;
     const final = job.attemptsMade >= (job.opts.attempts ?? 1) || /stalled more than allowable limit/.test(err.message);

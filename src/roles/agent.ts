@@ -1,5 +1,5 @@
 import { ConfigError, closeRedis, connectRedis } from "../core/index.ts";
-import { startAgent } from "../pipeline/index.ts";
+import { RoleMetrics, startAgent } from "../pipeline/index.ts";
 import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./context.ts";
 
 /** The agent role: runs the probes of one location. */
@@ -9,12 +9,16 @@ export async function runAgent({ config, registry, log, watcher }: RoleContext, 
   if (!known.includes(location)) throw new ConfigError([`--location: no location has the id "${location}" (configured: ${known.join(", ")})`]);
   const url = controlPlaneUrl(config, "agent");
   const connection = connectRedis(url, { profile: "blocking", name: `agent-${location}`, log });
-  const agent = startAgent({ config, registry, location, connection, log });
+  const metrics = new RoleMetrics("agent");
+  const agent = startAgent({ config, registry, location, connection, log, metrics });
+  // The blocking connection also serves plain commands between BullMQ's waits; publishing is one MULTI every 5 s.
+  metrics.publish(connection, config.redis.prefix, log);
   watcher.onChange((next) => agent.update(next));
   announceReady("agent", { location });
   return {
     async stop() {
       watcher.stop();
+      await metrics.close();
       await agent.close();
       await closeRedis(connection);
     },

@@ -1,6 +1,6 @@
 import type { Config } from "../config/index.ts";
 import { closeRedis, connectRedis, describeError } from "../core/index.ts";
-import { startHousekeeping, startMaintenanceClock, syncSchedules } from "../pipeline/index.ts";
+import { RoleMetrics, startHousekeeping, startMaintenanceClock, syncSchedules } from "../pipeline/index.ts";
 import { StatusStore } from "../status/index.ts";
 import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./context.ts";
 
@@ -40,12 +40,15 @@ export async function runScheduler({ config, log, watcher }: RoleContext): Promi
   await sync();
   const housekeeping = startHousekeeping(status, log);
   const maintenance = startMaintenanceClock({ config: () => current, status, connection, log });
+  const metrics = new RoleMetrics("scheduler");
+  metrics.publish(connection, config.redis.prefix, log);
   announceReady("scheduler");
   return {
     async stop() {
       stopped = true;
       clearTimeout(timer);
       watcher.stop();
+      await metrics.close();
       housekeeping.stop();
       await maintenance.stop();
       await closeRedis(connection);

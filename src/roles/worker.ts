@@ -2,7 +2,7 @@ import type { Config } from "../config/index.ts";
 import { closeRedis, connectRedis, describeError } from "../core/index.ts";
 import { createFleetDriver } from "../fleet/index.ts";
 import { channelKinds } from "../notify/index.ts";
-import { startEvaluator, startIncidentWorker, startNotifyWorker, startOutboxDispatcher, startPlaybookWorker, type PlaybookWorker } from "../pipeline/index.ts";
+import { RoleMetrics, startEvaluator, startIncidentWorker, startNotifyWorker, startOutboxDispatcher, startPlaybookWorker, type PlaybookWorker } from "../pipeline/index.ts";
 import { StatusStore, type StatusContext } from "../status/index.ts";
 import { SubscriberStore, startSubscriberDelivery, startSubscriberDispatcher } from "../subscriptions/index.ts";
 import { StatuspageMapper } from "../web/index.ts";
@@ -19,15 +19,17 @@ export async function runWorker({ config, log, watcher }: RoleContext): Promise<
   const redis = connectRedis(url, { profile: "command", name: "worker-store", log });
   const status: StatusContext = { store: new StatusStore(redis, config.redis.prefix), components: config.components };
   let current: Config = config;
-  const evaluator = startEvaluator({ config, status, connection, log });
-  const incidents = startIncidentWorker({ config, status, connection, log });
+  const metrics = new RoleMetrics("worker");
+  const evaluator = startEvaluator({ config, status, connection, log, metrics });
+  const incidents = startIncidentWorker({ config, status, connection, log, metrics });
   const outbox = startOutboxDispatcher({ config: () => current, status, url, connection: redis, log });
-  const notify = startNotifyWorker({ config: () => current, status, connection, notifier: (kind) => channelKinds.get(kind), log });
+  const notify = startNotifyWorker({ config: () => current, status, connection, notifier: (kind) => channelKinds.get(kind), log, metrics });
   // Status-page subscribers: their own consumer group on the outboxes, their own queue.
   const subscribers = { config: () => current, status, store: new SubscriberStore(redis, config.redis.prefix), shapes: new StatuspageMapper(config), log };
   const subscriberDispatch = startSubscriberDispatcher({ ...subscribers, url, connection: redis });
-  const subscriberDelivery = startSubscriberDelivery({ ...subscribers, connection });
-  const playbooks = startPlaybooks({ config, status, connection, redis, url, log });
+  const subscriberDelivery = startSubscriberDelivery({ ...subscribers, connection, metrics });
+  const playbooks = startPlaybooks({ config, status, connection, redis, url, log, metrics });
+  metrics.publish(redis, config.redis.prefix, log);
   watcher.onChange((next) => {
     current = next;
     status.components = next.components;
@@ -40,6 +42,7 @@ export async function runWorker({ config, log, watcher }: RoleContext): Promise<
   return {
     async stop() {
       watcher.stop();
+      await metrics.close();
       await Promise.all([evaluator.close(), incidents.close(), outbox.close(), notify.close(), subscriberDispatch.close(), subscriberDelivery.close(), playbooks?.close()]);
       await Promise.all([closeRedis(connection), closeRedis(redis)]);
     },

@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import type { Config } from "../config/index.ts";
 import { describeError, newId, type Logger } from "../core/index.ts";
 import { hostOf, RetryableDeliveryError, scrub, type DeliveryOutcome } from "../notify/index.ts";
-import { backoffDelay, bullPrefix } from "../pipeline/index.ts";
+import { backoffDelay, bullPrefix, type RoleMetrics } from "../pipeline/index.ts";
 import { readSummary, type StatusContext } from "../status/index.ts";
 import { SubscriptionLinks } from "./links.ts";
 import type { Subscriber, SubscriberType } from "./model.ts";
@@ -41,6 +41,8 @@ export interface SubscriberDeliveryOptions {
   concurrency?: number;
   /** @defaultValue the registry's */
   senders?: Record<SubscriberType, SubscriberSender>;
+  /** Where its jobs are counted. @defaultValue not counted */
+  metrics?: RoleMetrics;
 }
 
 /**
@@ -169,6 +171,7 @@ export function startSubscriberDelivery(options: SubscriberDeliveryOptions): { c
     },
   });
   worker.on("error", (err) => log.warn({ err: err.message }, "subscriber delivery worker error"));
+  options.metrics?.observe(worker, SUBSCRIPTIONS_QUEUE);
   return { close: () => worker.close() };
 }
 

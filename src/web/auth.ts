@@ -72,8 +72,8 @@ export class AdminAuth {
             return;
           }
           res.locals.actor = actor;
-          if (req.method !== "GET" && req.method !== "HEAD") this.auditOnFinish(actor, req, res);
-          next();
+          if (req.method === "GET" || req.method === "HEAD" || !this.audit) return next();
+          return this.audited(actor, req, res, next);
         },
         (err: unknown) => next(err),
       );
@@ -99,14 +99,24 @@ export class AdminAuth {
     for (const [client, times] of this.failures) if (times.every((t) => Date.now() - t >= this.limits.failedLogins.perMs)) this.failures.delete(client);
   }
 
-  private auditOnFinish(actor: Actor, req: Request, res: Response): void {
-    res.once("finish", () => {
-      const path = pathOf(req);
-      this.log?.info({ actor: actor.name, token_id: actor.id, method: req.method, path, status: res.statusCode }, "admin action");
-      this.audit?.record(actor, req.method, path, res.statusCode).catch((err: unknown) => {
-        this.log?.error({ err: describeError(err), method: req.method, path }, "cannot write the audit log");
-      });
-    });
+  /** Records the action before it runs and its outcome once answered; refuses it when it cannot be recorded. */
+  private audited(actor: Actor, req: Request, res: Response, next: NextFunction): void {
+    const path = pathOf(req);
+    this.audit!.begin(actor, req.method, path).then(
+      (id) => {
+        res.once("finish", () => {
+          this.log?.info({ actor: actor.name, token_id: actor.id, method: req.method, path, status: res.statusCode }, "admin action");
+          this.audit!.end(id, res.statusCode).catch((err: unknown) => {
+            this.log?.error({ err: describeError(err), method: req.method, path }, "cannot write an admin action's outcome to the audit log");
+          });
+        });
+        next();
+      },
+      (err: unknown) => {
+        this.log?.error({ err: describeError(err), method: req.method, path }, "cannot write the audit log; the admin action was refused");
+        res.status(503).set("retry-after", "5").json({ code: "audit_unavailable", message: `the audit log cannot be written, so ${req.method} ${path} was not done; retry shortly` });
+      },
+    );
   }
 }
 

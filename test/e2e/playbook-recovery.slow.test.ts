@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { metricValue } from "../helpers/prometheus.ts";
 import { recoveryConfig, startService, type Service } from "../helpers/service.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { TestClient } from "../helpers/ws-client.ts";
@@ -186,5 +187,35 @@ describe("playbooks repair the embedded stack (slow: whole service from the CLI,
     const restore = await newRun("scale-out-on-surge", "restore", seen);
     assert.deepEqual(steps(restore), ["scale-in:succeeded"]);
     assert.equal((await fleet("GET", "/nodes")).nodes.length, 2, "back to two nodes once the surge left");
+  });
+
+  it("/metrics shows every role: the web's scrape carries what the worker, agent and scheduler counted; the gateway's its nodes", async () => {
+    const scrape = async (): Promise<string> => {
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      assert.equal(res.status, 200);
+      return res.text();
+    };
+    // Snapshots are published every 5 s: wait for one taken after the last scenario ended.
+    const text = await waitFor("every role's metrics in one scrape", async () => {
+      const now = await scrape();
+      const restores = metricValue(now, "pulseboard_playbook_runs_ended_total", { playbook: "scale-out-on-surge", kind: "restore", state: "succeeded" }) ?? 0;
+      return restores >= 1 ? now : undefined;
+    }, 20_000, 500);
+    for (const [role, count] of [["web", 1], ["worker", 1], ["agent", 1], ["scheduler", 1]] as const) {
+      assert.equal(metricValue(text, "pulseboard_instances", { role }), count, `${role} processes`);
+    }
+    assert.ok((metricValue(text, "pulseboard_playbook_runs_ended_total", { playbook: "restart-stuck-gateway-node", kind: "recovery", state: "succeeded" }) ?? 0) >= 2, "both restart scenarios ended succeeded");
+    assert.ok((metricValue(text, "pulseboard_playbook_runs_ended_total", { playbook: "bypass-clogged-cache", kind: "restore", state: "succeeded" }) ?? 0) >= 1);
+    assert.ok((metricValue(text, "pulseboard_incident_events_total", { event: "opened" }) ?? 0) >= 1, "the worker counted the incidents it opened");
+    assert.ok((metricValue(text, "pulseboard_probe_runs_total", { probe: "cache-ping", location: "local", status: "failed" }) ?? 0) >= 1, "the agent counted the cache's failed pings");
+    assert.ok((metricValue(text, "pulseboard_probe_runs_total", { probe: "gateway-connect", status: "ok" }) ?? 0) > 10);
+    assert.ok((metricValue(text, "pulseboard_jobs_total", { queue: "playbooks", result: "completed" }) ?? 0) >= 1);
+    assert.ok((metricValue(text, "pulseboard_scheduler_process_resident_memory_bytes") ?? 0) > 0, "the scheduler's runtime");
+    assert.equal(metricValue(text, "pulseboard_queue_jobs", { queue: "probe-local", state: "failed" }), 0);
+
+    const token = readFileSync(path.join(home, "gateway-admin-token"), "utf8").trim();
+    const gateway = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+    assert.ok(metricValue(gateway, "pulseboard_gateway_connections", { node: "node-0" }) !== undefined, "the gateway's /metrics has its nodes' connections");
+    assert.ok((metricValue(gateway, "pulseboard_gateway_connections_accepted_total") ?? 0) > 10);
   });
 });

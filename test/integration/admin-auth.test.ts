@@ -97,6 +97,27 @@ components: [{ id: chat, name: Chat }]
     assert.ok(!JSON.stringify(entries).includes(carol.token.split(".")[1]!));
   });
 
+  it("writes the audit record before the action: when it cannot be written the action is refused with 503 and not done", async () => {
+    const [key] = (await connection.keys("*:auth:audit")) as string[];
+    assert.ok(key, "the audit stream exists");
+    const kept = await connection.dumpBuffer(key);
+    const before = (await as(BOOTSTRAP).get("/incidents").expect(200)).body.incidents.length;
+    await connection.del(key);
+    await connection.set(key, "not a stream");
+    try {
+      const res = await as(BOOTSTRAP).post("/incidents", { name: "Unaudited", body: "b", components: { chat: "major_outage" } }).expect(503);
+      assert.equal(res.body.code, "audit_unavailable");
+      assert.match(res.body.message, /POST \/admin\/api\/incidents was not done/);
+      assert.equal((await as(BOOTSTRAP).get("/incidents").expect(200)).body.incidents.length, before, "no incident was opened");
+    } finally {
+      await connection.del(key);
+      await connection.restore(key, 0, kept!);
+    }
+    await as(BOOTSTRAP).post("/incidents", { name: "Audited again", body: "b", components: { chat: "partial_outage" } }).expect(201);
+    const [latest] = (await as(BOOTSTRAP).get("/audit?limit=1").expect(200)).body.entries;
+    assert.deepEqual([latest.path, latest.status], ["/admin/api/incidents", 201]);
+  });
+
   it("`pulseboard tokens` creates, lists and revokes from the command line", async () => {
     const cli = (...args: string[]) =>
       new Promise<{ code: number | null; out: string; err: string }>((resolve) => {

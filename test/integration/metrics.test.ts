@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Queue } from "bullmq";
 import request from "supertest";
-import { bullPrefix, QUEUE } from "../../src/pipeline/index.ts";
+import { bullPrefix, QUEUE, RoleMetrics } from "../../src/pipeline/index.ts";
 import { openIncident, setComponentStatus } from "../../src/status/index.ts";
+import { metricValue } from "../helpers/prometheus.ts";
+import { testLog } from "../helpers/config.ts";
 import { startWebRig, type WebRig } from "../helpers/web.ts";
 
 const TOKEN = "metrics-bootstrap-token-0123456789";
@@ -56,5 +58,44 @@ probes:
     assert.equal(value(text, "pulseboard_notifications_dead_letters"), 0);
     assert.match(text, /^# HELP pulseboard_web_process_resident_memory_bytes/m, "the web process's own runtime metrics");
     assert.ok(!text.includes(TOKEN));
+  });
+
+  it("merges what the live worker, agent and scheduler processes publish, each series labelled by instance; a dead one drops out", async () => {
+    const scrape = async () => (await request(rig.app).get("/metrics").set("authorization", `Bearer ${TOKEN}`).expect(200)).text;
+    const worker = new RoleMetrics("worker", { instance: "host-a:101" });
+    const agents = [new RoleMetrics("agent", { instance: "host-b:202" }), new RoleMetrics("agent", { instance: "host-c:303" })];
+    worker.counter("pulseboard_notification_attempts_total", "attempts", ["channel", "outcome"]).inc({ channel: "slack", outcome: "retry" }, 3);
+    agents.forEach((agent, i) => agent.counter("pulseboard_probe_runs_total", "runs", ["probe", "location", "status"]).inc({ probe: "chat-echo", location: "local", status: "ok" }, 10 * (i + 1)));
+    for (const m of [worker, ...agents]) {
+      m.publish(rig.connection, rig.config.redis.prefix, testLog());
+      await m.publishOnce();
+    }
+    try {
+      let text = await scrape();
+      assert.equal(metricValue(text, "pulseboard_instances", { role: "worker" }), 1);
+      assert.equal(metricValue(text, "pulseboard_instances", { role: "agent" }), 2);
+      assert.equal(metricValue(text, "pulseboard_instances", { role: "scheduler" }), 0);
+      assert.equal(metricValue(text, "pulseboard_notification_attempts_total", { channel: "slack", outcome: "retry", instance: "host-a:101" }), 3);
+      assert.equal(metricValue(text, "pulseboard_probe_runs_total", { instance: "host-b:202" }), 10, "each agent's counter stays its own");
+      assert.equal(metricValue(text, "pulseboard_probe_runs_total", { instance: "host-c:303" }), 20);
+      assert.ok(metricValue(text, "pulseboard_worker_process_resident_memory_bytes", { instance: "host-a:101" })! > 0, "the worker's runtime, under its role's prefix");
+      assert.ok(metricValue(text, "pulseboard_agent_nodejs_heap_size_used_bytes", { instance: "host-c:303" })! > 0);
+      assert.equal(metricValue(text, 'pulseboard_component_status', { component: "chat" }), 2, "the control plane's own series are still there");
+
+      // host-c dies: it stops publishing and its snapshot goes stale.
+      await agents[1]!.close();
+      await rig.connection.set(`${rig.config.redis.prefix}:metrics:snapshot:agent:host-b:202`, "{ cut short");
+      text = await scrape();
+      assert.equal(metricValue(text, "pulseboard_instances", { role: "agent" }), 0, "a stopped agent withdrew; an unreadable snapshot is left out");
+      assert.equal(metricValue(text, "pulseboard_probe_runs_total"), undefined);
+      await agents[0]!.publishOnce();
+      await rig.connection.zadd(`${rig.config.redis.prefix}:metrics:instances`, Date.now() - 1, "worker:host-a:101");
+      text = await scrape();
+      assert.equal(metricValue(text, "pulseboard_instances", { role: "agent" }), 1, "the next snapshot brings it back");
+      assert.equal(metricValue(text, "pulseboard_instances", { role: "worker" }), 0, "a process silent past its deadline is gone");
+      assert.equal(metricValue(text, "pulseboard_notification_attempts_total"), undefined);
+    } finally {
+      await Promise.all([worker, ...agents].map((m) => m.close()));
+    }
   });
 });

@@ -9,6 +9,8 @@ import { channelKinds, type NotificationType } from "../../src/notify/index.ts";
 import {
   bullPrefix,
   QUEUE,
+  readPublishedMetrics,
+  RoleMetrics,
   startAgent,
   startEvaluator,
   startIncidentWorker,
@@ -20,6 +22,7 @@ import {
 import { appendUpdate, openIncident, resolveIncident, StatusStore, type Author, type Incident, type StatusContext } from "../../src/status/index.ts";
 import { configFrom, probeRegistry, testLog } from "../helpers/config.ts";
 import { startTestNode } from "../helpers/gateway.ts";
+import { metricValue } from "../helpers/prometheus.ts";
 import { captureLog, HttpReceiver, SmtpReceiver, type RecordedMail, type RecordedRequest } from "../helpers/receivers.ts";
 import { startRedis, uniquePrefix, type TestRedis } from "../helpers/redis.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -77,6 +80,8 @@ describe("notifications through the whole pipeline (real redis-server, BullMQ, g
   let smtp: SmtpReceiver;
   let cacheOnly: HttpReceiver;
   let notifyQueue: Queue;
+  /** The counters the worker and agent pieces keep, as the roles publish them. */
+  const metrics = new RoleMetrics("test", { instance: "pipeline-test", runtime: false });
   const stops: (() => Promise<void>)[] = [];
   /** Incidents by id, as last read: receivers' posts are matched against their timelines. */
   const known = new Map<string, Incident>();
@@ -208,11 +213,11 @@ notifications:
     const log = testLog();
     // The worker role's pieces, wired as src/roles/worker.ts wires them.
     await syncSchedules(config, commands, log);
-    const agent = startAgent({ config, registry: await probeRegistry(), location: "local", connection: blocking, log });
-    const evaluator = startEvaluator({ config, status, connection: blocking, log });
-    const incidents = startIncidentWorker({ config, status, connection: blocking, log });
+    const agent = startAgent({ config, registry: await probeRegistry(), location: "local", connection: blocking, log, metrics });
+    const evaluator = startEvaluator({ config, status, connection: blocking, log, metrics });
+    const incidents = startIncidentWorker({ config, status, connection: blocking, log, metrics });
     const outbox = startOutboxDispatcher({ config: () => config, status, url: redis.url, connection: commands, log });
-    const notify = startNotifyWorker({ config: () => config, status, connection: blocking, notifier: (kind) => channelKinds.get(kind), log });
+    const notify = startNotifyWorker({ config: () => config, status, connection: blocking, notifier: (kind) => channelKinds.get(kind), log, metrics });
     stops.push(() => agent.close(), () => evaluator.close(), () => incidents.close(), () => outbox.close(), () => notify.close(), () => notifyQueue.close());
     await waitFor("both components to be evaluated operational", async () => {
       const components = await status.store.components();
@@ -295,6 +300,36 @@ notifications:
     assert.deepEqual(postsOf(posts["oncall-hook"], first.id), expected(known.get(first.id)!), "the first incident's posts were not sent again");
     assert.deepEqual(await deadLetters(), [], "nothing was dead-lettered");
     assert.equal(cacheOnly.requests.length, 0, "the channel routed only for cache got nothing, all along");
+  });
+
+  it("the counters the worker and agent publish for /metrics agree with what the receivers and the timeline saw", async () => {
+    metrics.publish(commands, config.redis.prefix, testLog());
+    await metrics.publishOnce();
+    const published = await readPublishedMetrics(commands, config.redis.prefix);
+    const text = await published.registry.metrics();
+    const own = await metrics.registry.metrics();
+    assert.equal(metricValue(text, "pulseboard_notification_attempts_total"), metricValue(own, "pulseboard_notification_attempts_total"), "the published snapshot reads back as the process's own counters");
+    const attempts = (channel: string, outcome: string) => metricValue(text, "pulseboard_notification_attempts_total", { channel, outcome, instance: "pipeline-test" }) ?? 0;
+    const hookPosts = hook.requests.length;
+    assert.equal(attempts("oncall-hook", "delivered"), hookPosts, "one delivered attempt per post the webhook got");
+    assert.equal(attempts("slack", "delivered"), slack.requests.length);
+    assert.equal(attempts("pagerduty", "delivered"), pagerduty.requests.length);
+    assert.equal(attempts("email", "delivered"), smtp.messages.length);
+    assert.ok(attempts("oncall-hook", "retry") >= 3, `every post to the stopped receiver was retried (retries counted: ${attempts("oncall-hook", "retry")})`);
+    assert.equal(attempts("slack", "retry"), 0, "the receivers that stayed up needed no retry");
+    assert.equal(metricValue(text, "pulseboard_notification_attempts_total", { outcome: "dead_lettered" }) ?? 0, 0);
+    assert.equal(metricValue(text, "pulseboard_jobs_total", { queue: "notify", result: "failed" }), attempts("oncall-hook", "retry"), "each retry is a failed notify job");
+
+    const event = (name: string) => metricValue(text, "pulseboard_incident_events_total", { event: name }) ?? 0;
+    assert.deepEqual([event("opened"), event("monitoring"), event("resolved"), event("relapse")], [2, 2, 2, 0], "two incidents, each opened, monitored and resolved once");
+    assert.equal(metricValue(text, "pulseboard_component_changes_total", { component: "realtime-gateway", status: "major_outage" }), 2);
+    assert.ok((metricValue(text, "pulseboard_probe_runs_total", { location: "local", status: "ok" }) ?? 0) > 0);
+    assert.ok((metricValue(text, "pulseboard_probe_runs_total", { location: "local", status: "failed" }) ?? 0) > 0, "the gateway's outages show as failed runs");
+    assert.ok((metricValue(text, "pulseboard_job_duration_seconds_count", { queue: "evaluate" }) ?? 0) > 0, "evaluate jobs are timed");
+    assert.equal(published.instances.get("test"), 1);
+
+    await metrics.close();
+    assert.equal((await readPublishedMetrics(commands, config.redis.prefix)).instances.size, 0, "a process that stops withdraws its snapshot");
   });
 });
 
