@@ -22,8 +22,12 @@ export interface TokenRecord {
   scopes: Scope[];
   created_at: string;
   revoked_at?: string;
+  /** When it was last used, to the minute. */
   last_used_at?: string;
 }
+
+/** How often a token's last use is written down (it is shown to the minute). */
+const USED_EVERY_MS = 60_000;
 
 /** Who a request's token says it is. */
 export interface Actor {
@@ -56,6 +60,8 @@ export class TokenStore {
   private readonly key: string;
   private readonly usedKey: string;
   private readonly bootstrap: (offered: string | undefined) => boolean;
+
+  private readonly usedAt = new Map<string, number>();
 
   constructor(
     private readonly redis: Redis,
@@ -99,6 +105,14 @@ export class TokenStore {
     return publicRecord(record);
   }
 
+  /** Notes when a token was last used, at most once a minute per token and process (not a write per request). */
+  private markUsed(id: string): void {
+    const now = Date.now();
+    if (now - (this.usedAt.get(id) ?? 0) < USED_EVERY_MS) return;
+    this.usedAt.set(id, now);
+    void this.redis.hset(this.usedKey, id, new Date(now).toISOString()).catch(() => this.usedAt.delete(id));
+  }
+
   /** Who an `Authorization` header's token is, or undefined for a missing, unknown or revoked one. */
   async verify(header: string | undefined): Promise<Actor | undefined> {
     const offered = bearerToken(header);
@@ -111,7 +125,7 @@ export class TokenStore {
     const record = JSON.parse(raw) as Stored;
     const same = timingSafeEqual(Buffer.from(sha256(match[2]!), "hex"), Buffer.from(record.hash, "hex"));
     if (!same || record.revoked_at) return undefined;
-    void this.redis.hset(this.usedKey, record.id, new Date().toISOString()).catch(() => undefined);
+    this.markUsed(record.id);
     return { id: record.id, name: record.name, scopes: record.scopes };
   }
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { parseDuration, shown, type Config } from "../config/index.ts";
+import { durationProblem, parseDuration, shown, type Config } from "../config/index.ts";
 import { describeError, sleep } from "../core/index.ts";
 import { GatewayAdminClient } from "../fleet/index.ts";
 import { embeddedRedisDir, embeddedRedisUrl } from "../supervisor/index.ts";
@@ -328,7 +328,8 @@ function seconds(ms: number): number {
 
 function durationOption(name: string, value: string, maxMs: number): number {
   const ms = parseDuration(value);
-  if (ms === undefined || ms > maxMs) throw new ChaosUsageError(`${name}: expected a duration like "30s" (at most ${maxMs / 60_000} min), got ${shown(value)}`);
+  if (ms === undefined) throw new ChaosUsageError(`${name}: ${durationProblem(value, "30s")}`);
+  if (ms > maxMs) throw new ChaosUsageError(`${name}: at most ${maxMs / 60_000} min, got ${shown(value)}`);
   return ms;
 }
 

@@ -103,13 +103,22 @@ export function adminRouter(options: AdminOptions): Router {
   return router;
 }
 
+/**
+ * The request's JSON object, with its idempotency key: `key` in the body, or
+ * the `Idempotency-Key` header, so a client that lost an answer (the web
+ * process died, the network dropped) can send again and the action is done
+ * once.
+ */
 function bodyOf(req: Request): Record<string, unknown> {
   const body: unknown = req.body;
-  if (body === undefined) return {};
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+  const header = req.get("idempotency-key");
+  if (body !== undefined && (typeof body !== "object" || body === null || Array.isArray(body))) {
     throw new ValidationError(["(body): expected a JSON object"]);
   }
-  return body as Record<string, unknown>;
+  const object = (body ?? {}) as Record<string, unknown>;
+  if (header === undefined || object.key !== undefined) return object;
+  if (header.length < 1 || header.length > 200) throw new ValidationError(["Idempotency-Key (header): expected 1 to 200 characters"]);
+  return { ...object, key: `api:${header}` };
 }
 
 function limitOf(req: Request): number {

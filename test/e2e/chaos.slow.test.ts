@@ -84,6 +84,12 @@ describe("pulseboard chaos rehearses the real outages (slow: whole service from 
     const bad = await run(["surge", "--connections", "lots"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--connections: expected a whole number from 1 to 1000000, got "lots"/);
+    const zero = await run(["surge", "--duration", "0s"]);
+    assert.equal(zero.code, 2);
+    assert.match(zero.stderr, /--duration: must be longer than zero, got "0s"/);
+    const long = await run(["surge", "--settle", "2h"]);
+    assert.equal(long.code, 2);
+    assert.match(long.stderr, /--settle: at most 60 min, got "2h"/);
   });
 
   it("gateway-halt: a frozen node is restarted by the playbook long before the freeze would end", async (t) => {

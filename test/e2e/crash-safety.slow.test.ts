@@ -27,10 +27,13 @@ interface Run {
 /**
  * Crash safety of the whole service: while a frozen gateway node is being
  * repaired by its playbook, every role is SIGKILLed at seeded moments (the
- * supervisor restarts each). After recovery, no timeline entry, on-call
- * post or playbook audit record is lost or doubled, beyond the webhook's
- * documented at-least-once (a post in flight at a worker's death may come
- * twice, with the same webhook-id).
+ * supervisor restarts each), while an on-call engineer keeps posting notes
+ * to a hand-made incident through the admin API (each with an
+ * Idempotency-Key, sent again until answered, as a careful client does).
+ * After recovery, no timeline entry, on-call post, admin audit record or
+ * playbook record is lost or doubled, beyond the webhook's documented
+ * at-least-once (a post in flight at a worker's death may come twice, with
+ * the same webhook-id).
  */
 describe("SIGKILL of every role during an incident with a playbook running (slow: whole service from the CLI)", { timeout: 300_000 }, () => {
   let service: Service;
@@ -74,10 +77,38 @@ describe("SIGKILL of every role during an incident with a playbook running (slow
     return tree.find((pid) => commandLine(pid).endsWith(` ${role}`));
   };
 
-  it("loses and doubles nothing: timeline, on-call posts and playbook runs come out whole", async (t) => {
+  /** An admin write, sent again until it is answered (a refused connection while web restarts, a 5xx); what each try got. */
+  const adminWrite = async (pathname: string, key: string, body: object): Promise<{ incident: Incident; tries: string[] }> => {
+    const tries: string[] = [];
+    for (;;) {
+      const res = await fetch(`http://127.0.0.1:${service.port}/admin/api${pathname}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json", "idempotency-key": key },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(5_000),
+      }).catch((err: Error) => err);
+      tries.push(res instanceof Error ? `error: ${(res.cause as Error | undefined)?.message ?? res.message}` : String(res.status));
+      if (!(res instanceof Error) && res.ok) return { incident: ((await res.json()) as { incident: Incident }).incident, tries };
+      if (!(res instanceof Error) && res.status < 500) throw new Error(`POST ${pathname}: ${res.status} ${await res.text()}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  };
+
+  it("loses and doubles nothing: timeline, on-call posts, admin audit and playbook runs come out whole", async (t) => {
     const seed = fuzzSeed();
     const rng = new Rng(seed);
+    const { incident: manual } = await adminWrite("/incidents", "crash-manual", { name: "Scheduled check of the crash drill", body: "Opened by hand.", components: {} });
     const faultAt = Date.now();
+    // The engineer's notes, one every 300 ms for as long as the kills go on.
+    let killing = true;
+    const notes: { body: string; tries: string[] }[] = [];
+    const writer = (async () => {
+      for (let n = 0; killing || n < 5; n++) {
+        const body = `Note ${n} from the drill.`;
+        notes.push({ body, tries: (await adminWrite(`/incidents/${manual.id}/updates`, `crash-note-${n}`, { body })).tries });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+    })();
     await fleet("POST", "/nodes/node-1/faults", { fault: "freeze", duration: "10m" });
     const kills: string[] = [];
     let workerKills = 0;
@@ -89,6 +120,9 @@ describe("SIGKILL of every role during an incident with a playbook running (slow
       kills.push(`${role} (pid ${pid}) at ${((Date.now() - faultAt) / 1000).toFixed(1)} s`);
     }
     t.diagnostic(`seed ${seed}; killed ${kills.join(", ")}`);
+    killing = false;
+    await writer;
+    const resolvedManual = (await adminWrite(`/incidents/${manual.id}/resolve`, "crash-manual-resolve", { body: "Drill over." })).incident;
 
     try {
       await waitFor("every component operational again", () => service.allOperational(), 120_000, 250);
@@ -107,7 +141,7 @@ describe("SIGKILL of every role during an incident with a playbook running (slow
     }, 120_000, 500);
     const incident = await waitFor("the incident to resolve", async () => {
       const { incidents } = (await api("/incidents?limit=5")) as { incidents: Incident[] };
-      const mine = incidents.filter((i) => Date.parse(i.created_at) >= faultAt - 1_000);
+      const mine = incidents.filter((i) => i.automatic && Date.parse(i.created_at) >= faultAt - 1_000);
       return mine.length > 0 && mine.every((i) => i.status === "resolved") ? mine : undefined;
     }, 120_000, 500);
     assert.equal(incident.length, 1, `one incident for the one fault (seed ${seed})`);
@@ -132,16 +166,40 @@ describe("SIGKILL of every role during an incident with a playbook running (slow
     const stepEntries = entries.filter((u) => /Automatic recovery \(.*\), step \d of \d/.test(u.body)).map((u) => u.body.replace(/ Took .*$/, ""));
     assert.equal(new Set(stepEntries).size, stepEntries.length, `no step's entry twice: ${stepEntries.join(" | ")}`);
 
+    // The engineer's notes: each on the hand-made incident's timeline once, in the order sent, whatever its tries met.
+    const manualBodies = resolvedManual.updates.map((u) => u.body);
+    assert.deepEqual(manualBodies, ["Opened by hand.", ...notes.map((n) => n.body), "Drill over."], "every note once, in order");
+    const retried = notes.filter((n) => n.tries.length > 1);
+    const tally = (tries: string[]): string => {
+      const counts = new Map<string, number>();
+      for (const r of tries.map((t) => t.replace(/ \d+\.\d+\.\d+\.\d+:\d+$/, ""))) counts.set(r, (counts.get(r) ?? 0) + 1);
+      return [...counts].map(([r, n]) => `${n}× ${r}`).join(", ");
+    };
+    t.diagnostic(`${notes.length} notes, ${notes.reduce((sum, n) => sum + n.tries.length, 0)} requests; sent again: ${retried.map((n) => `note ${n.body.split(" ")[1]} (${tally(n.tries)})`).join("; ") || "none"}`);
+
+    // The admin audit: every note recorded; no more records than requests that reached the web role; a record without an outcome only for a request cut off.
+    const audit = ((await api("/audit?limit=1000")) as { entries: { id: string; path: string; status: number | null }[] }).entries.filter((e) => e.path === `/admin/api/incidents/${manual.id}/updates`);
+    const answered = audit.filter((e) => e.status === 200);
+    const reached = notes.flatMap((n) => n.tries).filter((r) => !r.startsWith("error: connect ECONNREFUSED")).length;
+    assert.equal(new Set(audit.map((e) => e.id)).size, audit.length, "audit ids unique");
+    assert.ok(answered.length >= notes.length, `every note has an answered audit record (${answered.length} for ${notes.length} notes)`);
+    assert.ok(audit.length <= reached, `no audit record doubled: ${audit.length} records, ${reached} requests reached the web role`);
+    assert.ok(audit.filter((e) => e.status === null).length <= kills.filter((k) => k.startsWith("web")).length, "a record without an outcome only where the web role was killed");
+
     // On-call: every entry posted, in order; a copy only right after its first, at most one per worker kill.
-    const expected = entries.map((u) => `msg_${u.id}`);
-    await waitFor("every timeline entry at the webhook", () => expected.every((id) => hook.requests.some((r) => r.headers["webhook-id"] === id)), 90_000, 200);
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    const ids = hook.requests.map((r) => String(r.headers["webhook-id"])).filter((id) => expected.includes(id));
-    const collapsed = ids.filter((id, i) => id !== ids[i - 1]);
-    assert.deepEqual(collapsed, expected, "each entry reached the webhook once, in timeline order");
-    assert.ok(ids.length - collapsed.length <= workerKills, `at most one post again per worker kill (${ids.length - collapsed.length} again, ${workerKills} worker kills)`);
+    const onCall = async (updates: { id: string }[], what: string) => {
+      const expected = updates.map((u) => `msg_${u.id}`);
+      await waitFor(`every ${what} entry at the webhook`, () => expected.every((id) => hook.requests.some((r) => r.headers["webhook-id"] === id)), 90_000, 200);
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      const ids = hook.requests.map((r) => String(r.headers["webhook-id"])).filter((id) => expected.includes(id));
+      const collapsed = ids.filter((id, i) => id !== ids[i - 1]);
+      assert.deepEqual(collapsed, expected, `each ${what} entry reached the webhook once, in timeline order`);
+      return ids.length - collapsed.length;
+    };
+    const again = (await onCall(entries, "automatic incident's")) + (await onCall(resolvedManual.updates, "hand-made incident's"));
+    assert.ok(again <= workerKills, `at most one post again per worker kill (${again} again, ${workerKills} worker kills)`);
     assert.deepEqual((await api("/notifications/dead")).dead, [], "nothing was dead-lettered");
     assert.ok(alive(service.pid), "pulseboard start survived");
-    t.diagnostic(`recovered; ${entries.length} timeline entries, ${ids.length} posts for them, ${mine.length} playbook run(s): ${mine.map((r) => `${r.state} with ${r.executions.length} execution(s)`).join(", ")}`);
+    t.diagnostic(`recovered; ${entries.length} + ${resolvedManual.updates.length} timeline entries, ${hook.requests.length} posts in all, ${mine.length} playbook run(s): ${mine.map((r) => `${r.state} with ${r.executions.length} execution(s)`).join(", ")}`);
   });
 });

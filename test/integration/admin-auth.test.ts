@@ -118,6 +118,20 @@ components: [{ id: chat, name: Chat }]
     assert.deepEqual([latest.path, latest.status], ["/admin/api/incidents", 201]);
   });
 
+  it("an incident write sent again with the same Idempotency-Key is done once", async () => {
+    const keyed = (path: string, key: string, body: object) => as(BOOTSTRAP).post(path, body).set("idempotency-key", key);
+    const first = await keyed("/incidents", "open-1", { name: "Keyed", body: "Opened.", components: {} }).expect(201);
+    const again = await keyed("/incidents", "open-1", { name: "Keyed", body: "Opened.", components: {} }).expect(200);
+    assert.equal(again.body.incident.id, first.body.incident.id, "the same incident");
+    const id = first.body.incident.id as string;
+    await keyed(`/incidents/${id}/updates`, "note-1", { body: "A note." }).expect(200);
+    const twice = await keyed(`/incidents/${id}/updates`, "note-1", { body: "A note." }).expect(200);
+    assert.deepEqual(twice.body.incident.updates.map((u: { body: string }) => u.body), ["Opened.", "A note."], "the note is on the timeline once");
+    await keyed(`/incidents/${id}/updates`, "", { body: "x" }).expect(400);
+    const long = await keyed(`/incidents/${id}/updates`, "k".repeat(201), { body: "x" }).expect(400);
+    assert.match(long.body.message ?? JSON.stringify(long.body), /Idempotency-Key/);
+  });
+
   it("`pulseboard tokens` creates, lists and revokes from the command line", async () => {
     const cli = (...args: string[]) =>
       new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
