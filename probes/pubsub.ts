@@ -1,40 +1,22 @@
-import { z } from "zod";
 import {
   BYPASS_NOTE,
-  channelSetting,
   continuityProblems,
   defineProbe,
   deliveryProblems,
-  gatewayAdminSetting,
+  fleetMessagingSettings,
   gatewayNodes,
-  GatewaySession,
+  NodeSessions,
   ProbeFailure,
   probeChannel,
   runClock,
-  wsUrlSetting,
   type GatewayFrame,
   type GatewayNodeTarget,
-  type ProbeContext,
+  type GatewaySession,
   type RunClock,
 } from "../src/probe-runtime/index.ts";
 
-const settingsSchema = z.strictObject({
-  /**
-   * Channel name the probe's channel starts with; the probe id and location
-   * are appended so no two probes share one.
-   * @defaultValue "pulseboard.probe.pubsub"
-   */
-  channel: channelSetting.default("pulseboard.probe.pubsub"),
-  /**
-   * Messages published per run, back to back, to check order and serials.
-   * @defaultValue 3
-   */
-  messages: z.int().min(1).max(50).default(3),
-  /** Node URLs to pair up. @defaultValue the fleet's live nodes (admin API), else the configured node URLs */
-  nodes: z.array(wsUrlSetting).min(1).optional(),
-  /** The fleet admin API for the live node list; null uses the configured node URLs only. @defaultValue the managed gateway's */
-  admin: gatewayAdminSetting.nullable().optional(),
-});
+/** Settings: `channel` (default "pulseboard.probe.pubsub"), `messages` per run (1-50, default 3), `nodes`, `admin`. */
+const settingsSchema = fleetMessagingSettings("pulseboard.probe.pubsub", { max: 50, default: 3 });
 
 /** Which ordered node pair each probe takes next, so every pair gets its turn over time. */
 const nextTurn = new Map<string, number>();
@@ -60,15 +42,16 @@ export default defineProbe({
     const [subscriberNode, publisherNode] = nextPair(ctx.probe, nodes, bypass === true);
     const route = `${publisherNode.id} → ${subscriberNode.id}`;
     const channel = probeChannel(settings.channel, ctx.probe, ctx.location);
-    const sessions: GatewaySession[] = [];
+    const sessions = new NodeSessions(ctx);
     try {
-      const subscriber = await open(subscriberNode, ctx, sessions);
+      const subscriber = await sessions.open(subscriberNode);
       const subscribed = await ctx.phase(`subscribe ${subscriberNode.id}`, () =>
         subscriber.request({ type: "subscribe", channel, id: "s1" }, (f) => f.type === "subscribed"),
       );
-      const publisher = await open(publisherNode, ctx, sessions);
+      const publisher = await sessions.open(publisherNode);
       const run = Math.random().toString(36).slice(2, 10);
-      const sent = await ctx.phase(`publish ${publisherNode.id}`, () => publishAll(publisher, channel, run, settings.messages, clock));
+      const seqs = Array.from({ length: settings.messages }, (_, i) => i);
+      const sent = await ctx.phase(`publish ${publisherNode.id}`, () => publisher.publishBatch(channel, seqs, (seq) => ({ probe: run, seq }), clock.left()));
       const arrived = await ctx.phase(`deliver ${route}`, async () => {
         const frames = await awaitDeliveries(subscriber, channel, sent.serials.length, clock);
         const received = frames.map((f) => f.serial ?? "?");
@@ -76,7 +59,7 @@ export default defineProbe({
         if (problems.length > 0) throw new ProbeFailure(`${problems.join("; ")} (channel ${channel})`);
         return frames;
       });
-      const sentAt = new Map(sent.serials.map((serial, i) => [serial, sent.at[i]!]));
+      const sentAt = new Map(sent.serials.map((serial, i) => [serial, sent.sentAt[i]!]));
       const latencies = arrived.map((f) => round(f.receivedAt! - sentAt.get(f.serial!)!));
       return {
         status: bypass ? "degraded" : "ok",
@@ -85,7 +68,7 @@ export default defineProbe({
         details: { subscriber: subscriberNode.id, publisher: publisherNode.id, nodes_from: source, cache_bypassed: bypass === true, channel, serials: sent.serials, latency_ms: latencies },
       };
     } finally {
-      for (const session of sessions) session.close();
+      sessions.closeAll();
     }
   },
 });
@@ -100,28 +83,6 @@ function nextPair(probe: string, nodes: GatewayNodeTarget[], sameNode: boolean):
   const turn = nextTurn.get(probe) ?? 0;
   nextTurn.set(probe, turn + 1);
   return pairs[turn % pairs.length]!;
-}
-
-async function open(node: GatewayNodeTarget, ctx: ProbeContext, sessions: GatewaySession[]): Promise<GatewaySession> {
-  const { session } = await GatewaySession.open(node.url, ctx, { name: node.id, label: node.id });
-  sessions.push(session);
-  return session;
-}
-
-/** Publishes `count` messages back to back and collects their acks in order. */
-async function publishAll(publisher: GatewaySession, channel: string, run: string, count: number, clock: RunClock): Promise<{ serials: string[]; at: number[] }> {
-  const at: number[] = [];
-  for (let seq = 0; seq < count; seq++) {
-    at.push(performance.now());
-    publisher.send({ type: "publish", channel, data: { probe: run, seq }, id: `p${seq}` });
-  }
-  const serials: string[] = [];
-  for (let seq = 0; seq < count; seq++) {
-    const ack = await publisher.nextWithin((f) => f.id === `p${seq}` && (f.type === "ack" || f.type === "error"), clock.left());
-    if (!ack) throw new ProbeFailure(`${publisher.where} did not acknowledge publish ${seq + 1} of ${count}: the gateway accepted the frame but never stored the message`);
-    serials.push(ack.serial ?? "?");
-  }
-  return { serials, at };
 }
 
 /** Every message on the channel until `count` have come, or the run must report. */

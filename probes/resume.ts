@@ -1,42 +1,28 @@
-import { z } from "zod";
 import {
   BYPASS_NOTE,
-  channelSetting,
   continuityProblems,
   defineProbe,
   deliveryProblems,
-  gatewayAdminSetting,
+  fleetMessagingSettings,
   gatewayNodes,
-  GatewaySession,
+  NodeSessions,
   ProbeFailure,
   probeChannel,
   runClock,
-  wsUrlSetting,
   type GatewayFrame,
   type GatewayNodeTarget,
-  type ProbeContext,
+  type GatewaySession,
   type RunClock,
 } from "../src/probe-runtime/index.ts";
 
-const settingsSchema = z.strictObject({
-  /**
-   * Channel name the probe's channel starts with; the probe id and location
-   * are appended so no two probes share one.
-   * @defaultValue "pulseboard.probe.resume"
-   */
-  channel: channelSetting.default("pulseboard.probe.resume"),
-  /**
-   * Messages published while the client is away, back to back on one
-   * connection: keep it within the gateway's publish burst (200 by default)
-   * and its history size (1000 by default), or the run fails by design.
-   * @defaultValue 5
-   */
-  messages: z.int().min(1).max(1_000).default(5),
-  /** Node URLs to use. @defaultValue the fleet's live nodes (admin API), else the configured node URLs */
-  nodes: z.array(wsUrlSetting).min(1).optional(),
-  /** The fleet admin API for the live node list; null uses the configured node URLs only. @defaultValue the managed gateway's */
-  admin: gatewayAdminSetting.nullable().optional(),
-});
+/**
+ * Settings: `channel` (default "pulseboard.probe.resume"), `nodes`, `admin`,
+ * and `messages` (1-1000, default 5) published while the client is away,
+ * back to back on one connection: keep it within the gateway's publish burst
+ * (200 by default) and its history size (1000 by default), or the run fails
+ * by design.
+ */
+const settingsSchema = fleetMessagingSettings("pulseboard.probe.resume", { max: 1_000, default: 5 });
 
 /** Which node each probe starts on next, so every node is left from and resumed on over time. */
 const nextTurn = new Map<string, number>();
@@ -61,12 +47,8 @@ export default defineProbe({
     const [away, back] = nextNodes(ctx.probe, nodes, bypass === true);
     const channel = probeChannel(settings.channel, ctx.probe, ctx.location);
     const run = Math.random().toString(36).slice(2, 10);
-    const sessions: GatewaySession[] = [];
-    const open = async (node: GatewayNodeTarget): Promise<GatewaySession> => {
-      const { session } = await GatewaySession.open(node.url, ctx, { name: node.id, label: node.id });
-      sessions.push(session);
-      return session;
-    };
+    const sessions = new NodeSessions(ctx);
+    const open = (node: GatewayNodeTarget) => sessions.open(node);
     try {
       const first = await open(away);
       await ctx.phase(`subscribe ${away.id}`, () => first.request({ type: "subscribe", channel, id: "s1" }, (f) => f.type === "subscribed"));
@@ -74,7 +56,8 @@ export default defineProbe({
       first.close();
 
       const publisher = await open(away);
-      const published = await ctx.phase(`publish ${away.id}`, () => publishAll(publisher, channel, run, settings.messages, clock));
+      const seqs = Array.from({ length: settings.messages }, (_, i) => i + 1);
+      const published = await ctx.phase(`publish ${away.id}`, async () => (await publisher.publishBatch(channel, seqs, (seq) => ({ probe: run, seq }), clock.left())).serials);
 
       const second = await open(back);
       const resumeStarted = performance.now();
@@ -96,7 +79,7 @@ export default defineProbe({
         details: { left: away.id, resumed_on: back.id, nodes_from: source, cache_bypassed: bypass === true, channel, since, replayed: replayed.length, serials: published },
       };
     } finally {
-      for (const session of sessions) session.close();
+      sessions.closeAll();
     }
   },
 });
@@ -116,18 +99,6 @@ async function anchor(session: GatewaySession, channel: string, run: string, clo
   if (!ack) throw new ProbeFailure(`${session.where} did not acknowledge the first publish: the gateway accepted the frame but never stored the message`);
   await session.next((f) => f.type === "message" && f.serial === ack.serial);
   return ack.serial!;
-}
-
-/** Publishes `count` messages back to back while the subscriber is away; their acked serials, in order. */
-async function publishAll(publisher: GatewaySession, channel: string, run: string, count: number, clock: RunClock): Promise<string[]> {
-  for (let seq = 1; seq <= count; seq++) publisher.send({ type: "publish", channel, data: { probe: run, seq }, id: `p${seq}` });
-  const serials: string[] = [];
-  for (let seq = 1; seq <= count; seq++) {
-    const ack = await publisher.nextWithin((f) => f.id === `p${seq}` && (f.type === "ack" || f.type === "error"), clock.left());
-    if (!ack) throw new ProbeFailure(`${publisher.where} did not acknowledge publish ${seq} of ${count}: the gateway accepted the frame but never stored the message`);
-    serials.push(ack.serial!);
-  }
-  return serials;
 }
 
 /**

@@ -18,3 +18,4 @@ export { PlaybookControl, type PlaybookView, type Decision } from "./playbook-co
 export type { TriggerVerdict } from "./playbook-triggers.ts";
 export { ClusterMetrics } from "./metrics.ts";
 export { RoleMetrics, readPublishedMetrics, type PublishingRole } from "./role-metrics.ts";
+export { startLeasedStreamReader, type LeasedStreamReaderOptions } from "./stream-consumer.ts";

@@ -1,15 +1,15 @@
 import { Queue } from "bullmq";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { Config } from "../config/index.ts";
-import { describeError, newId, sleep, type Logger } from "../core/index.ts";
+import type { Logger } from "../core/index.ts";
 import type { NotificationEvent } from "../notify/index.ts";
 import type { Incident, OutboxEntry, StatusContext } from "../status/index.ts";
 import { routeChannels } from "./notify-routing.ts";
 import { bullPrefix, QUEUE, type NotifyJob } from "./queues.ts";
+import { startLeasedStreamReader } from "./stream-consumer.ts";
 
+/** The on-call channels' consumer group on the outbox (subscribers have their own). */
 const GROUP = "dispatch";
-/** The dispatcher lease: one dispatcher at a time keeps posts in order. */
-const LEASE_MS = 10_000;
 
 export interface OutboxOptions {
   config: () => Config;
@@ -31,63 +31,17 @@ export function startOutboxDispatcher(options: OutboxOptions): { close(): Promis
   const { status } = options;
   const log = options.log.child({ module: "pipeline.outbox" });
   const keys = status.store.keys;
-  const reader = new Redis(options.url, { maxRetriesPerRequest: null });
-  reader.on("error", () => {});
   const queue = new Queue<NotifyJob>(QUEUE.notify, { connection: options.connection, prefix: bullPrefix(options.config().redis.prefix) });
-  const owner = newId(12);
-  // One consumer name for every dispatcher: only the lease holder reads, and a
-  // restarted one finds the entries its predecessor read but never acknowledged.
-  const consumer = "dispatcher";
-  let running = true;
-
-  const loop = (async () => {
-    await ensureGroup();
-    while (running) {
-      try {
-        if (!(await holdLease())) {
-          await sleep(1_000);
-          continue;
-        }
-        // Our own pending entries first (left by a crash), then new ones.
-        const pending = await read("0");
-        const entries = pending.length > 0 ? pending : await read(">");
-        for (const [id, entry] of entries) {
-          await dispatch(entry);
-          await options.connection.xack(keys.outbox, GROUP, id);
-        }
-      } catch (err) {
-        if (running) {
-          log.warn({ err: describeError(err) }, "outbox dispatch failed; retrying");
-          await sleep(1_000);
-        }
-      }
-    }
-  })();
-
-  async function ensureGroup(): Promise<void> {
-    try {
-      await options.connection.xgroup("CREATE", keys.outbox, GROUP, "0", "MKSTREAM");
-    } catch (err) {
-      if (!/BUSYGROUP/.test((err as Error).message)) throw err;
-    }
-  }
-
-  async function holdLease(): Promise<boolean> {
-    const key = `${keys.prefix}:outbox:lease`;
-    const got = await options.connection.set(key, owner, "PX", LEASE_MS, "NX");
-    if (got === "OK") return true;
-    if ((await options.connection.get(key)) !== owner) return false;
-    await options.connection.pexpire(key, LEASE_MS);
-    return true;
-  }
-
-  async function read(from: "0" | ">"): Promise<[string, OutboxEntry][]> {
-    const answer = (await reader.xreadgroup("GROUP", GROUP, consumer, "COUNT", 100, "BLOCK", from === ">" ? 1_000 : 1, "STREAMS", keys.outbox, from)) as
-      | [string, [string, string[]][]][]
-      | null;
-    const messages = answer?.[0]?.[1] ?? [];
-    return messages.map(([id, fields]) => [id, JSON.parse(fields[1] ?? "{}") as OutboxEntry]);
-  }
+  const reader = startLeasedStreamReader({
+    url: options.url,
+    connection: options.connection,
+    streams: [keys.outbox],
+    group: GROUP,
+    leaseKey: `${keys.prefix}:outbox:lease`,
+    handle: (_stream, _id, fields) => dispatch(JSON.parse(fields[1] ?? "{}") as OutboxEntry),
+    log,
+    what: "outbox dispatch",
+  });
 
   async function dispatch(entry: OutboxEntry): Promise<void> {
     const config = options.config();
@@ -105,9 +59,7 @@ export function startOutboxDispatcher(options: OutboxOptions): { close(): Promis
 
   return {
     async close() {
-      running = false;
-      reader.disconnect();
-      await loop.catch(() => {});
+      await reader.close();
       await queue.close();
     },
   };

@@ -1,6 +1,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import WebSocket from "ws";
+import type { GatewayNodeTarget } from "./gateway-admin.ts";
 import { ProbeFailure, type ProbeContext } from "./types.ts";
 
 /** A frame of the gateway protocol (docs/protocol.md), as a probe reads it. */
@@ -151,6 +152,28 @@ export class GatewaySession {
     }
   }
 
+  /**
+   * Publishes `data(seq)` for each `seq` of `seqs` back to back, then collects
+   * their acks in order; the serials the gateway gave them, and when each
+   * was sent. Fails, naming the publish, when an ack does not come within
+   * `ms` of the start.
+   */
+  async publishBatch(channel: string, seqs: number[], data: (seq: number) => unknown, ms: number): Promise<{ serials: string[]; sentAt: number[] }> {
+    const sentAt: number[] = [];
+    for (const seq of seqs) {
+      sentAt.push(performance.now());
+      this.send({ type: "publish", channel, data: data(seq), id: `p${seq}` });
+    }
+    const serials: string[] = [];
+    const deadline = performance.now() + ms;
+    for (const [i, seq] of seqs.entries()) {
+      const ack = await this.nextWithin((f) => f.id === `p${seq}` && (f.type === "ack" || f.type === "error"), Math.max(0, deadline - performance.now()));
+      if (!ack) throw new ProbeFailure(`${this.where} did not acknowledge publish ${i + 1} of ${seqs.length}: the gateway accepted the frame but never stored the message`);
+      serials.push(ack.serial ?? "?");
+    }
+    return { serials, sentAt };
+  }
+
   /** Every queued frame that matches, removed from the queue. */
   takeAll(match: (frame: GatewayFrame) => boolean): GatewayFrame[] {
     const taken = this.frames.filter(match);
@@ -257,5 +280,22 @@ export function explainSocketError(err: Error, where: string): ProbeFailure {
       if (status) return new ProbeFailure(`${where} refused the WebSocket upgrade (HTTP ${status[1]})`);
       return new ProbeFailure(`${where}: ${err.message}`);
     }
+  }
+}
+
+/** The sessions a run opens on fleet nodes (each named and labelled by its node), closed together when it ends. */
+export class NodeSessions {
+  private readonly sessions: GatewaySession[] = [];
+
+  constructor(private readonly ctx: ProbeContext) {}
+
+  async open(node: GatewayNodeTarget): Promise<GatewaySession> {
+    const { session } = await GatewaySession.open(node.url, this.ctx, { name: node.id, label: node.id });
+    this.sessions.push(session);
+    return session;
+  }
+
+  closeAll(): void {
+    for (const session of this.sessions) session.close();
   }
 }

@@ -1,7 +1,7 @@
 export * from "./types.ts";
 export { runProbe, type RunOptions } from "./run.ts";
 export { ProbeRegistry, PROBES_DIR } from "./registry.ts";
-export { GatewaySession, explainSocketError, type GatewayFrame, type GatewayRefusal, type SessionOptions } from "./gateway-session.ts";
+export { GatewaySession, NodeSessions, explainSocketError, type GatewayFrame, type GatewayRefusal, type SessionOptions } from "./gateway-session.ts";
 export {
   adminGet,
   BYPASS_NOTE,
@@ -16,6 +16,6 @@ export {
   type SafeguardView,
 } from "./gateway-admin.ts";
 export { continuityProblems, deliveryProblems, splitSerial } from "./serials.ts";
-export { channelSetting, durationSetting, gatewayAdminSetting, httpUrlSetting, probeChannel, wsUrlSetting } from "./settings.ts";
+export { channelSetting, durationSetting, fleetMessagingSettings, gatewayAdminSetting, httpUrlSetting, probeChannel, wsUrlSetting } from "./settings.ts";
 export { runClock, type RunClock } from "./deadline.ts";
 export { checkEgressUrl, egressLookup } from "../core/index.ts";

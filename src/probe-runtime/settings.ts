@@ -38,6 +38,27 @@ export const gatewayAdminSetting = z.strictObject({
 export const channelSetting = z.string().regex(/^[A-Za-z0-9_.:@-]{1,200}$/, { error: "channel names are 1-200 characters of letters, digits and _ . : @ -" });
 
 /**
+ * The settings of a probe that publishes through the fleet's nodes: its
+ * channel (default `defaultChannel`), how many messages a run publishes,
+ * the node URLs to use, and the fleet admin API that lists the live nodes.
+ */
+export function fleetMessagingSettings(defaultChannel: string, messages: { max: number; default: number }) {
+  return z.strictObject({
+    /**
+     * Channel name the probe's channel starts with; the probe id and location
+     * are appended so no two probes share one.
+     */
+    channel: channelSetting.default(defaultChannel),
+    /** Messages published per run, back to back. */
+    messages: z.int().min(1).max(messages.max).default(messages.default),
+    /** Node URLs to use. @defaultValue the fleet's live nodes (admin API), else the configured node URLs */
+    nodes: z.array(wsUrlSetting).min(1).optional(),
+    /** The fleet admin API for the live node list; null uses the configured node URLs only. @defaultValue the managed gateway's */
+    admin: gatewayAdminSetting.nullable().optional(),
+  });
+}
+
+/**
  * The channel a probe run uses: `base` with the probe and location appended,
  * so runs from different probes or locations never share a channel (a shared
  * one would break the serial-continuity checks).

@@ -1,16 +1,16 @@
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { Config } from "../config/index.ts";
-import { describeError, newId, sleep, type Logger } from "../core/index.ts";
+import type { Logger } from "../core/index.ts";
 import { readSummary, type ComponentOutboxEntry, type OutboxEntry, type StatusContext } from "../status/index.ts";
 import { wants } from "./model.ts";
 import { componentPost, incidentPost, type StatuspageShapes, type SubscriberPost } from "./payloads.ts";
+import { startLeasedStreamReader } from "../pipeline/index.ts";
 import { subscriptionJobOptions, subscriptionQueue } from "./queue.ts";
 import { senders } from "./senders/registry.ts";
 import type { SubscriberStore } from "./store.ts";
 
 /** The consumer group of subscribers on the status room's outbox streams (on-call channels have their own). */
 const GROUP = "subscribers";
-const LEASE_MS = 10_000;
 /** Subscribers claimed and queued per round trip. */
 const BATCH = 500;
 
@@ -36,67 +36,17 @@ export interface SubscriberDispatcherOptions {
 export function startSubscriberDispatcher(options: SubscriberDispatcherOptions): { close(): Promise<void> } {
   const { status, store } = options;
   const log = options.log.child({ module: "subscriptions.dispatch" });
-  const streams = [status.store.keys.outbox, status.store.keys.componentOutbox];
-  const reader = new Redis(options.url, { maxRetriesPerRequest: null });
-  reader.on("error", () => {});
   const queue = subscriptionQueue(options.config(), options.connection);
-  const owner = newId(12);
-  // One consumer name for every dispatcher: a restarted one finds what its predecessor read but never acknowledged.
-  const consumer = "dispatcher";
-  let running = true;
-  let grouped = false;
-
-  const loop = (async () => {
-    while (running) {
-      try {
-        await ensureGroups();
-        if (!(await holdLease())) {
-          await sleep(1_000);
-          continue;
-        }
-        const pending = await read("0");
-        const batches = pending.some(([, entries]) => entries.length > 0) ? pending : await read(">");
-        for (const [stream, entries] of batches) {
-          for (const [id, fields] of entries) {
-            await dispatch(stream, id, fields);
-            await options.connection.xack(stream, GROUP, id);
-          }
-        }
-      } catch (err) {
-        if (running) {
-          log.warn({ err: describeError(err) }, "subscriber dispatch failed; retrying");
-          await sleep(1_000);
-        }
-      }
-    }
-  })();
-
-  async function ensureGroups(): Promise<void> {
-    if (grouped) return;
-    for (const stream of streams) {
-      try {
-        await options.connection.xgroup("CREATE", stream, GROUP, "0", "MKSTREAM");
-      } catch (err) {
-        if (!/BUSYGROUP/.test((err as Error).message)) throw err;
-      }
-    }
-    grouped = true;
-  }
-
-  async function holdLease(): Promise<boolean> {
-    const got = await options.connection.set(store.keys.lease, owner, "PX", LEASE_MS, "NX");
-    if (got === "OK") return true;
-    if ((await options.connection.get(store.keys.lease)) !== owner) return false;
-    await options.connection.pexpire(store.keys.lease, LEASE_MS);
-    return true;
-  }
-
-  async function read(from: "0" | ">"): Promise<[string, [string, string[]][]][]> {
-    const answer = (await reader.xreadgroup("GROUP", GROUP, consumer, "COUNT", 100, "BLOCK", from === ">" ? 1_000 : 1, "STREAMS", ...streams, from, from)) as
-      | [string, [string, string[]][]][]
-      | null;
-    return answer ?? [];
-  }
+  const reader = startLeasedStreamReader({
+    url: options.url,
+    connection: options.connection,
+    streams: [status.store.keys.outbox, status.store.keys.componentOutbox],
+    group: GROUP,
+    leaseKey: store.keys.lease,
+    handle: dispatch,
+    log,
+    what: "subscriber dispatch",
+  });
 
   async function dispatch(stream: string, id: string, fields: string[]): Promise<void> {
     const entry = JSON.parse(fields[1] ?? "{}") as OutboxEntry | ComponentOutboxEntry;
@@ -138,9 +88,7 @@ export function startSubscriberDispatcher(options: SubscriberDispatcherOptions):
 
   return {
     async close() {
-      running = false;
-      reader.disconnect();
-      await loop.catch(() => {});
+      await reader.close();
       await queue.close();
     },
   };
