@@ -354,9 +354,10 @@ describe("the outbox when queueing a post fails after its place was claimed (rea
     await redis.stop();
   });
 
-  it("queues the post when the dispatcher reads its entry again, and the incident's later posts follow it", async () => {
+  /** A config with its own prefix and one webhook channel, its status context, and the dispatcher and notify worker over it. */
+  async function rig(name: string, beforeStart: (status: StatusContext) => Promise<void> = async () => {}) {
     const config = await configFrom(`
-redis: { prefix: ${uniquePrefix("claim")} }
+redis: { prefix: ${uniquePrefix(name)} }
 locations: [{ id: local }]
 components: [{ id: chat, name: Chat }]
 notifications:
@@ -366,10 +367,32 @@ notifications:
     - { id: oncall-hook, kind: webhook, url: "${hook.url("/hooks/pulseboard")}" }
 `, { REDIS_URL: redis.url });
     const status: StatusContext = { store: new StatusStore(commands, config.redis.prefix), components: config.components };
+    await beforeStart(status);
     const logs = captureLog();
     const outbox = startOutboxDispatcher({ config: () => config, status, url: redis.url, connection: commands, log: logs.log });
     const notify = startNotifyWorker({ config: () => config, status, connection: blocking, notifier: (kind) => channelKinds.get(kind), log: testLog() });
     stops.push(() => outbox.close(), () => notify.close());
+    return { config, status, logs };
+  }
+
+  it("keeps trying when it cannot set up its consumer group at start, and delivers once it can", async () => {
+    // The outbox key holding a string makes creating the group fail, as a Redis that is unreachable at start does.
+    let outboxKey = "";
+    const { status, logs } = await rig("group", async (s) => {
+      outboxKey = s.store.keys.outbox;
+      await commands.set(outboxKey, "not a stream");
+    });
+    await waitFor("the dispatcher to fail setting up", () => logs.text().includes("outbox dispatch failed"), 5_000, 20);
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    assert.ok(logs.text().split("outbox dispatch failed").length > 2, "it tried again rather than giving up");
+    await commands.del(outboxKey);
+    const before = hook.requests.length;
+    const { incident } = await openIncident(status, { name: "Late start", body: "The dispatcher came up before its Redis.", components: {}, author: { kind: "person", name: "Ana Lima" } });
+    await waitFor("the post at the webhook", () => hook.requests.slice(before).some((r) => (r.json as { data: { incident: { id: string } } }).data.incident.id === incident.id), 10_000, 50);
+  });
+
+  it("queues the post when the dispatcher reads its entry again, and the incident's later posts follow it", async () => {
+    const { config, status, logs } = await rig("claim");
     // BullMQ's job counter holding a non-number makes the next add fail before it writes anything:
     // a Redis error (or a crash) right after the dispatcher claimed the post's place in the channel's order.
     const counter = `${bullPrefix(config.redis.prefix)}:${QUEUE.notify}:id`;
@@ -380,10 +403,11 @@ notifications:
     await commands.del(counter);
     await appendUpdate(status, { id: incident.id, status: "identified", body: "A slow cache node; failing over.", author: person });
     await resolveIncident(status, { id: incident.id, body: "Messages flow on time again.", author: person });
-    await waitFor("the three posts at the webhook", () => hook.requests.length >= 3, 10_000, 50);
+    const mine = () => hook.requests.filter((r) => (r.json as { data: { incident: { id: string } } }).data.incident.id === incident.id);
+    await waitFor("the three posts at the webhook", () => mine().length >= 3, 10_000, 50);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const final = (await status.store.incident(incident.id))!;
-    const got = hook.requests.map((r) => (r.json as { data: { update: { id: string } } }).data.update.id);
+    const got = mine().map((r) => (r.json as { data: { update: { id: string } } }).data.update.id);
     assert.deepEqual(got, final.updates.map((u) => u.id), "each entry once, in timeline order: the failed one was queued on the retry");
   });
 });
