@@ -217,5 +217,10 @@ describe("playbooks repair the embedded stack (slow: whole service from the CLI,
     const gateway = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
     assert.ok(metricValue(gateway, "pulseboard_gateway_connections", { node: "node-0" }) !== undefined, "the gateway's /metrics has its nodes' connections");
     assert.ok((metricValue(gateway, "pulseboard_gateway_connections_accepted_total") ?? 0) > 10);
+
+    // Each secret opens its own door only: the admin token is not the gateway's, nor the other way round.
+    assert.equal((await fetch(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status, 401, "the admin token does not open the gateway admin API");
+    assert.equal((await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${token}` } })).status, 401, "the gateway admin token does not open the web admin side");
+    assert.notEqual(token, ADMIN_TOKEN);
   });
 });
