@@ -8,3 +8,4 @@ export * from "./tokens.ts";
 export * from "./paths.ts";
 export * from "./rate.ts";
 export * from "./egress.ts";
+export * from "./secrets.ts";

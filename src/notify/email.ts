@@ -2,7 +2,7 @@ import nodemailer, { type SendMailOptions } from "nodemailer";
 import { z } from "zod";
 import { describeError } from "../core/index.ts";
 import { formatDuration } from "../config/index.ts";
-import { scrub } from "./http.ts";
+import { scrub } from "../core/index.ts";
 import { htmlOf, textOf } from "./email-body.ts";
 import { headline } from "./render.ts";
 import { timeoutSetting } from "./settings.ts";

@@ -1,6 +1,6 @@
 import http from "node:http";
 import https from "node:https";
-import { checkEgressUrl, describeError, egressLookup } from "../core/index.ts";
+import { checkEgressUrl, describeError, egressLookup, scrub } from "../core/index.ts";
 import { formatDuration } from "../config/index.ts";
 import { oneLine, truncate } from "./render.ts";
 import type { DeliveryOutcome, NotifierContext } from "./types.ts";
@@ -189,15 +189,6 @@ export function urlSecrets(url: string): string[] {
     // the schema only lets parseable URLs through
   }
   return secrets.filter((s) => s.length >= 16);
-}
-
-/** Replaces every occurrence of a secret (raw or URL-encoded) with "[redacted]". */
-export function scrub(text: string, secrets: string[]): string {
-  let out = text;
-  const forms = secrets.flatMap((s) => [s, encodeURIComponent(s)]).filter((s) => s.length >= 4);
-  // Longest first, so a secret containing another is replaced whole.
-  for (const secret of [...new Set(forms)].sort((a, b) => b.length - a.length)) out = out.split(secret).join("[redacted]");
-  return out;
 }
 
 /** A receiver's answer body as a short single line for a reason. */

@@ -3,7 +3,7 @@ export { NOTIFIER_KINDS, notifiers, channelKinds, isNotifierKind, type NotifierK
 export type { WebhookIncident, WebhookPayload } from "./webhook.ts";
 export { PAGERDUTY_EVENTS_URL } from "./pagerduty.ts";
 export { sendSmtp, type SmtpSettings, type SmtpMessage } from "./email.ts";
-export { postJson, hostOf, urlSecrets, scrub, type JsonPost } from "./http.ts";
+export { postJson, hostOf, urlSecrets, type JsonPost } from "./http.ts";
 export { escapeHtml } from "./email-body.ts";
 export { statusLabel, componentStatusLabel, formatTime, oneLine } from "./render.ts";
 export { RetryableDeliveryError } from "./retryable.ts";

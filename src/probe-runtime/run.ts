@@ -1,4 +1,4 @@
-import { describeError, newId, type Logger } from "../core/index.ts";
+import { describeError, newId, scrub, scrubDeep, secretsIn, type Logger } from "../core/index.ts";
 import { ProbeFailure, type PlatformTargets, type Probe, type ProbeResult } from "./types.ts";
 
 export interface RunOptions {
@@ -15,6 +15,10 @@ export interface RunOptions {
  * Runs one probe under a hard deadline and always returns a result: an
  * exception or the deadline becomes a `failed` result naming the phase.
  * The deadline aborts the run's signal so the kind closes its sockets.
+ * Results are shown (admin API, logs, incident reasons), so the secrets of
+ * the probe's settings and of the platform's targets (passwords, tokens,
+ * auth headers, URL passwords and query values) are scrubbed from their
+ * error and details, whatever a kind put there.
  */
 export async function runProbe(kind: Probe, settings: unknown, options: RunOptions): Promise<ProbeResult> {
   const started = Date.now();
@@ -57,11 +61,13 @@ export async function runProbe(kind: Probe, settings: unknown, options: RunOptio
   });
 
   const base = { id: newId(16), probe: options.probe, kind: kind.kind, location: options.location, started_at: new Date(started).toISOString() };
+  const secrets = [...secretsIn(settings), ...secretsIn(options.targets)];
+  const shown = (result: ProbeResult): ProbeResult => (secrets.length === 0 ? result : { ...result, error: result.error === undefined ? undefined : scrub(result.error, secrets), details: scrubDeep(result.details, secrets) });
   try {
     const report = await Promise.race([kind.run(settings, ctx), deadline]);
     const latency = round(report.latencyMs ?? Date.now() - started);
     const slow = report.status === "ok" && options.degradedOverMs !== undefined && latency > options.degradedOverMs;
-    return {
+    return shown({
       ...base,
       status: slow ? "degraded" : report.status,
       latency_ms: latency,
@@ -69,9 +75,9 @@ export async function runProbe(kind: Probe, settings: unknown, options: RunOptio
       error: slow ? `latency ${latency} ms is over the ${options.degradedOverMs} ms threshold` : report.error,
       details: report.details,
       finished_at: new Date().toISOString(),
-    };
+    });
   } catch (err) {
-    return {
+    return shown({
       ...base,
       status: "failed",
       latency_ms: Date.now() - started,
@@ -80,7 +86,7 @@ export async function runProbe(kind: Probe, settings: unknown, options: RunOptio
       error: failedPhase && !(err instanceof DeadlineError) ? `${failedPhase}: ${describeError(err)}` : describeError(err),
       details: err instanceof ProbeFailure ? err.details : undefined,
       finished_at: new Date().toISOString(),
-    };
+    });
   } finally {
     clearTimeout(timer);
     controller.abort(new Error("probe finished"));

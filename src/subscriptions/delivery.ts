@@ -1,8 +1,8 @@
 import { DelayedError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Config } from "../config/index.ts";
-import { describeError, newId, type Logger } from "../core/index.ts";
-import { hostOf, RetryableDeliveryError, scrub, type DeliveryOutcome } from "../notify/index.ts";
+import { describeError, newId, scrub, type Logger } from "../core/index.ts";
+import { hostOf, RetryableDeliveryError, type DeliveryOutcome } from "../notify/index.ts";
 import { backoffDelay, bullPrefix, type RoleMetrics } from "../pipeline/index.ts";
 import { readSummary, type StatusContext } from "../status/index.ts";
 import { SubscriptionLinks } from "./links.ts";

@@ -14,6 +14,8 @@ export interface WebRig {
   config: Config;
   status: StatusContext;
   app: WebApp;
+  /** The public page's snapshot: `refresh()` it to show what changed since. */
+  snapshot: SnapshotService;
   stop(): Promise<void>;
 }
 
@@ -22,7 +24,7 @@ export interface WebRig {
  * (REDIS_URL set), with `tokens` as its bootstrap admin tokens and, when
  * given, the subscriptions router `subscriptions` builds.
  */
-export async function startWebRig(yaml: string, options: { tokens: string[]; metrics?: boolean; subscriptions?: (rig: Omit<WebRig, "app" | "stop">) => { router: RequestHandler; close(): Promise<void> } }): Promise<WebRig> {
+export async function startWebRig(yaml: string, options: { tokens: string[]; metrics?: boolean; subscriptions?: (rig: Omit<WebRig, "app" | "stop" | "snapshot">) => { router: RequestHandler; close(): Promise<void> } }): Promise<WebRig> {
   const redis = await startRedis();
   const config = await configFrom(yaml, { REDIS_URL: redis.url });
   const connection = new Redis(redis.url, { maxRetriesPerRequest: 1 });
@@ -51,6 +53,7 @@ export async function startWebRig(yaml: string, options: { tokens: string[]; met
     config,
     status,
     app,
+    snapshot,
     async stop() {
       await subscriptions?.close();
       await metrics?.close();

@@ -11,20 +11,17 @@ import {
   QUEUE,
   readPublishedMetrics,
   RoleMetrics,
-  startAgent,
-  startEvaluator,
-  startIncidentWorker,
   startNotifyWorker,
   startOutboxDispatcher,
-  syncSchedules,
   type DeadLetter,
 } from "../../src/pipeline/index.ts";
 import { appendUpdate, openIncident, resolveIncident, StatusStore, type Author, type Incident, type StatusContext } from "../../src/status/index.ts";
-import { configFrom, probeRegistry, testLog } from "../helpers/config.ts";
+import { configFrom, testLog } from "../helpers/config.ts";
 import { startTestNode } from "../helpers/gateway.ts";
 import { metricValue } from "../helpers/prometheus.ts";
 import { captureLog, HttpReceiver, SmtpReceiver, type RecordedMail, type RecordedRequest } from "../helpers/receivers.ts";
 import { startRedis, uniquePrefix, type TestRedis } from "../helpers/redis.ts";
+import { startProbePipeline } from "../helpers/pipeline.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 /**
@@ -212,13 +209,10 @@ notifications:
     notifyQueue = new Queue(QUEUE.notify, { connection: commands, prefix: bullPrefix(config.redis.prefix) });
     const log = testLog();
     // The worker role's pieces, wired as src/roles/worker.ts wires them.
-    await syncSchedules(config, commands, log);
-    const agent = startAgent({ config, registry: await probeRegistry(), location: "local", connection: blocking, log, metrics });
-    const evaluator = startEvaluator({ config, status, connection: blocking, log, metrics });
-    const incidents = startIncidentWorker({ config, status, connection: blocking, log, metrics });
+    const pipeline = await startProbePipeline({ config, status, commands, blocking, metrics, log });
     const outbox = startOutboxDispatcher({ config: () => config, status, url: redis.url, connection: commands, log });
     const notify = startNotifyWorker({ config: () => config, status, connection: blocking, notifier: (kind) => channelKinds.get(kind), log, metrics });
-    stops.push(() => agent.close(), () => evaluator.close(), () => incidents.close(), () => outbox.close(), () => notify.close(), () => notifyQueue.close());
+    stops.push(pipeline, () => outbox.close(), () => notify.close(), () => notifyQueue.close());
     await waitFor("both components to be evaluated operational", async () => {
       const components = await status.store.components();
       return components.get("realtime-gateway")?.status === "operational" && components.get("cache")?.status === "operational";

@@ -6,10 +6,11 @@ import type { Config } from "../../src/config/index.ts";
 import { freePort } from "../../src/core/index.ts";
 import type { GatewayNode } from "../../src/gateway/index.ts";
 import { startTestNode } from "../helpers/gateway.ts";
-import { bullPrefix, probeQueue, startAgent, startEvaluator, startIncidentWorker, syncSchedules } from "../../src/pipeline/index.ts";
+import { bullPrefix, probeQueue, syncSchedules } from "../../src/pipeline/index.ts";
 import { StatusStore, type StatusContext } from "../../src/status/index.ts";
-import { configFrom, probeRegistry, testLog } from "../helpers/config.ts";
+import { configFrom, testLog } from "../helpers/config.ts";
 import { startRedis, uniquePrefix, type TestRedis } from "../helpers/redis.ts";
+import { startProbePipeline } from "../helpers/pipeline.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 /**
@@ -58,12 +59,7 @@ probes:
     blocking = new Redis(redis.url, { maxRetriesPerRequest: null });
     commands = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     status = { store: new StatusStore(commands, config.redis.prefix), components: config.components };
-    const log = testLog();
-    await syncSchedules(config, commands, log);
-    const agent = startAgent({ config, registry: await probeRegistry(), location: "local", connection: blocking, log });
-    const evaluator = startEvaluator({ config, status, connection: blocking, log });
-    const incidents = startIncidentWorker({ config, status, connection: blocking, log });
-    stops.push(() => agent.close(), () => evaluator.close(), () => incidents.close());
+    stops.push(await startProbePipeline({ config, status, commands, blocking }));
   });
 
   after(async () => {
