@@ -13,16 +13,24 @@ export function scrub(text: string, secrets: string[]): string {
 /**
  * The secrets in a settings object, to scrub from what is shown of it: the
  * values under secret-sounding names (`password`, `token`, `Authorization`,
- * `api_key`, …, at any depth, header maps included), and in every URL the
+ * `api_key`, …, at any depth, header maps included), in every URL the
  * password and the query values that are named like secrets or long enough
- * to be tokens (16 characters and more).
+ * to be tokens (16 characters and more), and in a command's arguments the
+ * values of secret options (`--token=X`, `--password X`, `API_KEY=X`).
  */
 export function secretsIn(settings: unknown, name = ""): string[] {
   if (typeof settings === "string") {
     if (SECRET_NAME.test(name)) return [settings];
+    const assigned = /^-{0,2}([A-Za-z][\w.-]*)=(.+)$/.exec(settings);
+    if (assigned && SECRET_NAME.test(assigned[1]!)) return [assigned[2]!];
     return settings.includes("://") ? urlParts(settings) : [];
   }
-  if (Array.isArray(settings)) return settings.flatMap((item) => secretsIn(item, name));
+  if (Array.isArray(settings)) {
+    return settings.flatMap((item, i) => {
+      const option = typeof settings[i - 1] === "string" ? /^-{1,2}([A-Za-z][\w.-]*)$/.exec(settings[i - 1] as string) : null;
+      return option && SECRET_NAME.test(option[1]!) && typeof item === "string" ? [item] : secretsIn(item, name);
+    });
+  }
   if (settings && typeof settings === "object") return Object.entries(settings).flatMap(([key, value]) => secretsIn(value, key));
   return [];
 }

@@ -1,4 +1,5 @@
 import type { PlaybookAction, PlaybookConfig, PlaybookMode } from "../config/index.ts";
+import { scrub, secretsIn } from "../core/index.ts";
 
 /**
  * A run's life: proposed runs wait for approval (approve mode) and may
@@ -110,7 +111,7 @@ export interface PlaybookRun {
   revision: number;
 }
 
-/** Step records for a list of configured steps, all pending. */
+/** Step records for a list of configured steps, all pending; a label never shows a secret of its settings (it goes on timelines and approve pages). */
 export function pendingSteps(steps: PlaybookConfig["steps"], phase: RunPhase, label: (action: PlaybookAction, settings: Record<string, unknown>) => string): StepRecord[] {
-  return steps.map((step, index) => ({ index, phase, action: step.action, label: label(step.action, step.settings), settings: step.settings, state: "pending", attempts: 0 }));
+  return steps.map((step, index) => ({ index, phase, action: step.action, label: scrub(label(step.action, step.settings), secretsIn(step.settings)), settings: step.settings, state: "pending", attempts: 0 }));
 }

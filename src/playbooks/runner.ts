@@ -1,6 +1,6 @@
 import type { Config } from "../config/index.ts";
 import { formatDuration, formatIssues } from "../config/index.ts";
-import { describeError, newId, type Logger } from "../core/index.ts";
+import { describeError, newId, scrub, scrubDeep, secretsIn, type Logger } from "../core/index.ts";
 import type { FleetDriver } from "../fleet/index.ts";
 import type { Incident, StatusContext } from "../status/index.ts";
 import { escalate } from "./escalate.ts";
@@ -237,9 +237,11 @@ class RunSession {
     };
   }
 
-  /** Records how a step ended and appends its timeline entry. */
-  private async end(record: StepRecord, outcome: StepOutcome, started: number, resumed?: "repeated" | "checked"): Promise<StepRecord> {
+  /** Records how a step ended and appends its timeline entry; neither shows a secret of the step's settings (a command's --token, a header). */
+  private async end(record: StepRecord, said: StepOutcome, started: number, resumed?: "repeated" | "checked"): Promise<StepRecord> {
     const tookMs = Date.now() - started;
+    const secrets = secretsIn(record.settings);
+    const outcome = { ...said, summary: scrub(said.summary, secrets), details: scrubDeep(said.details, secrets) } as StepOutcome;
     const current = this.recordOf(record);
     const ended = await this.replace(current, {
       ...current,

@@ -275,6 +275,25 @@ describe("playbooks (real redis-server, gateway fleet, agent, receivers)", { tim
     }
   });
 
+  it("never shows a command's secret arguments: not in its label, its summary, its details or the incident's timeline", async () => {
+    const r = await rigWith(`
+  - id: secret-args
+    trigger: { component: chat }
+    steps:
+      - { action: command, command: [sh, -c, "echo denied for $1 >&2; exit 3", sh, --token=cmd-secret-token-9, --password, cmd-secret-pass-8, "API_KEY=cmd-secret-key-7"] }
+`);
+    await r.setStatus("chat", "major_outage");
+    r.worker("w1");
+    const run = await r.waitForRun("the command to fail", (x) => x.state === "failed", 10_000);
+    const step = run.steps[0]!;
+    assert.match(step.label, /--token=\[redacted\] --password \[redacted\] API_KEY=\[redacted\]/, step.label);
+    assert.match(step.summary!, /exit 3 \(denied for --token=\[redacted\]\)/, "the reason stays, the secret it echoed goes");
+    const incident = await r.status.store.incident(run.incident!);
+    const shown = JSON.stringify({ step: { ...step, settings: undefined }, timeline: incident?.updates.map((u) => u.body) });
+    assert.match(shown, /Automatic recovery \(secret-args\), step 1 of 1/, "the step is on the timeline");
+    assert.doesNotMatch(shown, /cmd-secret/);
+  });
+
   it("scales out, then scales back in through the restore steps once the trigger has been clear long enough", async () => {
     const r = await rigWith(`
   - id: surge

@@ -23,4 +23,9 @@ describe("finding and scrubbing the secrets of settings", () => {
     assert.equal(scrub("abc", ["abc"]), "abc", "under 4 characters, nothing is scrubbed");
     assert.deepEqual(scrubDeep({ url: "x?key=secret-1", n: 3, list: ["secret-1", null] }, ["secret-1"]), { url: "x?key=[redacted]", n: 3, list: ["[redacted]", null] });
   });
+
+  it("finds the values of secret options in a command's arguments", () => {
+    const found = secretsIn({ command: ["kubectl", "--token=tk-1234", "--password", "pw-1234", "-n", "prod", "AWS_SECRET_ACCESS_KEY=ak-1234", "--namespace=prod"] });
+    assert.deepEqual(found.sort(), ["ak-1234", "pw-1234", "tk-1234"]);
+  });
 });
