@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { createLogger } from "../../src/core/index.ts";
+import { parse } from "yaml";
+import { createLogger, secretsIn } from "../../src/core/index.ts";
 import { REPO_ROOT } from "../helpers/config.ts";
 
 /** Field names that hold secrets: none may be logged, and the logger redacts them anyway. */
@@ -35,5 +36,16 @@ describe("no secret in a log line", () => {
     const line = lines.join("");
     assert.match(line, /"msg":"oops"/);
     for (const secret of ["tok-123", "Bearer abc", "pw-456", "s-789"]) assert.ok(!line.includes(secret), `${secret} redacted: ${line}`);
+  });
+
+  it("the shipped config files hold no secret: every secret-named setting is an environment variable", () => {
+    const found: string[] = [];
+    for (const file of ["pulseboard.yaml", "docker-compose.yml"]) {
+      const secrets = secretsIn(parse(readFileSync(path.join(REPO_ROOT, file), "utf8")));
+      // What is left once the ${VAR} references (with Compose's :- and :? forms) are taken out: nothing, or an auth scheme.
+      const literal = (value: string) => value.replace(/\$\{[A-Z0-9_]+(:?[-?][^}]*)?\}/g, "").trim();
+      found.push(...secrets.filter((value) => !/^(Bearer|Basic|token)?$/i.test(literal(value))).map((value) => `${file}: ${value.slice(0, 4)}…`));
+    }
+    assert.deepEqual(found, [], "literal secrets in shipped config");
   });
 });
