@@ -3,8 +3,9 @@ import type { Actor } from "./tokens.ts";
 
 /**
  * One admin action: who (the token's name and id, never the token), what,
- * when, and how it ended. `status` is null when the web process stopped
- * before it answered: the action may or may not have taken effect.
+ * when, and how it ended. `status` is null while the action runs, and
+ * stays null when the web process stopped before it answered: the action
+ * may or may not have taken effect.
  */
 export interface AuditEntry {
   id: string;

@@ -61,7 +61,7 @@ export async function runProbe(kind: Probe, settings: unknown, options: RunOptio
   });
 
   const base = { id: newId(16), probe: options.probe, kind: kind.kind, location: options.location, started_at: new Date(started).toISOString() };
-  const secrets = [...secretsIn(settings), ...secretsIn(options.targets)];
+  const secrets = [...secretsOf(settings), ...secretsOf(options.targets)];
   const shown = (result: ProbeResult): ProbeResult => (secrets.length === 0 ? result : { ...result, error: result.error === undefined ? undefined : scrub(result.error, secrets), details: scrubDeep(result.details, secrets) });
   try {
     const report = await Promise.race([kind.run(settings, ctx), deadline]);
@@ -91,6 +91,15 @@ export async function runProbe(kind: Probe, settings: unknown, options: RunOptio
     clearTimeout(timer);
     controller.abort(new Error("probe finished"));
   }
+}
+
+/** The secrets of a settings object, found once per object (a probe's settings live as long as its config). */
+const secretsFound = new WeakMap<object, string[]>();
+function secretsOf(settings: unknown): string[] {
+  if (!settings || typeof settings !== "object") return secretsIn(settings);
+  let found = secretsFound.get(settings);
+  if (!found) secretsFound.set(settings, (found = secretsIn(settings)));
+  return found;
 }
 
 function round(ms: number): number {
