@@ -4,12 +4,11 @@
  * See bench/README.md for the conventions and the `gateway` section there
  * for what each row means.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
-import path from "node:path";
+import { benchLog, printLoggedProblems, runBench, writeBenchResult } from "../harness.ts";
 import { churnPhase, fanoutPhase, holdPhase, type ChurnOutcome, type ChurnPlan, type Context, type FanoutOutcome, type FanoutPlan, type HoldOutcome, type HoldPlan } from "./phases.ts";
 import { formatTable, rows, type Measured } from "./report.ts";
-import { Processes, REPO_ROOT, startFleet, startRedis, startSocketIo, type Servers } from "./servers.ts";
+import { Processes, startFleet, startRedis, startSocketIo, type Servers } from "./servers.ts";
 
 interface Plan {
   name: "full" | "quick";
@@ -61,7 +60,7 @@ const plan = process.argv.includes("--quick") ? QUICK : FULL;
 const only = new Set((process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length) ?? "hold,fanout,resume").split(","));
 const procs = new Processes();
 const started = Date.now();
-const log = (line: string): void => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}`);
+const log = benchLog(started);
 
 let nextAddress = 0;
 /** 127.1.0.1, 127.1.0.2, …: each measurement gets source addresses no earlier one used, so ports left in TIME_WAIT never get in its way. */
@@ -141,36 +140,16 @@ async function main(): Promise<void> {
     `ratio = ours ÷ Socket.IO on every row (lower is better for memory, time and latency). Fan-out rows: medians of ${plan.fanoutRuns} run(s) each, ` +
       `alternating ours / Socket.IO; connection and memory rows: one run per size (each takes about a minute and a half).`,
   );
-  if (problems.length > 0) {
-    console.log("\nwarnings and errors our gateway logged (LOG_LEVEL=warn), by kind:");
-    for (const line of problems.slice(0, 15)) console.log(`  ${line}`);
-  }
+  printLoggedProblems(problems, "warnings and errors our gateway logged (LOG_LEVEL=warn), by kind:");
   if (only.size < 3) return log(`done in ${seconds.toFixed(0)} s; --only: no results file written`);
-  const file = path.join(REPO_ROOT, "bench", "results", plan.name === "full" ? "gateway.json" : "gateway-quick.json");
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(
-    file,
-    `${JSON.stringify(
-      {
-        benchmark: "gateway",
-        plan: plan.name,
-        finished_at: new Date().toISOString(),
-        took_s: Math.round(seconds),
-        machine: { cpus: os.cpus().length, node: process.version },
-        parameters: { hold: plan.hold, fanout: plan.fanout, churn: plan.churn, fanout_runs: plan.fanoutRuns, resume_runs: plan.resumeRuns, fleet_nodes: plan.fleetNodes },
-        ratio: "ours ÷ Socket.IO",
-        rows: table,
-        runs: { holds, fanouts, churns },
-        gateway_log_problems: problems.slice(0, 50),
-      },
-      null,
-      2,
-    )}\n`,
-  );
-  log(`done in ${seconds.toFixed(0)} s; wrote ${path.relative(REPO_ROOT, file)}`);
+  const file = writeBenchResult("gateway", plan.name, started, {
+    parameters: { hold: plan.hold, fanout: plan.fanout, churn: plan.churn, fanout_runs: plan.fanoutRuns, resume_runs: plan.resumeRuns, fleet_nodes: plan.fleetNodes },
+    ratio: "ours ÷ Socket.IO",
+    rows: table,
+    runs: { holds, fanouts, churns },
+    gateway_log_problems: problems.slice(0, 50),
+  });
+  log(`done in ${seconds.toFixed(0)} s; wrote ${file}`);
 }
 
-main().then(
-  () => stopAll(0),
-  (err: unknown) => stopAll(1, `failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
-);
+runBench(main, stopAll);

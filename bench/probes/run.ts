@@ -6,12 +6,11 @@
  * load is stepped; the goal step is run three times and its medians kept.
  * See bench/README.md, section `probes`.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
-import path from "node:path";
+import { benchLog, printLoggedProblems, runBench, writeBenchResult } from "../harness.ts";
 import { connectRedis, closeRedis, createLogger } from "../../src/core/index.ts";
 import { bullPrefix, probeQueue, syncSchedules } from "../../src/pipeline/index.ts";
-import { Processes, REPO_ROOT } from "../gateway/servers.ts";
+import { Processes } from "../gateway/servers.ts";
 import { median, sleep } from "../gateway/shared.ts";
 import { cpuSnapshot, quantile, RunLog } from "./observe.ts";
 import { LOCATION, PROBES_PER_COMPONENT, startStack, type Stack } from "./stack.ts";
@@ -55,7 +54,7 @@ const stepsArg = process.argv.find((a) => a.startsWith("--steps="))?.slice("--st
 const plan = { ...(process.argv.includes("--quick") ? QUICK : FULL), ...(stepsArg ? { steps: stepsArg.split(",").map((offered) => ({ offered: Number(offered) })) } : {}) };
 const procs = new Processes();
 const started = Date.now();
-const log = (line: string): void => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}`);
+const log = benchLog(started);
 const quiet = createLogger({ level: "silent", pretty: false });
 
 /** What one step measured over its window. */
@@ -280,48 +279,28 @@ async function main(): Promise<void> {
   );
   if (goalRow) console.log(`goal: ${GOAL.runsPerS} runs/s with delay p99 < ${GOAL.p99Ms} ms: ${met ? "met" : "not met"}; highest step sustained within the goal's p99: ${sustainedMax || "none"} runs/s`);
   const problems = stack.problems();
-  if (problems.length > 0) {
-    console.log("\nwarnings and errors logged (LOG_LEVEL=warn), by kind:");
-    for (const line of problems.slice(0, 15)) console.log(`  ${line}`);
-  }
+  printLoggedProblems(problems, "warnings and errors logged (LOG_LEVEL=warn), by kind:");
 
   if (stepsArg) return log(`done in ${seconds.toFixed(0)} s; --steps: no results file written`);
-  const file = path.join(REPO_ROOT, "bench", "results", plan.name === "full" ? "probes.json" : "probes-quick.json");
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(
-    file,
-    `${JSON.stringify(
-      {
-        benchmark: "probes",
-        plan: plan.name,
-        finished_at: new Date().toISOString(),
-        took_s: Math.round(seconds),
-        machine: { cpus: os.cpus().length, node: process.version },
-        parameters: {
-          steps: plan.steps.map(stepName),
-          warmup_ms: plan.warmupMs,
-          measure_ms: plan.measureMs,
-          interval_ms: 1_000,
-          kinds: "websocket and redis, alternating",
-          probes_per_component: PROBES_PER_COMPONENT,
-          agent_concurrency: 64,
-          sustained_share: SUSTAINED_SHARE,
-        },
-        goal: { runs_per_s: GOAL.runsPerS, delay_p99_ms: GOAL.p99Ms, met: met ?? null },
-        sustained_max_runs_per_s: sustainedMax,
-        rows: table,
-        steps: outcomes,
-        event_stream_gaps: runs.gaps,
-        logged_problems: problems.slice(0, 50),
-      },
-      null,
-      2,
-    )}\n`,
-  );
-  log(`done in ${seconds.toFixed(0)} s; wrote ${path.relative(REPO_ROOT, file)}`);
+  const file = writeBenchResult("probes", plan.name, started, {
+    parameters: {
+      steps: plan.steps.map(stepName),
+      warmup_ms: plan.warmupMs,
+      measure_ms: plan.measureMs,
+      interval_ms: 1_000,
+      kinds: "websocket and redis, alternating",
+      probes_per_component: PROBES_PER_COMPONENT,
+      agent_concurrency: 64,
+      sustained_share: SUSTAINED_SHARE,
+    },
+    goal: { runs_per_s: GOAL.runsPerS, delay_p99_ms: GOAL.p99Ms, met: met ?? null },
+    sustained_max_runs_per_s: sustainedMax,
+    rows: table,
+    steps: outcomes,
+    event_stream_gaps: runs.gaps,
+    logged_problems: problems.slice(0, 50),
+  });
+  log(`done in ${seconds.toFixed(0)} s; wrote ${file}`);
 }
 
-main().then(
-  () => stopAll(0),
-  (err: unknown) => stopAll(1, `failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
-);
+runBench(main, stopAll);

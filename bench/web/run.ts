@@ -17,6 +17,7 @@ import { channelKinds } from "../../src/notify/index.ts";
 import { ProbeRegistry, type ProbeResult } from "../../src/probe-runtime/index.ts";
 import { appendUpdate, openIncident, resolveIncident, scheduleMaintenance, setComponentStatus, StatusStore, type StatusContext } from "../../src/status/index.ts";
 import { Processes, REPO_ROOT, startRedis } from "../gateway/servers.ts";
+import { benchLog } from "../harness.ts";
 
 const quick = process.argv.includes("--quick");
 const REPS = quick ? 1 : 3;
@@ -57,10 +58,8 @@ interface Measurement {
   errors: number;
 }
 
-function log(line: string): void {
-  process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
-}
 const started = Date.now();
+const log = benchLog(started);
 
 /** A realistic page: five components, a day of probe results, incidents open and past, a maintenance window. */
 async function seed(redisUrl: string, home: string): Promise<void> {

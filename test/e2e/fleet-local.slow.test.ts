@@ -15,12 +15,7 @@ describe("local fleet driver (slow: real gateway fleet)", { timeout: 180_000 }, 
   const clients: TestClient[] = [];
   const run = (dryRun = false) => ({ signal: AbortSignal.timeout(30_000), dryRun });
   const adminNodes = async () => (await fleet.admin("GET", "/nodes")).body.nodes as { id: string; pid: number; state: string; restarts: number }[];
-  const connect = async (url: string) => {
-    const client = await TestClient.connect(url);
-    clients.push(client);
-    const welcome = await client.next((f) => f.type === "welcome");
-    return { client, node: welcome.node as string };
-  };
+  const connect = (url: string) => TestClient.welcomed(url, clients);
 
   before(async () => {
     redis = await startRedis();

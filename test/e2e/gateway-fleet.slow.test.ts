@@ -13,12 +13,7 @@ describe("gateway fleet (slow: real cluster, admin API)", { timeout: 180_000 }, 
   let port: number;
   const clients: TestClient[] = [];
   const admin: TestFleet["admin"] = (...args) => fleet.admin(...args);
-  const connect = async (url: string) => {
-    const client = await TestClient.connect(url);
-    clients.push(client);
-    const welcome = await client.next((f) => f.type === "welcome");
-    return { client, node: welcome.node as string };
-  };
+  const connect = (url: string) => TestClient.welcomed(url, clients);
 
   before(async () => {
     redis = await startRedis();

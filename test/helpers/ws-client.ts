@@ -54,6 +54,14 @@ export class TestClient {
     return client;
   }
 
+  /** Connects, waits for the welcome, and adds the client to `into` (for closing after the test); the node that welcomed it. */
+  static async welcomed(url: string, into: TestClient[]): Promise<{ client: TestClient; node: string }> {
+    const client = await TestClient.connect(url);
+    into.push(client);
+    const welcome = await client.next((f) => f.type === "welcome");
+    return { client, node: welcome.node as string };
+  }
+
   send(frame: Record<string, unknown> | string): void {
     this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
   }

@@ -10,12 +10,6 @@ import { startWebRig, type WebRig } from "../helpers/web.ts";
 
 const TOKEN = "metrics-bootstrap-token-0123456789";
 
-/** The value of one series in Prometheus text. */
-function value(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
 describe("/metrics: the service in the Prometheus text format (real redis-server, real HTTP)", () => {
   let rig: WebRig;
 
@@ -46,16 +40,16 @@ probes:
 
     const res = await request(rig.app).get("/metrics").set("authorization", `Bearer ${TOKEN}`).expect(200).expect("content-type", /text\/plain/);
     const text = res.text;
-    assert.equal(value(text, 'pulseboard_component_status{component="chat"}'), 2);
-    assert.equal(value(text, 'pulseboard_component_status{component="cache"}'), 0);
-    assert.equal(value(text, 'pulseboard_incidents_open{impact="major"}'), 1);
-    assert.equal(value(text, 'pulseboard_probe_up{probe="chat-echo",location="local"}'), 0);
-    assert.equal(value(text, 'pulseboard_probe_latency_seconds{probe="chat-echo",location="local"}'), 1.234);
-    assert.ok(value(text, 'pulseboard_probe_result_age_seconds{probe="chat-echo",location="local"}')! >= 3);
-    assert.equal(value(text, 'pulseboard_queue_jobs{queue="evaluate",state="waiting"}'), 2);
-    assert.equal(value(text, 'pulseboard_queue_jobs{queue="probe-local",state="waiting"}'), 0);
-    assert.ok(value(text, 'pulseboard_queue_oldest_waiting_seconds{queue="evaluate"}')! >= 0);
-    assert.equal(value(text, "pulseboard_notifications_dead_letters"), 0);
+    assert.equal(metricValue(text, "pulseboard_component_status", { component: "chat" }), 2);
+    assert.equal(metricValue(text, "pulseboard_component_status", { component: "cache" }), 0);
+    assert.equal(metricValue(text, "pulseboard_incidents_open", { impact: "major" }), 1);
+    assert.equal(metricValue(text, "pulseboard_probe_up", { probe: "chat-echo", location: "local" }), 0);
+    assert.equal(metricValue(text, "pulseboard_probe_latency_seconds", { probe: "chat-echo", location: "local" }), 1.234);
+    assert.ok(metricValue(text, "pulseboard_probe_result_age_seconds", { probe: "chat-echo", location: "local" })! >= 3);
+    assert.equal(metricValue(text, "pulseboard_queue_jobs", { queue: "evaluate", state: "waiting" }), 2);
+    assert.equal(metricValue(text, "pulseboard_queue_jobs", { queue: "probe-local", state: "waiting" }), 0);
+    assert.ok(metricValue(text, "pulseboard_queue_oldest_waiting_seconds", { queue: "evaluate" })! >= 0);
+    assert.equal(metricValue(text, "pulseboard_notifications_dead_letters"), 0);
     assert.match(text, /^# HELP pulseboard_web_process_resident_memory_bytes/m, "the web process's own runtime metrics");
     assert.ok(!text.includes(TOKEN));
   });
