@@ -65,7 +65,7 @@ export interface GatewayConfig {
 
 /** How playbooks reach the gateway fleet (src/fleet/). */
 export interface FleetConfig {
-  /** The driver kind: local, kubernetes, http. @defaultValue "local" */
+  /** The driver kind, one of the fleet registry's (src/fleet/registry.ts). @defaultValue "local" */
   driver: string;
   /**
    * The driver's settings as written (the `fleet:` section without `driver`);

@@ -219,7 +219,7 @@ const gatewaySchema = z.strictObject({
  * checked by its schema. @defaultValue { driver: local }
  */
 const fleetSchema = z.looseObject({
-  driver: z.string({ error: 'expected a fleet driver: "local", "kubernetes" or "http"' }).min(1).default("local"),
+  driver: z.string({ error: 'expected the name of a fleet driver, like "local" or "command"' }).min(1).default("local"),
 });
 
 const subscriptionsSchema = z.strictObject({

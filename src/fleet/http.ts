@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { firstIssue, nodesAnswer, statsAnswer, toNode } from "./answers.ts";
 import { FleetConfigError, FleetNodeNotFound, FleetUpstreamError } from "./errors.ts";
 import { answerError, requestJson, safeUrl } from "./http-json.ts";
 import { checkReplicaLimits, checkReplicas, durationSetting, httpUrl, NOTHING_CHANGED, plural, replicaLimits } from "./settings.ts";
@@ -34,22 +35,6 @@ const configSchema = z
 
 type HttpSettings = z.output<typeof configSchema>;
 type Action = "restart" | "scale" | "cache_mode";
-
-const nodeAnswer = z.object({
-  id: z.string().min(1),
-  state: z.string().min(1).default("ready"),
-  connections: z.number().optional(),
-  safeguard_stuck: z.boolean().optional(),
-  address: z.string().optional(),
-  started_at: z.string().optional(),
-});
-const nodesAnswer = z.union([z.array(nodeAnswer), z.object({ nodes: z.array(nodeAnswer) }).transform((a) => a.nodes)]);
-const statsAnswer = z.object({
-  connections: z.number(),
-  limit: z.number().optional(),
-  cache_mode: z.enum(["normal", "bypass"]).optional(),
-  nodes: z.array(nodeAnswer).optional(),
-});
 
 /**
  * The user's own automation: one HTTP endpoint per action, each getting a
@@ -134,9 +119,7 @@ class HttpFleet implements FleetDriver {
     if (answer.status < 200 || answer.status >= 300) throw answerError(what, "GET", url, answer);
     const parsed = schema.safeParse(answer.json);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const at = issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";
-      throw new FleetUpstreamError(`${what} answered with something that is not the expected JSON (${at}${issue.message}): ${answer.text.slice(0, 200)}`, { retryable: false });
+      throw new FleetUpstreamError(`${what} answered with something that is not the expected JSON (${firstIssue(parsed.error)}): ${answer.text.slice(0, 200)}`, { retryable: false });
     }
     return parsed.data;
   }
@@ -144,10 +127,6 @@ class HttpFleet implements FleetDriver {
   private signal(call: DriverCall): AbortSignal {
     return AbortSignal.any([call.signal, AbortSignal.timeout(this.settings.timeout)]);
   }
-}
-
-function toNode(node: z.output<typeof nodeAnswer>): FleetNode {
-  return { id: node.id, state: node.state, connections: node.connections, safeguardStuck: node.safeguard_stuck, address: node.address, ...(node.started_at ? { startedAt: node.started_at } : {}) };
 }
 
 function capitalize(text: string): string {

@@ -2,6 +2,7 @@ import type { z } from "zod";
 import type { FleetConfig, GatewayConfig } from "../config/index.ts";
 import { describeError, type Logger } from "../core/index.ts";
 import { formatIssues } from "../config/index.ts";
+import command from "./command.ts";
 import { FleetConfigError } from "./errors.ts";
 import http from "./http.ts";
 import kubernetes from "./kubernetes.ts";
@@ -9,7 +10,7 @@ import local from "./local.ts";
 import type { ActionOutcome, DriverCall, FleetDriver, FleetDriverKind } from "./types.ts";
 
 /** Every fleet driver there is; config names one of these as `fleet.driver`. */
-export const FLEET_DRIVER_KINDS = ["local", "kubernetes", "http"] as const;
+export const FLEET_DRIVER_KINDS = ["local", "kubernetes", "http", "command"] as const;
 /** The name of a driver kind, as written in `fleet.driver`. */
 export type FleetDriverName = (typeof FLEET_DRIVER_KINDS)[number];
 
@@ -17,7 +18,7 @@ export type FleetDriverName = (typeof FLEET_DRIVER_KINDS)[number];
  * Every driver by name. A Record over FleetDriverName, so a kind listed
  * above without an implementation here does not compile.
  */
-export const fleetDrivers: Record<FleetDriverName, FleetDriverKind> = { local, kubernetes, http };
+export const fleetDrivers: Record<FleetDriverName, FleetDriverKind> = { local, kubernetes, http, command };
 
 /** True for a driver kind that exists. */
 export function isFleetDriverName(kind: string): kind is FleetDriverName {
@@ -47,7 +48,7 @@ export const fleetKinds = {
  * Throws a FleetConfigError when the settings cannot work; `config check`
  * has already named each bad field as `fleet.<field>`.
  */
-export function createFleetDriver(config: { fleet: FleetConfig; gateway: Pick<GatewayConfig, "adminUrl" | "adminToken"> }, log: Logger): FleetDriver {
+export function createFleetDriver(config: { fleet: FleetConfig; gateway: Pick<GatewayConfig, "adminUrl" | "adminToken"> }, log: Logger, env: Record<string, string | undefined> = {}): FleetDriver {
   const kind = fleetKinds.get(config.fleet.driver);
   if (!kind) throw new FleetConfigError(`fleet.driver: unknown fleet driver "${config.fleet.driver}" (known: ${FLEET_DRIVER_KINDS.join(", ")})`);
   const parsed = kind.configSchema.safeParse(config.fleet.settings);
@@ -57,6 +58,7 @@ export function createFleetDriver(config: { fleet: FleetConfig; gateway: Pick<Ga
     log: driverLog,
     gatewayAdmin: { url: config.gateway.adminUrl, token: config.gateway.adminToken },
     inCluster: config.fleet.inCluster,
+    env,
   });
   return logged(driver, driverLog);
 }

@@ -85,6 +85,8 @@ export interface FleetDriverContext {
   gatewayAdmin?: GatewayAdminTarget;
   /** True when Pulseboard itself runs in a Kubernetes pod (KUBERNETES_SERVICE_HOST is set). */
   inCluster?: boolean;
+  /** The process environment the role was started with, for drivers that run commands (PATH, HOME, DOCKER_HOST, …). @defaultValue none */
+  env?: Record<string, string | undefined>;
 }
 
 /**

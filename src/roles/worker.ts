@@ -13,7 +13,7 @@ import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./c
  * timeline entries into posts and delivers them to on-call channels and to
  * status-page subscribers, and runs playbooks against the gateway fleet.
  */
-export async function runWorker({ config, log, watcher }: RoleContext): Promise<Role> {
+export async function runWorker({ config, log, watcher, env }: RoleContext): Promise<Role> {
   const url = controlPlaneUrl(config, "worker");
   const connection = connectRedis(url, { profile: "blocking", name: "worker-queues", log });
   const redis = connectRedis(url, { profile: "command", name: "worker-store", log });
@@ -28,7 +28,7 @@ export async function runWorker({ config, log, watcher }: RoleContext): Promise<
   const subscribers = { config: () => current, status, store: new SubscriberStore(redis, config.redis.prefix), shapes: new StatuspageMapper(config), log };
   const subscriberDispatch = startSubscriberDispatcher({ ...subscribers, url, connection: redis });
   const subscriberDelivery = startSubscriberDelivery({ ...subscribers, connection, metrics });
-  const playbooks = startPlaybooks({ config, status, connection, redis, url, log, metrics });
+  const playbooks = startPlaybooks({ config, status, connection, redis, url, log, metrics }, env);
   metrics.publish(redis, config.redis.prefix, log);
   watcher.onChange((next) => {
     current = next;
@@ -54,9 +54,9 @@ export async function runWorker({ config, log, watcher }: RoleContext): Promise<
  * cannot be created leaves the rest of the worker running (incidents and
  * notifications must not share the fate of the automation) and says why.
  */
-function startPlaybooks(options: Omit<Parameters<typeof startPlaybookWorker>[0], "fleet">): PlaybookWorker | undefined {
+function startPlaybooks(options: Omit<Parameters<typeof startPlaybookWorker>[0], "fleet">, env: NodeJS.ProcessEnv): PlaybookWorker | undefined {
   try {
-    const fleet = createFleetDriver(options.config, options.log);
+    const fleet = createFleetDriver(options.config, options.log, env);
     return startPlaybookWorker({ ...options, fleet });
   } catch (err) {
     options.log.error({ err: describeError(err) }, "playbooks are off: the fleet driver cannot be created");

@@ -15,11 +15,13 @@ import { testLog } from "../helpers/config.ts";
 import { startTestFleet } from "../helpers/fleet.ts";
 import { startFakeKube } from "../helpers/kube-api.ts";
 import { startRedis } from "../helpers/redis.ts";
+import { startShellFleet } from "../helpers/shell-fleet.ts";
 
 /**
  * The contract every fleet driver keeps, checked against a real platform
  * for each: the embedded gateway fleet (local), a stand-in Kubernetes API
- * server (kubernetes), and a stand-in for the user's automation (http).
+ * server (kubernetes), a stand-in for the user's automation (http), and a
+ * shell-script fleet kept in files (command).
  * A dry run changes nothing; every outcome has a summary for the timeline;
  * an unknown node, bad replicas and a dead deadline are clear FleetErrors.
  */
@@ -32,7 +34,7 @@ interface Harness {
 }
 
 function driverFor(driver: FleetDriverName, settings: Record<string, unknown>, admin: { url: string; token?: string } = { url: "http://127.0.0.1:9" }): FleetDriver {
-  return createFleetDriver({ fleet: { driver, settings, inCluster: false }, gateway: { adminUrl: admin.url, adminToken: admin.token } }, testLog());
+  return createFleetDriver({ fleet: { driver, settings, inCluster: false }, gateway: { adminUrl: admin.url, adminToken: admin.token } }, testLog(), process.env);
 }
 
 /** One harness per driver: a Record, so a new driver without one does not compile. */
@@ -107,6 +109,15 @@ const harnesses: Record<FleetDriverName, () => Promise<Harness>> = {
       }),
       snapshot: async () => structuredClone(state),
       stop: () => hooks.stop(),
+    };
+  },
+
+  async command() {
+    const fleet = startShellFleet({ replicas: 2 });
+    return {
+      driver: driverFor("command", fleet.settings()),
+      snapshot: async () => fleet.state(),
+      stop: () => fleet.stop(),
     };
   },
 };

@@ -40,11 +40,11 @@ describe("fleet: config section", () => {
       "fleet.max_replicas: must be at least min_replicas (4)",
     ]);
     assert.deepEqual(await problems("  driver: local\n  max_replicas: 100\n"), ["fleet.max_replicas: the embedded fleet runs at most 64 nodes"]);
-    assert.deepEqual(await problems("  driver: nomad\n"), ['fleet.driver: unknown fleet driver "nomad" (known: local, kubernetes, http)']);
+    assert.deepEqual(await problems("  driver: nomad\n"), ['fleet.driver: unknown fleet driver "nomad" (known: local, kubernetes, http, command)']);
   });
 
   it("lists every driver kind in the registry, each with a schema", () => {
-    assert.deepEqual(fleetKinds.kinds(), ["local", "kubernetes", "http"]);
+    assert.deepEqual(fleetKinds.kinds(), ["local", "kubernetes", "http", "command"]);
     for (const kind of fleetKinds.kinds()) {
       assert.ok(fleetKinds.schema(kind));
       assert.equal(fleetKinds.get(kind)?.kind, kind);
