@@ -1,126 +1,159 @@
 import { z } from "zod";
 import {
+  anyUrlSetting,
+  checkCanary,
   defineProbe,
   durationSetting,
-  fleetStats,
   gatewayAdminSetting,
-  GatewaySession,
-  nodeUrl,
+  gatewaySafeguard,
+  openClient,
   ProbeFailure,
-  requireAdmin,
+  probeChannel,
+  realtimeChannelSetting,
+  realtimeSettings,
+  refusalOf,
   runClock,
-  wsUrlSetting,
-  type FleetNodeView,
-  type GatewayRefusal,
+  type BrokerLoad,
+  type CanaryCheck,
+  type RealtimeSettings,
+  type Refusal,
 } from "../src/probe-runtime/index.ts";
 
-const settingsSchema = z.strictObject({
-  /** The fleet admin API (GET /stats). @defaultValue the managed gateway's */
+const settingsSchema = realtimeSettings("safeguard", [], {
+  /** Our gateway's fleet admin API (GET /stats). @defaultValue the managed gateway's */
   admin: gatewayAdminSetting.optional(),
-  /** Scheme, host and path of the nodes' WebSocket URLs; each node's own port comes from the admin API. @defaultValue the managed gateway's shared URL */
-  url: wsUrlSetting.optional(),
-  /** How long a node may take to welcome the new connection. @defaultValue what is left of the run's timeout */
+  /** Another broker's nodes, one URL each. @defaultValue its `url` */
+  nodes: z.array(anyUrlSetting).min(1).optional(),
+  /** The canary's channel (room, topic, subject); the probe id and location are appended. @defaultValue "pulseboard.probe.canary" */
+  channel: realtimeChannelSetting.default("pulseboard.probe.canary"),
+  /** How long a node may take to welcome a new connection. @defaultValue what is left of the run's timeout */
   connect_within: durationSetting().optional(),
   /**
    * A node refusing with at least this share of its limit in use is at its
    * limit (degraded: the safeguard doing its job); below it, refusing is the
-   * lock-up (failed). The gateway calls itself stuck below 0.9 as well.
-   * @defaultValue 0.9
+   * lock-up (failed). @defaultValue 0.9
    */
   near_limit: z.number().gt(0).max(1).default(0.9),
+  /**
+   * Another broker's configured connection limit per node (Mosquitto's
+   * `max_connections`, NATS's `max_connections`): with the broker's own
+   * client count (MQTT $SYS, NATS monitoring), a refusal under it is the
+   * lock-up and one at it is a full broker. @defaultValue the broker's own report, where it gives one
+   */
+  max_connections: z.int().min(1).optional(),
+}).superRefine((value, ctx) => {
+  if (value.protocol === "pulseboard") {
+    for (const field of ["nodes", "max_connections"] as const) {
+      if (value[field] !== undefined) ctx.addIssue({ code: "custom", path: [field], message: `our gateway lists its nodes and limits in its admin API: remove ${field}` });
+    }
+  } else if (value.admin) {
+    ctx.addIssue({ code: "custom", path: ["admin"], message: `the gateway admin API is our gateway's; a ${value.protocol} broker has none: remove admin` });
+  }
 });
 
-/** What one fresh connection to one node found. */
-type Attempt =
-  | { outcome: "welcomed"; ms: number }
-  | { outcome: "refused"; refusal: GatewayRefusal }
-  | { outcome: "timeout"; step: string; ms: number }
-  | { outcome: "error"; message: string };
+type Settings = z.output<typeof settingsSchema>;
 
-/** Node states the probe judges; a node being started or drained is expected to refuse. */
-const JUDGED = new Set(["ready", "unresponsive"]);
+/** What one fresh connection to one node found. */
+type Attempt = { outcome: "welcomed"; ms: number } | { outcome: "refused"; refusal: Refusal } | { outcome: "timeout"; step: string; ms: number } | { outcome: "error"; message: string };
 
 /**
- * Watches the gateway's connection safeguard the way the 3.5-hour chat
- * outage needed: a node whose existing clients work but which refuses every
- * new one. Reads GET /stats of the fleet admin API, then opens one fresh
- * connection to each node's own port. Failed (naming the node) when a node
- * does not answer the fleet, refuses while below its limit, or does not
- * welcome the connection in time; degraded when a node refuses because it
- * is at or near its limit, unless the fleet routes the shared port's new
- * clients around it (its intake is closed: another node has room, so nobody
- * is turned away). Phases: stats, new connections.
+ * Watches a broker's connection safeguard the way the 3.5-hour chat outage
+ * needed: a node whose existing clients work but which refuses every new
+ * one. On our gateway, reads the fleet admin API's stats and opens a fresh
+ * connection to each node. On any other broker, keeps one long-lived canary
+ * connection per node (subscribed, echoing every run) and opens a fresh
+ * connection beside it: canary fine and the fresh one refused or stalled is
+ * the lock-up (failed, in those words); both failing is the node down; a
+ * refusal with the broker's client count at its limit is a full broker
+ * (degraded), under it the lock-up. Phases: canary, new connections, load.
  */
 export default defineProbe({
   kind: "safeguard",
-  description: "Gateway connection safeguard: each node still lets a new client in, unless it is really full",
+  description: "Connection safeguard: each node still lets a new client in while its existing ones work, unless it is really full",
   configSchema: settingsSchema,
   async run(settings, ctx) {
+    if (settings.protocol === "pulseboard") return gatewaySafeguard(settings, ctx);
     const clock = runClock(ctx);
-    const admin = requireAdmin(ctx.targets, settings.admin, "safeguard");
-    const nodes = (await ctx.phase("stats", () => fleetStats(ctx, admin))).filter((n) => JUDGED.has(n.state));
-    if (nodes.length === 0) throw new ProbeFailure("the gateway admin API lists no ready node");
-    const base = settings.url ?? ctx.targets.gatewayUrl;
+    const urls = settings.nodes ?? [settings.url!];
+    const nodes = urls.map((url, i) => ({ id: `node-${i}`, url }));
+    const channel = probeChannel(settings.channel, ctx.probe, ctx.location, settings.protocol);
+    const key = `${ctx.probe}|${ctx.location}`;
+    const canaries = await ctx.phase("canary", () => Promise.all(nodes.map((n) => checkCanary(key, settings, { url: n.url, name: n.id }, channel, clock.left() / 2))));
     const within = Math.min(settings.connect_within ?? Number.POSITIVE_INFINITY, clock.left());
-    const attempts = await ctx.phase("new connections", () => Promise.all(nodes.map((n) => attempt(n.id, nodeUrl(base, n.port), within, ctx.signal))));
+    const attempts = await ctx.phase("new connections", () => Promise.all(nodes.map((n) => attempt(settings, n, within, ctx.signal))));
+    const loads = await ctx.phase("load", () => Promise.all(canaries.map((c) => brokerLoad(settings, c, ctx.signal, clock.left()))));
 
     const failed: string[] = [];
     const degraded: string[] = [];
     const perNode: Record<string, unknown> = {};
     nodes.forEach((node, i) => {
-      const result = attempts[i]!;
-      const verdict = judge(node, result, settings.near_limit);
+      const [canary, fresh, load] = [canaries[i]!, attempts[i]!, loads[i]];
+      const limit = settings.max_connections ?? load?.limit;
+      const verdict = judge(node.id, canary, fresh, { connections: load?.connections, limit, source: load?.source }, settings.near_limit);
       if (verdict.failed) failed.push(verdict.failed);
       if (verdict.degraded) degraded.push(verdict.degraded);
-      perNode[node.id] = { state: node.state, ...result, connections: node.stats?.safeguard.connections ?? null, limit: node.stats?.safeguard.limit ?? null, intake: node.stats?.intake ?? null };
+      perNode[node.id] = { canary: canary.ok ? { echo_ms: canary.ms, reopened: canary.fresh } : { error: canary.error }, ...fresh, connections: load?.connections ?? null, limit: limit ?? null, counted_by: load?.source ?? null };
     });
-    if (failed.length > 0) throw new ProbeFailure([...failed, ...degraded].join("; "));
+    const details = { protocol: settings.protocol, nodes: perNode };
+    if (failed.length > 0) throw new ProbeFailure([...failed, ...degraded].join("; "), { details });
     const times = attempts.flatMap((a) => (a.outcome === "welcomed" ? [a.ms] : []));
-    const details = { nodes: perNode };
     if (degraded.length > 0) return { status: "degraded", error: degraded.join("; "), details, latencyMs: Math.max(0, ...times) };
     return { status: "ok", latencyMs: Math.max(0, ...times), details };
   },
 });
 
 /** One fresh connection to a node: welcomed, refused, stuck, or broken. Always closed before it resolves. */
-async function attempt(id: string, url: string, within: number, signal: AbortSignal): Promise<Attempt> {
+async function attempt(settings: RealtimeSettings, node: { id: string; url: string }, within: number, signal: AbortSignal): Promise<Attempt> {
   const local = new AbortController();
   const stop = (): void => local.abort();
   signal.addEventListener("abort", stop, { once: true });
   const timer = setTimeout(stop, within);
-  const session = new GatewaySession(url, local.signal, { name: id });
   const started = performance.now();
   let step = "connect";
   try {
-    await session.handshake((name, work) => ((step = name), work()));
+    const client = await openClient(settings, { url: node.url, name: node.id }, { signal: local.signal, phase: (name, work) => ((step = name), work()) });
+    client.close();
     return { outcome: "welcomed", ms: round(performance.now() - started) };
   } catch (err) {
-    if (session.refusal) return { outcome: "refused", refusal: session.refusal };
+    const refusal = refusalOf(err);
+    if (refusal) return { outcome: "refused", refusal };
     if (local.signal.aborted) return { outcome: "timeout", step, ms: round(performance.now() - started) };
     return { outcome: "error", message: (err as Error).message };
   } finally {
     clearTimeout(timer);
     signal.removeEventListener("abort", stop);
-    session.close();
+    local.abort();
   }
 }
 
-function judge(node: FleetNodeView, result: Attempt, nearLimit: number): { failed?: string; degraded?: string } {
-  const tried = describe(result);
-  if (!node.stats) return { failed: `${node.id} is unresponsive: it did not answer the fleet's stats request (frozen or overloaded); a new connection ${tried}` };
-  const { connections, limit, locked, stuck } = node.stats.safeguard;
-  const load = `${connections} of ${limit} connections`;
-  // Full, and the fleet sends the shared port's new clients to nodes with room: nobody is turned away.
-  const routedAround = node.stats.intake === "closed";
-  if (result.outcome === "refused") {
-    if (connections >= limit * nearLimit && routedAround) return {};
-    if (connections >= limit * nearLimit) return { degraded: `${node.id} is at its connection limit (${load}) and refuses new clients: ${tried}` };
-    const flags = [locked ? "its safeguard is locked" : "", stuck ? "it reports itself stuck" : ""].filter(Boolean).join(", ");
-    return { failed: `${node.id} refuses every new connection with room to spare (${load}${flags ? `; ${flags}` : ""}): the safeguard lock-up; restart the node. A new connection ${tried}` };
+/** The broker's client count through the canary, where the protocol can tell; undefined otherwise. */
+async function brokerLoad(settings: RealtimeSettings, canary: CanaryCheck, signal: AbortSignal, withinMs: number): Promise<BrokerLoad | undefined> {
+  if (!settings.adapter.load || !canary.client) return undefined;
+  try {
+    return await settings.adapter.load(canary.client, { protocolSettings: settings.protocolSettings, signal, withinMs: Math.min(2_000, withinMs) });
+  } catch {
+    return undefined;
   }
-  if (result.outcome !== "welcomed") return { failed: `${node.id} (${load}): a new connection ${tried}` };
-  if (connections >= limit * nearLimit && !routedAround) return { degraded: `${node.id} is near its connection limit (${load})` };
-  return {};
+}
+
+/** The verdict on one node from its canary, its fresh connection and the broker's count. */
+function judge(node: string, canary: CanaryCheck, fresh: Attempt, load: { connections?: number; limit?: number; source?: string }, nearLimit: number): { failed?: string; degraded?: string } {
+  const tried = describe(fresh);
+  const counted = load.connections !== undefined && load.limit !== undefined;
+  const count = counted ? `${load.connections} of ${load.limit} connections (${load.source})` : "";
+  const atLimit = counted && load.connections! >= load.limit! * nearLimit;
+  if (fresh.outcome === "welcomed") {
+    if (!canary.ok) return { degraded: `${node}: new clients get in, but ${canary.error}` };
+    return atLimit ? { degraded: `${node} is near its connection limit: ${count}` } : {};
+  }
+  if (!canary.ok) return { failed: `${node} is down: ${canary.error}; a new connection ${tried}` };
+  const existing = `existing clients still work (the canary echoed in ${canary.ms} ms)`;
+  if (atLimit) return { degraded: `${node} is full: ${count}; it refuses new clients while ${existing}. A new connection ${tried}` };
+  if (counted) return { failed: `${node} refuses new connections with room to spare (${count}) while ${existing}: the safeguard lock-up; restart the broker. A new connection ${tried}` };
+  if (fresh.outcome === "refused" && fresh.refusal.full) {
+    return { degraded: `${node} says it is full and refuses new clients while ${existing}. A new connection ${tried}. Set max_connections (and a way to count clients) to tell a full broker from a locked one` };
+  }
+  return { failed: `${node}: ${existing}, but a new connection ${tried}: the safeguard lock-up's signature (nobody new gets in); restart the broker` };
 }
 
 function describe(result: Attempt): string {
@@ -128,9 +161,9 @@ function describe(result: Attempt): string {
     case "welcomed":
       return `was welcomed in ${result.ms} ms`;
     case "refused":
-      return `was refused: "${result.refusal.message}"${result.refusal.retryAfterMs !== undefined ? ` (retry after ${result.refusal.retryAfterMs} ms)` : ""}`;
+      return `was refused: ${result.refusal.message}${result.refusal.retryAfterMs !== undefined ? ` (retry after ${result.refusal.retryAfterMs} ms)` : ""}`;
     case "timeout":
-      return `got no ${result.step === "connect" ? "TCP connection" : result.step === "upgrade" ? "upgrade" : "welcome frame"} within ${Math.round(result.ms)} ms`;
+      return `got no ${result.step === "connect" ? "TCP connection" : result.step === "upgrade" ? "upgrade" : "handshake"} within ${Math.round(result.ms)} ms (stalled)`;
     case "error":
       return `failed: ${result.message}`;
   }

@@ -1,11 +1,20 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import WebSocket from "ws";
 import { z } from "zod";
-import { defineProbe, durationSetting, explainSocketError, ProbeFailure, runClock, wsUrlSetting, type ProbeReport } from "../src/probe-runtime/index.ts";
+import {
+  defineProbe,
+  durationSetting,
+  openClient,
+  ProbeFailure,
+  realtimeSettings,
+  refusalOf,
+  runClock,
+  untimed,
+  type ProbeReport,
+  type RealtimeClient,
+  type RealtimeSettings,
+} from "../src/probe-runtime/index.ts";
 
-const settingsSchema = z.strictObject({
-  /** @defaultValue the managed gateway's shared URL */
-  url: wsUrlSetting.optional(),
+const settingsSchema = realtimeSettings("surge", [], {
   /**
    * How many connections to open.
    * @defaultValue 100
@@ -18,7 +27,7 @@ const settingsSchema = z.strictObject({
   rate: z.number().gt(0).max(10_000).default(50),
   /** How long to keep every connection open once the ramp is done. @defaultValue no hold */
   hold: durationSetting().optional(),
-  /** How long one connection may take to be welcomed. @defaultValue "5s", or what the run's timeout leaves */
+  /** How long one connection may take to be welcomed (its handshake done). @defaultValue "5s", or what the run's timeout leaves */
   connect_within: durationSetting().optional(),
   /**
    * The share of connections that must be welcomed for the run to pass.
@@ -37,7 +46,8 @@ type Outcome = { outcome: "welcomed"; ms: number } | { outcome: "refused"; reaso
 
 /**
  * A rehearsal of the 5,000-user virtual event: ramps `connections` new
- * WebSocket connections at `rate` per second, holds them, and reports the
+ * connections to the broker (any protocol: a connection counts once its
+ * handshake is done) at `rate` per second, holds them, and reports the
  * share that were welcomed and the connect-time p50 and p99. Failed when
  * fewer than `min_share` got in (naming why the rest did not), degraded
  * when p99 is over `p99_over` or connections dropped during the hold. Run
@@ -60,7 +70,7 @@ export default defineProbe({
         `a ramp of ${settings.connections} connections at ${settings.rate}/s (${Math.round(rampMs)} ms) plus a ${hold} ms hold does not fit in the probe's ${ctx.timeoutMs} ms timeout: raise timeout or rate, or lower connections`,
       );
     }
-    const surge = new Surge(url, Math.min(settings.connect_within ?? 5_000, budget));
+    const surge = new Surge(settings, url, Math.min(settings.connect_within ?? 5_000, budget));
     const abort = (): void => surge.closeAll();
     ctx.signal.addEventListener("abort", abort, { once: true });
     try {
@@ -74,14 +84,13 @@ export default defineProbe({
   },
 });
 
-/** The connections of one run: opened on schedule, each settled once, all closed together. */
+/** The connections of one run: opened on schedule through the probe's adapter, each settled once, all closed together. */
 class Surge {
-  /** Welcomed connections that closed before the run ended. */
-  dropped = 0;
-  private readonly sockets = new Set<WebSocket>();
-  private readonly settlers = new Set<() => void>();
+  private readonly clients = new Set<RealtimeClient>();
+  private readonly stop = new AbortController();
 
   constructor(
+    private readonly settings: RealtimeSettings,
     private readonly url: string,
     private readonly connectWithin: number,
   ) {}
@@ -93,50 +102,38 @@ class Surge {
     while (pending.length < count) {
       const due = Math.min(count, Math.floor(((performance.now() - started) * rate) / 1_000) + 1);
       while (pending.length < due) pending.push(this.connect());
-      if (pending.length < count) await sleep(Math.max(1, ((pending.length * 1_000) / rate) - (performance.now() - started)), undefined, { signal });
+      if (pending.length < count) await sleep(Math.max(1, (pending.length * 1_000) / rate - (performance.now() - started)), undefined, { signal });
     }
     return Promise.all(pending);
   }
 
-  /** Terminates every socket and settles every connection still waiting. */
-  closeAll(): void {
-    for (const settle of this.settlers) settle();
-    for (const ws of this.sockets) {
-      ws.removeAllListeners();
-      ws.on("error", () => {});
-      ws.terminate();
-    }
-    this.sockets.clear();
+  /** Welcomed connections that have closed since. */
+  get dropped(): number {
+    return [...this.clients].filter((c) => c.failure !== undefined).length;
   }
 
-  private connect(): Promise<Outcome> {
+  /** Closes every connection and settles every one still waiting. */
+  closeAll(): void {
+    this.stop.abort();
+    for (const client of this.clients) client.close();
+    this.clients.clear();
+  }
+
+  private async connect(): Promise<Outcome> {
     const started = performance.now();
-    const ws = new WebSocket(this.url, { perMessageDeflate: false });
-    this.sockets.add(ws);
-    return new Promise<Outcome>((resolve) => {
-      let settled: Outcome | undefined;
-      const settle = (outcome: Outcome): void => {
-        if (settled) return;
-        settled = outcome;
-        clearTimeout(timer);
-        this.settlers.delete(abandon);
-        resolve(outcome);
-      };
-      const abandon = (): void => settle({ outcome: "error", reason: "aborted at the deadline" });
-      this.settlers.add(abandon);
-      const timer = setTimeout(() => settle({ outcome: "timeout" }), this.connectWithin);
-      ws.on("message", (raw) => {
-        const frame = parse(raw.toString());
-        if (frame?.type === "welcome") settle({ outcome: "welcomed", ms: performance.now() - started });
-        else if (frame?.type === "error" && frame.code === "over_capacity") settle({ outcome: "refused", reason: frame.message ?? "over capacity" });
-      });
-      ws.on("close", (code, reason) => {
-        this.sockets.delete(ws);
-        if (settled?.outcome === "welcomed") this.dropped++;
-        else if (!settled) settle(code === 1013 ? { outcome: "refused", reason: reason.toString() || "close 1013" } : { outcome: "error", reason: `closed by the gateway (${code})` });
-      });
-      ws.on("error", (err) => settle({ outcome: "error", reason: explainSocketError(err, new URL(this.url).host).message }));
-    });
+    const signal = AbortSignal.any([this.stop.signal, AbortSignal.timeout(Math.max(1, Math.round(this.connectWithin)))]);
+    try {
+      const client = await openClient(this.settings, { url: this.url }, { signal, phase: untimed });
+      if (this.stop.signal.aborted) client.close();
+      else this.clients.add(client);
+      return { outcome: "welcomed", ms: performance.now() - started };
+    } catch (err) {
+      const refusal = refusalOf(err);
+      if (refusal) return { outcome: "refused", reason: refusal.message };
+      if (this.stop.signal.aborted) return { outcome: "error", reason: "aborted at the deadline" };
+      if (signal.aborted) return { outcome: "timeout" };
+      return { outcome: "error", reason: (err as Error).message };
+    }
   }
 }
 
@@ -216,12 +213,4 @@ function quote(reasons: string[]): string {
 
 function percent(ratio: number): string {
   return `${Math.round(ratio * 1000) / 10}%`;
-}
-
-function parse(text: string): { type?: string; code?: string; message?: string } | undefined {
-  try {
-    return JSON.parse(text) as { type?: string; code?: string; message?: string };
-  } catch {
-    return undefined;
-  }
 }

@@ -78,7 +78,8 @@ function readConfigText(file: string): string {
 }
 
 function parseYaml(text: string, file: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  // Merge keys (`<<: *anchor`) let probes of one broker share its connection settings, as docker-compose files do.
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
     const problems = doc.errors.map((error) => {
       const at = error.linePos?.[0];

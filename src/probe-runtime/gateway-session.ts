@@ -36,6 +36,10 @@ export interface SessionOptions {
   name?: string;
   /** Phase names are suffixed with this, e.g. "upgrade" → "upgrade to node-1". */
   label?: string;
+  /** Headers of the upgrade request (a proxy's auth in front of the gateway). */
+  headers?: Record<string, string>;
+  /** TLS options for wss:// (a private CA, or none checked). */
+  tls?: tls.ConnectionOptions;
 }
 
 /**
@@ -52,7 +56,7 @@ export class GatewaySession {
   private wakeups: (() => void)[] = [];
   private connected = false;
   private upgraded = false;
-  private failure?: Error;
+  failure?: Error;
   private readonly onAbort = (): void =>
     this.wake(() => {
       this.failure ??= new ProbeFailure("aborted at the deadline");
@@ -68,6 +72,8 @@ export class GatewaySession {
     const secure = url.startsWith("wss:");
     this.ws = new WebSocket(url, {
       perMessageDeflate: false,
+      ...(options.headers ? { headers: options.headers } : {}),
+      ...(secure && options.tls ? options.tls : {}),
       // Our own socket, to time TCP (and TLS) apart from the upgrade; made the way ws makes it.
       createConnection: (opts: ConnectOptions) => {
         const socket = secure

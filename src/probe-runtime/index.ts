@@ -19,3 +19,5 @@ export { continuityProblems, deliveryProblems, splitSerial } from "./serials.ts"
 export { channelSetting, durationSetting, fleetMessagingSettings, gatewayAdminSetting, httpUrlSetting, probeChannel, wsUrlSetting } from "./settings.ts";
 export { runClock, type RunClock } from "./deadline.ts";
 export { checkEgressUrl, egressLookup } from "../core/index.ts";
+export * from "./realtime/index.ts";
+export { gatewaySafeguard, type GatewaySafeguardSettings } from "./gateway-safeguard.ts";

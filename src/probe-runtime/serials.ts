@@ -33,24 +33,42 @@ export function continuityProblems(serials: string[]): string[] {
 
 /**
  * Compares what arrived with what should have, both in order: names every
- * message that is missing, repeated, out of order, or not one of ours.
+ * message that is missing, repeated, out of order, or not one of ours. Ids
+ * are serials (our gateway) or `#seq` (a broker without positions, where
+ * the run numbers its own messages).
  */
 export function deliveryProblems(expected: string[], received: string[]): string[] {
   const problems: string[] = [];
   const wanted = new Set(expected);
   const seen = new Map<string, number>();
-  for (const serial of received) seen.set(serial, (seen.get(serial) ?? 0) + 1);
-  expected.forEach((serial, i) => {
-    if (!seen.has(serial)) problems.push(`message ${i + 1} of ${expected.length} (serial ${serial}) never arrived`);
+  for (const id of received) seen.set(id, (seen.get(id) ?? 0) + 1);
+  expected.forEach((id, i) => {
+    if (!seen.has(id)) problems.push(`message ${i + 1} of ${expected.length}${isSeq(id) ? "" : ` (serial ${id})`} never arrived`);
   });
-  for (const [serial, count] of seen) {
-    if (count > 1) problems.push(`serial ${serial} arrived ${count} times`);
-    if (!wanted.has(serial)) problems.push(`serial ${serial} arrived but was not published by this run`);
+  for (const [id, count] of seen) {
+    if (count > 1) problems.push(`${named(id, expected)} arrived ${count} times`);
+    if (!wanted.has(id)) problems.push(`${named(id, expected)} arrived but was not published by this run`);
   }
-  const order = [...new Set(received)].filter((s) => wanted.has(s));
-  const rank = new Map(expected.map((s, i) => [s, i]));
+  const order = [...new Set(received)].filter((id) => wanted.has(id));
+  const rank = new Map(expected.map((id, i) => [id, i]));
   for (let i = 1; i < order.length; i++) {
-    if (rank.get(order[i]!)! < rank.get(order[i - 1]!)!) problems.push(`out of order: ${order[i - 1]} arrived before ${order[i]}`);
+    if (rank.get(order[i]!)! < rank.get(order[i - 1]!)!) problems.push(`out of order: ${bare(order[i - 1]!, expected)} arrived before ${bare(order[i]!, expected)}`);
   }
   return problems;
+}
+
+/** A serial as it is, a run's own number as "message 2 of 5". */
+function bare(id: string, expected: string[]): string {
+  return isSeq(id) ? named(id, expected) : id;
+}
+
+function isSeq(id: string): boolean {
+  return id.startsWith("#");
+}
+
+/** "serial 3f:12", or for a run's own numbering "message 2 of 5". */
+function named(id: string, expected: string[]): string {
+  if (!isSeq(id)) return `serial ${id}`;
+  const i = expected.indexOf(id);
+  return i >= 0 ? `message ${i + 1} of ${expected.length}` : `message ${id}`;
 }

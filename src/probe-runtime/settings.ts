@@ -1,5 +1,9 @@
 import { z } from "zod";
 import { durationProblem, parseDuration } from "../config/index.ts";
+import { anyUrlSetting } from "./realtime/connection.ts";
+import { realtimeChannelSetting } from "./realtime/messaging.ts";
+import { realtimeSettings } from "./realtime/settings.ts";
+import type { Capabilities } from "./realtime/types.ts";
 
 /**
  * Building blocks for probe kinds' `with:` schemas, so every kind spells
@@ -38,31 +42,39 @@ export const gatewayAdminSetting = z.strictObject({
 export const channelSetting = z.string().regex(/^[A-Za-z0-9_.:@-]{1,200}$/, { error: "channel names are 1-200 characters of letters, digits and _ . : @ -" });
 
 /**
- * The settings of a probe that publishes through the fleet's nodes: its
- * channel (default `defaultChannel`), how many messages a run publishes,
- * the node URLs to use, and the fleet admin API that lists the live nodes.
+ * The settings of a probe that publishes through a broker's nodes, on any
+ * protocol (`realtimeSettings`): its channel (default `defaultChannel`),
+ * how many messages a run publishes, the node URLs to use, and (our gateway
+ * only) the fleet admin API that lists the live nodes.
  */
-export function fleetMessagingSettings(defaultChannel: string, messages: { max: number; default: number }) {
-  return z.strictObject({
+export function fleetMessagingSettings(kind: string, needs: (keyof Capabilities)[], defaultChannel: string, messages: { max: number; default: number }) {
+  return realtimeSettings(kind, needs, {
     /**
-     * Channel name the probe's channel starts with; the probe id and location
-     * are appended so no two probes share one.
+     * Channel (room, topic, subject) the probe's channel starts with; the
+     * probe id and location are appended so no two probes share one.
      */
-    channel: channelSetting.default(defaultChannel),
+    channel: realtimeChannelSetting.default(defaultChannel),
     /** Messages published per run, back to back. */
     messages: z.int().min(1).max(messages.max).default(messages.default),
-    /** Node URLs to use. @defaultValue the fleet's live nodes (admin API), else the configured node URLs */
-    nodes: z.array(wsUrlSetting).min(1).optional(),
-    /** The fleet admin API for the live node list; null uses the configured node URLs only. @defaultValue the managed gateway's */
+    /**
+     * One URL per node: a message published on one must arrive on another.
+     * @defaultValue our gateway: the fleet's live nodes (admin API), else the configured node URLs; any other broker: its `url`
+     */
+    nodes: z.array(anyUrlSetting).min(1).optional(),
+    /** Our gateway's fleet admin API for the live node list; null uses the configured node URLs only. @defaultValue the managed gateway's */
     admin: gatewayAdminSetting.nullable().optional(),
+  }).superRefine((value, ctx) => {
+    if (value.protocol !== "pulseboard" && value.admin) ctx.addIssue({ code: "custom", path: ["admin"], message: `the gateway admin API is our gateway's; a ${value.protocol} broker has none: remove admin, and list its nodes under nodes` });
   });
 }
 
 /**
  * The channel a probe run uses: `base` with the probe and location appended,
  * so runs from different probes or locations never share a channel (a shared
- * one would break the serial-continuity checks).
+ * one would break the serial-continuity checks). Characters the protocol
+ * does not take in a name become "_".
  */
-export function probeChannel(base: string, probe: string, location: string): string {
-  return `${base}.${probe}.${location}`.replace(/[^A-Za-z0-9_.:@-]/g, "_").slice(0, 200);
+export function probeChannel(base: string, probe: string, location: string, protocol = "pulseboard"): string {
+  const invalid = protocol === "pulseboard" ? /[^A-Za-z0-9_.:@-]/g : /[\s#+*>]/g;
+  return `${base}.${probe}.${location}`.replace(invalid, "_").slice(0, 200);
 }

@@ -25,7 +25,9 @@ export async function runStart({ config, log, env }: RoleContext): Promise<Role>
   const embedded: EmbeddedRedis[] = [];
   const stopEmbedded = () => Promise.all(embedded.map((r) => r.stop()));
   try {
-    const needsRedis = !config.redis.url || !config.cache.url;
+    const needs = managedParts(config);
+    if (!needs.gateway) log.info({ reason: "no probe or playbook uses Pulseboard's own gateway" }, "not starting the gateway fleet: every probe watches another broker");
+    const needsRedis = !config.redis.url || (needs.cache && !config.cache.url);
     const binary = needsRedis ? requireRedisServer(config.embedded) : "";
     const setpriv = findExecutable("setpriv", env.PATH ?? "");
     const embed = async (name: string, persist: boolean): Promise<string> => {
@@ -34,7 +36,7 @@ export async function runStart({ config, log, env }: RoleContext): Promise<Role>
       return redis.start();
     };
     const redisUrl = config.redis.url ?? (await embed("control", true));
-    const cacheUrl = config.cache.url ?? (await embed("cache", false));
+    const cacheUrl = config.cache.url ?? (needs.cache ? await embed("cache", false) : undefined);
     const admin = config.admin.token ? { token: config.admin.token, created: false, file: undefined } : ensureToken(config.home, "admin-token");
     if (admin.created) showTokenOnce(admin.token, admin.file!);
     const gatewayAdminToken = config.gateway.adminToken ?? ensureToken(config.home, "gateway-admin-token").token;
@@ -42,7 +44,7 @@ export async function runStart({ config, log, env }: RoleContext): Promise<Role>
     const childEnv: NodeJS.ProcessEnv = {
       ...env,
       REDIS_URL: redisUrl,
-      CACHE_REDIS_URL: cacheUrl,
+      ...(cacheUrl ? { CACHE_REDIS_URL: cacheUrl } : {}),
       ADMIN_TOKEN: admin.token,
       GATEWAY_ADMIN_TOKEN: gatewayAdminToken,
       PULSEBOARD_HOME: config.home,
@@ -56,11 +58,11 @@ export async function runStart({ config, log, env }: RoleContext): Promise<Role>
     });
     const child = (name: string, ...args: string[]) => children.start({ name, args: [...NODE_ARGS, MAIN_FILE, ...args], env: childEnv });
     child("web", "web");
-    child("gateway", "gateway");
+    if (needs.gateway) child("gateway", "gateway");
     child("worker", "worker");
     child("scheduler", "scheduler");
     // Agents start once the gateway listens, so start-up itself does not read as an outage.
-    await Promise.race([gatewayUp, sleep(GATEWAY_WAIT_MS)]);
+    if (needs.gateway) await Promise.race([gatewayUp, sleep(GATEWAY_WAIT_MS)]);
     for (const location of config.locations) child(`agent:${location.id}`, "agent", "--location", location.id);
     log.info({ home: config.home, children: children.pids() }, "pulseboard started");
 
@@ -75,6 +77,23 @@ export async function runStart({ config, log, env }: RoleContext): Promise<Role>
     await stopEmbedded();
     throw err;
   }
+}
+
+/** Probe kinds that only ever watch our own gateway. */
+const GATEWAY_ONLY_KINDS = new Set(["sse"]);
+
+/**
+ * Which of the managed parts anything in the config uses: the gateway fleet
+ * (a probe speaking our protocol, or a playbook acting through the local
+ * fleet driver) and its cache Redis (the gateway, or a redis probe without
+ * a URL of its own). A config that only watches another broker runs neither.
+ */
+export function managedParts(config: Pick<RoleContext["config"], "probes" | "playbooks" | "fleet">): { gateway: boolean; cache: boolean } {
+  const settingsOf = (probe: { with: unknown }) => (probe.with ?? {}) as { protocol?: unknown; url?: unknown };
+  const gateway =
+    config.probes.some((p) => GATEWAY_ONLY_KINDS.has(p.kind) || settingsOf(p).protocol === "pulseboard") || (config.fleet.driver === "local" && config.playbooks.length > 0);
+  const cache = gateway || config.probes.some((p) => p.kind === "redis" && settingsOf(p).url === undefined);
+  return { gateway, cache };
 }
 
 function requireRedisServer(embedded: { redisServer?: string; redisServerSetting?: string }): string {

@@ -72,7 +72,7 @@ describe("probe kind pubsub (two real gateway nodes sharing a cache Redis)", () 
     try {
       const result = await run("pubsub-drop", {}, 1_500);
       assert.equal(result.failed_phase, "publish node-1");
-      assert.match(result.error!, /^publish node-1: node-1 \(127\.0\.0\.1:\d+\) did not acknowledge publish 1 of 3: the gateway accepted the frame but never stored the message$/);
+      assert.match(result.error!, /^publish node-1: node-1 \(127\.0\.0\.1:\d+\) did not acknowledge publish 1 of 3 within \d+ ms: the broker took the frame but never confirmed it$/);
     } finally {
       nodeB.node.fault({ fault: "clear" });
     }
@@ -86,7 +86,7 @@ describe("probe kind pubsub (two real gateway nodes sharing a cache Redis)", () 
       assert.equal(result.failed_phase, "deliver node-1 → node-0");
       assert.match(
         result.error!,
-        /^deliver node-1 → node-0: message 1 of 2 \(serial \w+:1\) never arrived; message 2 of 2 \(serial \w+:2\) never arrived \(channel pulseboard\.probe\.pubsub\.pubsub-bypass\.local\)$/,
+        /^deliver node-1 → node-0: message 1 of 2 \(serial \w+:1\) never arrived; message 2 of 2 \(serial \w+:2\) never arrived \(channel pulseboard\.probe\.pubsub\.pubsub-bypass\.local; cross-node delivery node-1 → node-0 failed\)$/,
       );
     } finally {
       await nodeA.node.setCacheMode("normal");

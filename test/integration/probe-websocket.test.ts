@@ -35,7 +35,7 @@ describe("probe kind websocket (real gateway node)", () => {
     const result = await run({ channel: "probe.test" });
     assert.equal(result.status, "ok", result.error);
     assert.deepEqual(Object.keys(result.phases), ["connect", "upgrade", "welcome", "subscribe", "echo"]);
-    assert.deepEqual(result.details, { url: gateway.url, node: "node-0", channel: "probe.test" });
+    assert.deepEqual(result.details, { url: gateway.url, protocol: "pulseboard", node: "node-0", channel: "probe.test" });
   });
 
   it("with channel: null only connects and waits for the welcome", async () => {

@@ -98,7 +98,7 @@ probes:
     assert.deepEqual(problems.filter((p) => p !== kindProblem).sort(), [
       'probes[0].components[0]: no component has the id "nope"',
       'probes[0].locations[0]: no location has the id "mars"',
-      "probes[0].with.url: expected a WebSocket URL like ws://host:4000/ws",
+      "probes[0].with.url: pulseboard is reached at ws://, wss:// URLs, not http://",
       'probes[0].with: Unrecognized key: "extra"',
       'probes[1].id: "a" is already used by probes[0]',
       "probes[2].quorum: 2 locations must agree, but the probe runs from only 1",
