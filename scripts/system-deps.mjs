@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Makes sure the system programs Pulseboard needs are installed:
-//   node scripts/system-deps.mjs redis-server [chromium]
+//   node scripts/system-deps.mjs redis-server [chromium] [mosquitto] [nats-server]
 // Installs a missing one with apt-get when running as root on Debian/Ubuntu;
 // elsewhere prints what to run and exits 1.
 import { spawnSync } from "node:child_process";
@@ -10,6 +10,8 @@ import path from "node:path";
 const PACKAGES = {
   "redis-server": { apt: "redis-server", brew: "redis", why: "Pulseboard embeds Redis when REDIS_URL and CACHE_REDIS_URL are unset" },
   chromium: { apt: "chromium", brew: "--cask chromium", why: "the status page's browser tests drive a real headless Chromium" },
+  mosquitto: { apt: "mosquitto", brew: "mosquitto", why: "the MQTT probes' tests run against a real Mosquitto broker" },
+  "nats-server": { apt: "nats-server", brew: "nats-server", why: "the NATS probes' tests run against a real nats-server" },
 };
 
 function which(name) {

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startMosquitto, type MosquittoHarness } from "../helpers/brokers/mosquitto.ts";
 import { startSocketIo, type SocketIoHarness } from "../helpers/brokers/socket-io.ts";
 import { startService, type Service } from "../helpers/service.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { openClient, untimed, within, type RealtimeClient, type RealtimeSettings } from "../../src/probe-runtime/index.ts";
-import { probeRegistry } from "../helpers/config.ts";
+import { probeRegistry, REPO_ROOT } from "../helpers/config.ts";
 
 /**
  * The failure that matters most on a broker that is not ours, on the whole
@@ -163,6 +165,46 @@ describe("a broker that is not ours, on pulseboard start (slow)", { timeout: 240
       for (const client of held) client.close();
     }
     await waitFor("devices to be operational again", async () => (await statuses()).devices === "operational", 15_000, 200);
+  });
+});
+
+describe("examples/socketio.yaml, as a new user runs it (slow)", { timeout: 180_000 }, () => {
+  let app: SocketIoHarness;
+  let service: Service;
+
+  before(async () => {
+    // The example's app checks no token, as the example config sends none.
+    app = await startSocketIo({ nodes: 2, token: "" });
+    const [nodeA, nodeB] = app.nodes!;
+    service = await startService({
+      config: () => readFileSync(path.join(REPO_ROOT, "examples/socketio.yaml"), "utf8"),
+      adminToken: ADMIN_TOKEN,
+      env: { CHAT_URL: nodeA!, CHAT_NODE_A: nodeA!, CHAT_NODE_B: nodeB! },
+      ready: async (s) => {
+        const res = await fetch(`http://127.0.0.1:${s.port}/admin/api/components`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).catch(() => undefined);
+        if (!res?.ok) return false;
+        const { components } = (await res.json()) as { components: ComponentView[] };
+        return components.length === 3 && components.every((c) => c.state?.status === "operational");
+      },
+    });
+  });
+  after(async () => {
+    await service?.stop();
+    await app?.stop();
+  });
+
+  it("brings every component of the example up on the example app, with no gateway fleet of ours", async () => {
+    assert.ok(service.output.some((line) => line.includes("not starting the gateway fleet")), service.output.slice(-20).join("\n"));
+    const page = await fetch(`http://127.0.0.1:${service.port}/api/v2/summary.json`);
+    const summary = (await page.json()) as { components: { name: string; status: string }[] };
+    assert.deepEqual(
+      summary.components.map((c) => [c.name, c.status]),
+      [
+        ["Connecting to chat", "operational"],
+        ["Sending messages", "operational"],
+        ["Message delivery between servers", "operational"],
+      ],
+    );
   });
 });
 

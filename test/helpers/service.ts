@@ -79,7 +79,14 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-export async function startService(options: { config: (port: number) => string; adminToken: string; logLevel?: string; ready?: (service: Service) => Promise<boolean> }): Promise<Service> {
+export async function startService(options: {
+  config: (port: number) => string;
+  adminToken: string;
+  logLevel?: string;
+  ready?: (service: Service) => Promise<boolean>;
+  /** More environment for the service (the variables a config file reads). */
+  env?: Record<string, string>;
+}): Promise<Service> {
   const home = mkdtempSync(path.join(os.tmpdir(), "pulseboard-service-"));
   const port = await freePort();
   const adminPort = await freePort();
@@ -96,6 +103,7 @@ export async function startService(options: { config: (port: number) => string; 
     GATEWAY_FAULTS: "1",
     ADMIN_TOKEN: options.adminToken,
     LOG_LEVEL: options.logLevel ?? "info",
+    ...options.env,
   };
   delete env.REDIS_URL;
   delete env.CACHE_REDIS_URL;

@@ -24,6 +24,10 @@ export default defineAdapter({
   schemes: ["mqtt", "mqtts", "ws", "wss"],
   capabilities: { channels: true, resume: true },
   settingsSchema: mqttSettings,
+  resumeProblem(settings) {
+    if (settings.clean || settings.qos !== 1) return "needs a persistent session on MQTT, or the broker keeps nothing for the client to come back to: set mqtt: { clean: false, qos: 1 }";
+    return undefined;
+  },
   async connect(options) {
     if (options.settings.auth && "bearer" in options.settings.auth && !/^wss?:/i.test(options.url)) {
       throw new ProbeFailure(`auth.bearer is sent in a WebSocket upgrade's Authorization header, and ${options.url.split("://")[0]}:// has no upgrade: use a ws:// or wss:// URL, or auth { username, password } or { token } (sent in CONNECT)`);

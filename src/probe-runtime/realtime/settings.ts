@@ -54,6 +54,10 @@ export function realtimeSettings<Shape extends z.ZodRawShape>(kind: string, need
           ctx.addIssue({ code: "custom", path: ["protocol"], message: `the ${kind} kind needs ${CAPABILITY_WORDS[need]}, which ${settings.protocol} lacks (use one of: ${able})` });
         }
       }
+      if (needs.includes("resume") && adapter.resumeProblem) {
+        const problem = adapter.resumeProblem(settings[settings.protocol] ?? adapter.settingsSchema.parse({}));
+        if (problem) ctx.addIssue({ code: "custom", path: [settings.protocol], message: `the ${kind} kind ${problem}` });
+      }
       for (const other of PROTOCOLS) {
         if (other !== settings.protocol && settings[other] !== undefined) {
           ctx.addIssue({ code: "custom", path: [other], message: `settings for ${other}, but this probe speaks ${settings.protocol}: rename the block to "${settings.protocol}" or set protocol: ${other}` });

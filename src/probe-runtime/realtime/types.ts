@@ -179,6 +179,11 @@ export interface RealtimeAdapter<S = unknown> {
   settingsSchema: z.ZodType<S>;
   /** Opens a connection, timing its phases; a refusal fails in the phase it came in, naming the broker's reason. */
   connect(options: ConnectOptions<S>): Promise<RealtimeClient | ResumableClient>;
+  /**
+   * Why these protocol settings cannot resume, when they cannot (MQTT with
+   * a clean session): the resume kind's config error, at the protocol's block.
+   */
+  resumeProblem?(protocolSettings: S): string | undefined;
   /** The broker's current load, asked through an open client (MQTT's $SYS topics, NATS's monitoring port), when it can tell. */
   load?(client: RealtimeClient, options: { protocolSettings: S; signal: AbortSignal; withinMs: number }): Promise<BrokerLoad | undefined>;
 }

@@ -12,7 +12,7 @@ const STOP_TIMEOUT_MS = 5_000;
 export interface SocketIoOptions {
   /** App processes; two share a Redis through @socket.io/redis-adapter. */
   nodes: 1 | 2;
-  /** The APP_TOKEN every client must send as auth.token. @defaultValue a fresh random one */
+  /** The APP_TOKEN every client must send as auth.token; "" checks none. @defaultValue a fresh random one */
   token?: string;
   /** MAX_CLIENTS of every node: connections beyond it are refused with connect_error "server full". @defaultValue no limit */
   maxClients?: number;
@@ -27,7 +27,7 @@ export interface SocketIoOptions {
 /** The Socket.IO example app (examples/socketio-app/server.mjs) running as real node processes, one per node. */
 export interface SocketIoHarness extends BrokerHarness {
   protocol: "socket.io";
-  settings: { protocol: "socket.io"; url: string; auth: { token: string } };
+  settings: { protocol: "socket.io"; url: string; auth?: { token: string } };
   /** Per node: its http:// URL. */
   urls: string[];
   token: string;
@@ -66,7 +66,7 @@ export async function startSocketIo(options: SocketIoOptions): Promise<SocketIoH
   }
 
   const urls = nodes.map((node) => node.url);
-  const settings = { protocol: "socket.io" as const, url: urls[0]!, auth: { token } };
+  const settings = { protocol: "socket.io" as const, url: urls[0]!, ...(token ? { auth: { token } } : {}) };
   return {
     protocol: "socket.io",
     settings,
@@ -78,7 +78,7 @@ export async function startSocketIo(options: SocketIoOptions): Promise<SocketIoH
     },
     pids: nodes.map((node) => node.child.pid!),
     nodes: options.nodes === 2 ? urls : undefined,
-    wrongAuth: { settings: { ...settings, auth: { token: `wrong-${token}` } }, phase: "handshake", error: /connect_error "invalid token"/ },
+    wrongAuth: token ? { settings: { ...settings, auth: { token: `wrong-${token}` } }, phase: "handshake", error: /connect_error "invalid token"/ } : undefined,
     resume: !redisUrl,
     output: (i) => nodes[i]!.output.join(""),
     async kill() {
