@@ -1,22 +1,22 @@
 import { z } from "zod";
 import {
   anyUrlSetting,
+  attemptConnection,
   checkCanary,
+  describeAttempt,
   defineProbe,
   durationSetting,
   gatewayAdminSetting,
   gatewaySafeguard,
-  openClient,
   ProbeFailure,
   probeChannel,
   realtimeChannelSetting,
   realtimeSettings,
-  refusalOf,
   runClock,
+  type Attempt,
   type BrokerLoad,
   type CanaryCheck,
   type RealtimeSettings,
-  type Refusal,
 } from "../src/probe-runtime/index.ts";
 
 const settingsSchema = realtimeSettings("safeguard", [], {
@@ -51,10 +51,6 @@ const settingsSchema = realtimeSettings("safeguard", [], {
   }
 });
 
-type Settings = z.output<typeof settingsSchema>;
-
-/** What one fresh connection to one node found. */
-type Attempt = { outcome: "welcomed"; ms: number } | { outcome: "refused"; refusal: Refusal } | { outcome: "timeout"; step: string; ms: number } | { outcome: "error"; message: string };
 
 /**
  * Watches a broker's connection safeguard the way the 3.5-hour chat outage
@@ -80,7 +76,7 @@ export default defineProbe({
     const key = `${ctx.probe}|${ctx.location}`;
     const canaries = await ctx.phase("canary", () => Promise.all(nodes.map((n) => checkCanary(key, settings, { url: n.url, name: n.id }, channel, clock.left() / 2))));
     const within = Math.min(settings.connect_within ?? Number.POSITIVE_INFINITY, clock.left());
-    const attempts = await ctx.phase("new connections", () => Promise.all(nodes.map((n) => attempt(settings, n, within, ctx.signal))));
+    const attempts = await ctx.phase("new connections", () => Promise.all(nodes.map((n) => attemptConnection(settings, { url: n.url, name: n.id }, within, ctx.signal))));
     const loads = await ctx.phase("load", () => Promise.all(canaries.map((c) => brokerLoad(settings, c, ctx.signal, clock.left()))));
 
     const failed: string[] = [];
@@ -102,30 +98,6 @@ export default defineProbe({
   },
 });
 
-/** One fresh connection to a node: welcomed, refused, stuck, or broken. Always closed before it resolves. */
-async function attempt(settings: RealtimeSettings, node: { id: string; url: string }, within: number, signal: AbortSignal): Promise<Attempt> {
-  const local = new AbortController();
-  const stop = (): void => local.abort();
-  signal.addEventListener("abort", stop, { once: true });
-  const timer = setTimeout(stop, within);
-  const started = performance.now();
-  let step = "connect";
-  try {
-    const client = await openClient(settings, { url: node.url, name: node.id }, { signal: local.signal, phase: (name, work) => ((step = name), work()) });
-    client.close();
-    return { outcome: "welcomed", ms: round(performance.now() - started) };
-  } catch (err) {
-    const refusal = refusalOf(err);
-    if (refusal) return { outcome: "refused", refusal };
-    if (local.signal.aborted) return { outcome: "timeout", step, ms: round(performance.now() - started) };
-    return { outcome: "error", message: (err as Error).message };
-  } finally {
-    clearTimeout(timer);
-    signal.removeEventListener("abort", stop);
-    local.abort();
-  }
-}
-
 /** The broker's client count through the canary, where the protocol can tell; undefined otherwise. */
 async function brokerLoad(settings: RealtimeSettings, canary: CanaryCheck, signal: AbortSignal, withinMs: number): Promise<BrokerLoad | undefined> {
   if (!settings.adapter.load || !canary.client) return undefined;
@@ -138,7 +110,7 @@ async function brokerLoad(settings: RealtimeSettings, canary: CanaryCheck, signa
 
 /** The verdict on one node from its canary, its fresh connection and the broker's count. */
 function judge(node: string, canary: CanaryCheck, fresh: Attempt, load: { connections?: number; limit?: number; source?: string }, nearLimit: number): { failed?: string; degraded?: string } {
-  const tried = describe(fresh);
+  const tried = describeAttempt(fresh);
   const counted = load.connections !== undefined && load.limit !== undefined;
   const count = counted ? `${load.connections} of ${load.limit} connections (${load.source})` : "";
   const atLimit = counted && load.connections! >= load.limit! * nearLimit;
@@ -154,21 +126,4 @@ function judge(node: string, canary: CanaryCheck, fresh: Attempt, load: { connec
     return { degraded: `${node} says it is full and refuses new clients while ${existing}. A new connection ${tried}. Set max_connections (and a way to count clients) to tell a full broker from a locked one` };
   }
   return { failed: `${node}: ${existing}, but a new connection ${tried}: the safeguard lock-up's signature (nobody new gets in); restart the broker` };
-}
-
-function describe(result: Attempt): string {
-  switch (result.outcome) {
-    case "welcomed":
-      return `was welcomed in ${result.ms} ms`;
-    case "refused":
-      return `was refused: ${result.refusal.message}${result.refusal.retryAfterMs !== undefined ? ` (retry after ${result.refusal.retryAfterMs} ms)` : ""}`;
-    case "timeout":
-      return `got no ${result.step === "connect" ? "TCP connection" : result.step === "upgrade" ? "upgrade" : "handshake"} within ${Math.round(result.ms)} ms (stalled)`;
-    case "error":
-      return `failed: ${result.message}`;
-  }
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 10) / 10;
 }

@@ -13,12 +13,20 @@ import { bullPrefix, probeQueue, syncSchedules } from "../../src/pipeline/index.
 import { Processes } from "../gateway/servers.ts";
 import { median, sleep } from "../gateway/shared.ts";
 import { cpuSnapshot, quantile, RunLog } from "./observe.ts";
-import { LOCATION, PROBES_PER_COMPONENT, startStack, type Stack } from "./stack.ts";
+import { PROTOCOLS, type ProtocolName } from "../../src/probe-runtime/index.ts";
+import { LOCATION, PROBES_PER_COMPONENT, protocolProbeId, startStack, type Stack } from "./stack.ts";
 
-/** One measured step: `offered` probes at 1 s; `hz` sets the control-plane Redis's timer frequency for it (default 10). */
+/**
+ * One measured step: `offered` probes at 1 s; `hz` sets the control-plane
+ * Redis's timer frequency for it (default 10). With `protocol`, every probe
+ * of the step is a websocket probe (connect, subscribe, publish, echo) of
+ * that protocol against its broker, so the agent's CPU per run can be
+ * compared across adapters.
+ */
 interface Step {
   offered: number;
   hz?: number;
+  protocol?: ProtocolName;
 }
 
 interface Plan {
@@ -34,6 +42,10 @@ interface Plan {
 }
 
 const GOAL = { runsPerS: 500, p99Ms: 250 };
+/** An adapter may cost the agent at most this many times the CPU per run of our own protocol. */
+const ADAPTER_CPU_RATIO = 1.5;
+/** The per-protocol steps, ours first (the reference), at the goal's load. */
+const protocolSteps = (offered: number): Step[] => PROTOCOLS.map((protocol) => ({ offered, protocol }));
 /** A step is sustained when this share of the offered runs ran in the window and none were skipped as stale. */
 const SUSTAINED_SHARE = 0.99;
 
@@ -41,17 +53,17 @@ const FULL: Plan = {
   name: "full",
   // The goal's step three times, spread out so one burst of other work on the machine spoils one run of it, not all;
   // once with Redis waking blocked clients every 10 ms instead of 100 ms (see README); the overloads last, as they leave a backlog.
-  steps: [{ offered: 100 }, { offered: 500 }, { offered: 250 }, { offered: 500 }, { offered: 500, hz: 100 }, { offered: 500 }, { offered: 750 }, { offered: 1_000 }],
+  steps: [{ offered: 100 }, { offered: 500 }, { offered: 250 }, { offered: 500 }, { offered: 500, hz: 100 }, ...protocolSteps(500), { offered: 500 }, { offered: 750 }, { offered: 1_000 }],
   warmupMs: 5_000,
   measureMs: 20_000,
   drainMs: 20_000,
-  limitMs: 9 * 60_000,
+  limitMs: 14 * 60_000,
 };
-const QUICK: Plan = { name: "quick", steps: [{ offered: 100 }, { offered: 250 }], warmupMs: 3_000, measureMs: 5_000, drainMs: 10_000, limitMs: 2 * 60_000 };
+const QUICK: Plan = { name: "quick", steps: [{ offered: 100 }, { offered: 250 }, ...protocolSteps(100)], warmupMs: 3_000, measureMs: 5_000, drainMs: 10_000, limitMs: 3 * 60_000 };
 
 /** `--steps=250,500` runs those offered loads instead of the plan's (for working on the benchmark itself) and writes no file. */
 const stepsArg = process.argv.find((a) => a.startsWith("--steps="))?.slice("--steps=".length);
-const plan = { ...(process.argv.includes("--quick") ? QUICK : FULL), ...(stepsArg ? { steps: stepsArg.split(",").map((offered) => ({ offered: Number(offered) })) } : {}) };
+const plan: Plan = { ...(process.argv.includes("--quick") ? QUICK : FULL), ...(stepsArg ? { steps: stepsArg.split(",").map((offered) => ({ offered: Number(offered) })) } : {}) };
 const procs = new Processes();
 const started = Date.now();
 const log = benchLog(started);
@@ -62,6 +74,8 @@ interface StepOutcome {
   offered: number;
   /** The control-plane Redis's `hz` during the step. */
   hz: number;
+  /** The protocol of a per-protocol step. */
+  protocol?: ProtocolName;
   /** Probe runs finished in the window, per second. */
   achieved: number;
   /** From the scheduled slot to the run's start, over the runs in the window. */
@@ -82,7 +96,7 @@ interface StepOutcome {
   evaluated: number;
   evaluateBacklog: number;
   /** CPU used in the window, % of one core; `machine` is every process and the kernel together. */
-  cpu: { agent: number; worker: number; gateway: number; redisControl: number; redisCache: number; bench: number; other: number; machine: number };
+  cpu: { agent: number; worker: number; gateway: number; broker: number; redisControl: number; redisCache: number; bench: number; other: number; machine: number };
   syncMs: number;
 }
 
@@ -102,9 +116,9 @@ process.on("SIGINT", () => void stopAll(130, "interrupted: stopping everything i
 process.on("SIGTERM", () => void stopAll(143, "terminated: stopping everything it started"));
 setTimeout(() => void stopAll(1, `took longer than ${plan.limitMs / 60_000} min: stopping`), plan.limitMs).unref();
 
-async function runStep(stack: Stack, runs: RunLog, { offered, hz = 10 }: Step, label: string): Promise<StepOutcome> {
+async function runStep(stack: Stack, runs: RunLog, { offered, hz = 10, protocol }: Step, label: string): Promise<StepOutcome> {
   await stack.redis.config("SET", "hz", String(hz));
-  const probes = stack.config.probes.slice(0, offered);
+  const probes = protocol ? Array.from({ length: offered }, (_, n) => stack.config.probes.find((p) => p.id === protocolProbeId(protocol, n))!) : stack.config.probes.slice(0, offered);
   const syncFrom = Date.now();
   await syncSchedules({ ...stack.config, probes }, stack.queues, quiet);
   const syncMs = Date.now() - syncFrom;
@@ -116,6 +130,7 @@ async function runStep(stack: Stack, runs: RunLog, { offered, hz = 10 }: Step, l
     agent: [stack.pids.agent],
     worker: [stack.pids.worker],
     gateway,
+    broker: protocol && protocol !== "pulseboard" ? stack.brokers[protocol].pids : [],
     redisControl: [stack.pids.controlRedis],
     redisCache: [stack.pids.cacheRedis],
     bench: [process.pid],
@@ -134,11 +149,22 @@ async function runStep(stack: Stack, runs: RunLog, { offered, hz = 10 }: Step, l
   const delays = ran.flatMap((r) => (r.lateMs === undefined ? [] : [r.lateMs]));
   const latencies = ran.flatMap((r) => (r.latencyMs === undefined ? [] : [r.latencyMs]));
   const percent = (k: string): number => ((cpuTo[k]! - cpuFrom[k]!) / seconds) * 100;
-  const cpu = { agent: percent("agent"), worker: percent("worker"), gateway: percent("gateway"), redisControl: percent("redisControl"), redisCache: percent("redisCache"), bench: percent("bench"), other: 0, machine: percent("machine") };
-  cpu.other = Math.max(0, cpu.machine - cpu.agent - cpu.worker - cpu.gateway - cpu.redisControl - cpu.redisCache - cpu.bench);
+  const cpu = {
+    agent: percent("agent"),
+    worker: percent("worker"),
+    gateway: percent("gateway"),
+    broker: percent("broker"),
+    redisControl: percent("redisControl"),
+    redisCache: percent("redisCache"),
+    bench: percent("bench"),
+    other: 0,
+    machine: percent("machine"),
+  };
+  cpu.other = Math.max(0, cpu.machine - cpu.agent - cpu.worker - cpu.gateway - cpu.broker - cpu.redisControl - cpu.redisCache - cpu.bench);
   const outcome: StepOutcome = {
     offered,
     hz,
+    protocol,
     achieved: ran.length / seconds,
     delayP50Ms: quantile(delays, 0.5),
     delayP99Ms: quantile(delays, 0.99),
@@ -199,7 +225,8 @@ interface Row {
   sustained: boolean;
 }
 
-function stepName({ offered, hz = 10 }: Step): string {
+function stepName({ offered, hz = 10, protocol }: Step): string {
+  if (protocol) return `${offered}, websocket probes of ${protocol}`;
   return hz === 10 ? String(offered) : `${offered}, Redis hz ${hz}`;
 }
 
@@ -244,10 +271,67 @@ function formatTable(table: Row[]): string {
   return lines.join("\n");
 }
 
+/** One per-protocol step: what the agent paid per run, against our own protocol's step of the same run. */
+interface ProtocolRow {
+  protocol: ProtocolName;
+  offered: number;
+  achieved: number;
+  delayP99Ms: number;
+  latencyP50Ms: number;
+  agentCpu: number;
+  /** Agent CPU milliseconds per probe run. */
+  cpuMsPerRun: number;
+  /** cpuMsPerRun over our own protocol's. */
+  ratio: number;
+  brokerCpu: number;
+  failed: number;
+  sustained: boolean;
+  withinRatio: boolean;
+}
+
+function protocolRows(outcomes: StepOutcome[]): ProtocolRow[] {
+  const perRun = (o: StepOutcome): number => (o.achieved > 0 ? (o.cpu.agent * 10) / o.achieved : Number.NaN);
+  const ours = outcomes.find((o) => o.protocol === "pulseboard");
+  return outcomes.flatMap((o) => {
+    if (!o.protocol) return [];
+    const ratio = ours ? perRun(o) / perRun(ours) : Number.NaN;
+    return [
+      {
+        protocol: o.protocol,
+        offered: o.offered,
+        achieved: o.achieved,
+        delayP99Ms: o.delayP99Ms,
+        latencyP50Ms: o.latencyP50Ms,
+        agentCpu: o.cpu.agent,
+        cpuMsPerRun: perRun(o),
+        ratio,
+        brokerCpu: o.protocol === "pulseboard" ? o.cpu.gateway : o.cpu.broker,
+        failed: o.failed + o.degraded + o.jobErrors,
+        sustained: o.achieved >= o.offered * SUSTAINED_SHARE && o.stale === 0,
+        withinRatio: ratio <= ADAPTER_CPU_RATIO,
+      },
+    ];
+  });
+}
+
+function formatProtocolTable(table: ProtocolRow[]): string {
+  const lines = [
+    "| protocol | offered runs/s | achieved | delay p99 | probe latency p50 | agent CPU | agent CPU per run | × our protocol | broker CPU | failed | sustained |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+  ];
+  for (const r of table) {
+    lines.push(
+      `| ${r.protocol} | ${r.offered} | ${r.achieved.toFixed(0)} | ${fmtMs(r.delayP99Ms)} | ${fmtMs(r.latencyP50Ms)} | ${r.agentCpu.toFixed(0)}% | ${r.cpuMsPerRun.toFixed(2)} ms | ${r.ratio.toFixed(2)} | ${r.brokerCpu.toFixed(0)}% | ${r.failed} | ${r.sustained ? "yes" : "no"} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
 async function main(): Promise<void> {
-  const most = Math.max(...plan.steps.map((s) => s.offered));
+  const most = Math.max(...plan.steps.filter((s) => !s.protocol).map((s) => s.offered));
+  const perProtocol = Math.max(0, ...plan.steps.filter((s) => s.protocol).map((s) => s.offered));
   log(`probe benchmark (${plan.name}): ${os.cpus().length} CPUs, Node ${process.version}; steps ${plan.steps.map(stepName).join("; ")} runs/s, ${plan.measureMs / 1000} s windows`);
-  const stack = await startStack(procs, most, log);
+  const stack = await startStack(procs, most, perProtocol, log);
   teardown.push(() => stack.close());
   const reader = connectRedis(stack.config.redis.url!, { profile: "blocking", name: "bench-events" });
   const runs = new RunLog(reader, `${bullPrefix(stack.config.redis.prefix)}:${probeQueue(LOCATION)}:events`);
@@ -267,7 +351,8 @@ async function main(): Promise<void> {
   }
   if (runs.gaps > 0) log(`warning: the event stream was trimmed before it was read ${runs.gaps} time(s); counts are low`);
 
-  const table = rows(outcomes);
+  const table = rows(outcomes.filter((o) => !o.protocol));
+  const byProtocol = protocolRows(outcomes);
   const goalRow = table.find((r) => r.step === String(GOAL.runsPerS));
   const met = goalRow ? goalRow.sustained && goalRow.delayP99Ms < GOAL.p99Ms : undefined;
   const sustainedMax = Math.max(0, ...table.filter((r) => r.step === String(r.offered) && r.sustained && r.delayP99Ms < GOAL.p99Ms).map((r) => r.offered));
@@ -278,6 +363,14 @@ async function main(): Promise<void> {
       `CPU in % of one core: the agent alone, and the whole machine (${os.cpus().length} cores) it shares with the gateway, the worker, both Redis servers, this runner and anything else.`,
   );
   if (goalRow) console.log(`goal: ${GOAL.runsPerS} runs/s with delay p99 < ${GOAL.p99Ms} ms: ${met ? "met" : "not met"}; highest step sustained within the goal's p99: ${sustainedMax || "none"} runs/s`);
+  if (byProtocol.length > 0) {
+    console.log(`\n${formatProtocolTable(byProtocol)}\n`);
+    const costliest = [...byProtocol].sort((a, b) => b.cpuMsPerRun - a.cpuMsPerRun)[0]!;
+    console.log(
+      `per protocol: every probe a websocket probe (connect, handshake, subscribe, publish, echo) at 1 s against a real broker of that protocol, one step each in this run; ` +
+        `agent CPU per run = agent CPU / runs achieved. Goal: at most ${ADAPTER_CPU_RATIO}× our protocol's: ${byProtocol.every((r) => r.withinRatio) ? "met" : `not met by ${byProtocol.filter((r) => !r.withinRatio).map((r) => r.protocol).join(", ")}`}; the most expensive is ${costliest.protocol} (${costliest.ratio.toFixed(2)}×).`,
+    );
+  }
   const problems = stack.problems();
   printLoggedProblems(problems, "warnings and errors logged (LOG_LEVEL=warn), by kind:");
 
@@ -288,7 +381,7 @@ async function main(): Promise<void> {
       warmup_ms: plan.warmupMs,
       measure_ms: plan.measureMs,
       interval_ms: 1_000,
-      kinds: "websocket and redis, alternating",
+      kinds: "websocket and redis, alternating; per-protocol steps: websocket only",
       probes_per_component: PROBES_PER_COMPONENT,
       agent_concurrency: 64,
       sustained_share: SUSTAINED_SHARE,
@@ -296,6 +389,8 @@ async function main(): Promise<void> {
     goal: { runs_per_s: GOAL.runsPerS, delay_p99_ms: GOAL.p99Ms, met: met ?? null },
     sustained_max_runs_per_s: sustainedMax,
     rows: table,
+    protocol_rows: byProtocol,
+    adapter_cpu_ratio_goal: ADAPTER_CPU_RATIO,
     steps: outcomes,
     event_stream_gaps: runs.gaps,
     logged_problems: problems.slice(0, 50),

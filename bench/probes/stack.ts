@@ -3,7 +3,9 @@
  * a control-plane redis-server (BullMQ queues and the status store), a cache
  * redis-server (the gateway's, and what the redis probes check), a gateway
  * fleet of one node (what the websocket probes check), the worker role
- * (evaluates every result) and the agent under test (`pulseboard agent`).
+ * (evaluates every result) and the agent under test (`pulseboard agent`);
+ * for the per-protocol steps also a broker of each other protocol
+ * (brokers.ts), with websocket probes of each protocol in the config.
  */
 import type { ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -14,9 +16,10 @@ import { parseConfig, type Config } from "../../src/config/index.ts";
 import { closeRedis, connectRedis } from "../../src/core/index.ts";
 import { channelKinds } from "../../src/notify/index.ts";
 import { bullPrefix, probeQueue, QUEUE } from "../../src/pipeline/index.ts";
-import { ProbeRegistry } from "../../src/probe-runtime/index.ts";
+import { PROTOCOLS, ProbeRegistry, type ProtocolName } from "../../src/probe-runtime/index.ts";
 import { Processes, REPO_ROOT, startFleet, startRedis } from "../gateway/servers.ts";
 import { sleep } from "../gateway/shared.ts";
+import { startBrokers, type BenchBroker } from "./brokers.ts";
 
 export const LOCATION = "bench";
 /** Probes feeding one component: each component has this many, half of each kind. */
@@ -32,6 +35,8 @@ export interface Stack {
   /** A `blocking` connection for BullMQ queues (schedules, counts). */
   queues: ReturnType<typeof connectRedis>;
   pids: { agent: number; worker: number; gateway: () => Promise<number[]>; controlRedis: number; cacheRedis: number };
+  /** The broker of each protocol the per-protocol steps probe (ours included). */
+  brokers: Record<ProtocolName, BenchBroker>;
   /** Warnings and errors the agent, worker and gateway logged, with counts. */
   problems(): string[];
   /** The evaluate queue's unfinished jobs (waiting, active, delayed, prioritized). */
@@ -41,8 +46,17 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-/** The config text: `count` probes at 1 s, one component per PROBES_PER_COMPONENT of them. */
-function configText(count: number, wsUrl: string, cacheUrl: string): string {
+/** The id of the `n`th websocket probe of a per-protocol step. */
+export function protocolProbeId(protocol: ProtocolName, n: number): string {
+  return `ws-${protocol.replace(/\W/g, "")}-${pad(n)}`;
+}
+
+/**
+ * The config text: `count` probes at 1 s, one component per
+ * PROBES_PER_COMPONENT of them, websocket and redis alternating; then
+ * `perProtocol` websocket probes of each protocol, on their own components.
+ */
+function configText(count: number, wsUrl: string, cacheUrl: string, brokers: Record<ProtocolName, BenchBroker>, perProtocol: number): string {
   const components = Math.ceil(count / PROBES_PER_COMPONENT);
   const lines = [
     "page: { name: Probe bench, url: http://127.0.0.1 }",
@@ -59,6 +73,14 @@ function configText(count: number, wsUrl: string, cacheUrl: string): string {
     if (i % 2 === 0) lines.push(`  - { id: ws-${pad(n)}, kind: websocket, interval: 1s, components: [${component}], with: { url: "${wsUrl}", channel: bench.ws-${pad(n)} } }`);
     else lines.push(`  - { id: redis-${pad(n)}, kind: redis, interval: 1s, components: [${component}], with: { url: "${cacheUrl}", key_prefix: "bench:probe:" } }`);
   }
+  for (const protocol of PROTOCOLS) {
+    const component = `p-${protocol.replace(/\W/g, "")}`;
+    lines.splice(lines.indexOf("probes:"), 0, `  - { id: ${component}, name: ${protocol} probes }`);
+    for (let n = 0; n < perProtocol; n++) {
+      const settings = { protocol, ...brokers[protocol].settings, channel: `bench.${protocol.replace(/\W/g, "")}-${pad(n)}` };
+      lines.push(`  - { id: ${protocolProbeId(protocol, n)}, kind: websocket, interval: 1s, components: [${component}], with: ${JSON.stringify(settings)} }`);
+    }
+  }
   return `${lines.join("\n")}\n`;
 }
 
@@ -66,18 +88,21 @@ function pad(n: number): string {
   return String(n).padStart(4, "0");
 }
 
-/** Starts everything; `probes` is the most any step schedules. */
-export async function startStack(procs: Processes, probes: number, log: (line: string) => void): Promise<Stack> {
+/** Starts everything; `probes` is the most any step schedules, `perProtocol` the most a per-protocol step does. */
+export async function startStack(procs: Processes, probes: number, perProtocol: number, log: (line: string) => void): Promise<Stack> {
   const [control, cache] = await Promise.all([startRedis(procs, "control"), startRedis(procs, "cache")]);
   log(`redis-server: control plane pid ${control.pid}, cache pid ${cache.pid}`);
   const gateway = await startFleet(procs, { nodes: 1, cacheUrl: cache.url });
   log(`gateway: 1 node, pid ${(await gateway.pids()).join(", ")}`);
+  const brokers = await startBrokers(procs, gateway.urls[0]!, () => gateway.pids());
+  log(`brokers: ${PROTOCOLS.filter((p) => p !== "pulseboard").map((p) => `${p} pid ${brokers[p].pids.join(", ")}`).join("; ")}`);
 
   const home = procs.tempDir("probes-home");
   const file = path.join(home, "pulseboard.yaml");
-  writeFileSync(file, configText(probes, gateway.urls[0]!, cache.url));
+  const text = configText(probes, gateway.urls[0]!, cache.url, brokers, perProtocol);
+  writeFileSync(file, text);
   const env = { REDIS_URL: control.url, CACHE_REDIS_URL: cache.url, PULSEBOARD_HOME: home, PULSEBOARD_CONFIG: file, LOG_LEVEL: "warn" };
-  const config = parseConfig(configText(probes, gateway.urls[0]!, cache.url), { file, env, cwd: home, probeKinds: await ProbeRegistry.load(), channelKinds });
+  const config = parseConfig(text, { file, env, cwd: home, probeKinds: await ProbeRegistry.load(), channelKinds });
 
   const problems = new Map<string, number>();
   const role = (name: string, args: string[]): ChildProcess => {
@@ -113,6 +138,7 @@ export async function startStack(procs: Processes, probes: number, log: (line: s
     redis,
     queues,
     pids: { agent: agent.pid!, worker: worker.pid!, gateway: () => gateway.pids(), controlRedis: control.pid, cacheRedis: cache.pid },
+    brokers,
     problems: () =>
       [...problems]
         .map(([line, count]) => (count > 1 ? `${count}× ${line}` : line))

@@ -3,6 +3,7 @@ import { describeError, scrub, scrubDeep, secretsIn } from "../core/index.ts";
 import { firstIssue, nodesAnswer, statsAnswer, toNode } from "./answers.ts";
 import { runShell, OUTPUT_LIMIT, type ShellResult } from "./command-run.ts";
 import { FleetConfigError, FleetError, FleetNodeNotFound, FleetPermissionError, FleetUpstreamError, FleetValidationError } from "./errors.ts";
+import { parseJson } from "./http-json.ts";
 import { checkReplicaLimits, checkReplicas, durationSetting, NOTHING_CHANGED, plural, replicaLimits, took } from "./settings.ts";
 import { defineFleetDriver, type ActionOutcome, type CacheMode, type DriverCall, type FleetDriver, type FleetNode, type FleetStats, type RestartTarget } from "./types.ts";
 
@@ -274,15 +275,6 @@ function words(command: string): string[] {
 
 function lastLine(text: string): string {
   return text.split("\n").map((l) => l.trim()).filter(Boolean).at(-1) ?? "";
-}
-
-function parseJson(text: string): unknown {
-  if (!text) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 /** A configured duration: "30 s", "1.5 s", "500 ms". */

@@ -74,7 +74,8 @@ export function safeUrl(url: string): string {
   }
 }
 
-function parseJson(text: string): unknown {
+/** The text as JSON; undefined when it is empty or not JSON. */
+export function parseJson(text: string): unknown {
   if (!text) return undefined;
   try {
     return JSON.parse(text);

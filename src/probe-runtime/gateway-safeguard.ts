@@ -1,22 +1,16 @@
 import { fleetStats, nodeUrl, requireAdmin, type FleetNodeView, type GatewayAdminTarget } from "./gateway-admin.ts";
-import { GatewaySession, type GatewayRefusal } from "./gateway-session.ts";
+import { attemptConnection, describeAttempt, type Attempt } from "./realtime/attempt.ts";
+import type { RealtimeSettings } from "./realtime/settings.ts";
 import { runClock } from "./deadline.ts";
 import { ProbeFailure, type ProbeContext, type ProbeReport } from "./types.ts";
 
 /** What the safeguard kind gives the gateway's own check. */
-export interface GatewaySafeguardSettings {
+export interface GatewaySafeguardSettings extends RealtimeSettings {
   admin?: GatewayAdminTarget;
   url?: string;
   connect_within?: number;
   near_limit: number;
 }
-
-/** What one fresh connection to one node found. */
-type Attempt =
-  | { outcome: "welcomed"; ms: number }
-  | { outcome: "refused"; refusal: GatewayRefusal }
-  | { outcome: "timeout"; step: string; ms: number }
-  | { outcome: "error"; message: string };
 
 /** Node states the probe judges; a node being started or drained is expected to refuse. */
 const JUDGED = new Set(["ready", "unresponsive"]);
@@ -38,7 +32,7 @@ export async function gatewaySafeguard(settings: GatewaySafeguardSettings, ctx: 
   if (nodes.length === 0) throw new ProbeFailure("the gateway admin API lists no ready node");
   const base = settings.url ?? ctx.targets.gatewayUrl;
   const within = Math.min(settings.connect_within ?? Number.POSITIVE_INFINITY, clock.left());
-  const attempts = await ctx.phase("new connections", () => Promise.all(nodes.map((n) => attempt(n.id, nodeUrl(base, n.port), within, ctx.signal))));
+  const attempts = await ctx.phase("new connections", () => Promise.all(nodes.map((n) => attemptConnection(settings, { url: nodeUrl(base, n.port), name: n.id }, within, ctx.signal))));
 
   const failed: string[] = [];
   const degraded: string[] = [];
@@ -57,31 +51,8 @@ export async function gatewaySafeguard(settings: GatewaySafeguardSettings, ctx: 
   return { status: "ok", latencyMs: Math.max(0, ...times), details };
 }
 
-/** One fresh connection to a node: welcomed, refused, stuck, or broken. Always closed before it resolves. */
-async function attempt(id: string, url: string, within: number, signal: AbortSignal): Promise<Attempt> {
-  const local = new AbortController();
-  const stop = (): void => local.abort();
-  signal.addEventListener("abort", stop, { once: true });
-  const timer = setTimeout(stop, within);
-  const session = new GatewaySession(url, local.signal, { name: id });
-  const started = performance.now();
-  let step = "connect";
-  try {
-    await session.handshake((name, work) => ((step = name), work()));
-    return { outcome: "welcomed", ms: round(performance.now() - started) };
-  } catch (err) {
-    if (session.refusal) return { outcome: "refused", refusal: session.refusal };
-    if (local.signal.aborted) return { outcome: "timeout", step, ms: round(performance.now() - started) };
-    return { outcome: "error", message: (err as Error).message };
-  } finally {
-    clearTimeout(timer);
-    signal.removeEventListener("abort", stop);
-    session.close();
-  }
-}
-
 function judge(node: FleetNodeView, result: Attempt, nearLimit: number): { failed?: string; degraded?: string } {
-  const tried = describe(result);
+  const tried = describeAttempt(result);
   if (!node.stats) return { failed: `${node.id} is unresponsive: it did not answer the fleet's stats request (frozen or overloaded); a new connection ${tried}` };
   const { connections, limit, locked, stuck } = node.stats.safeguard;
   const load = `${connections} of ${limit} connections`;
@@ -98,19 +69,3 @@ function judge(node: FleetNodeView, result: Attempt, nearLimit: number): { faile
   return {};
 }
 
-function describe(result: Attempt): string {
-  switch (result.outcome) {
-    case "welcomed":
-      return `was welcomed in ${result.ms} ms`;
-    case "refused":
-      return `was refused: "${result.refusal.message}"${result.refusal.retryAfterMs !== undefined ? ` (retry after ${result.refusal.retryAfterMs} ms)` : ""}`;
-    case "timeout":
-      return `got no ${result.step === "connect" ? "TCP connection" : result.step === "upgrade" ? "upgrade" : "welcome frame"} within ${Math.round(result.ms)} ms`;
-    case "error":
-      return `failed: ${result.message}`;
-  }
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 10) / 10;
-}

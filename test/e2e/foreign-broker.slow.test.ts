@@ -68,6 +68,14 @@ interface ComponentView {
   state?: { status: string };
 }
 
+/** Whether the service's three components have all been evaluated operational (the admin API: an unevaluated one has no state). */
+async function threeOperational(service: Service): Promise<boolean> {
+  const res = await fetch(`http://127.0.0.1:${service.port}/admin/api/components`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).catch(() => undefined);
+  if (!res?.ok) return false;
+  const { components } = (await res.json()) as { components: ComponentView[] };
+  return components.length === 3 && components.every((c) => c.state?.status === "operational");
+}
+
 describe("a broker that is not ours, on pulseboard start (slow)", { timeout: 240_000 }, () => {
   let app: SocketIoHarness;
   let mqtt: MosquittoHarness;
@@ -89,12 +97,7 @@ describe("a broker that is not ours, on pulseboard start (slow)", { timeout: 240
     service = await startService({
       config: config(app, mqtt),
       adminToken: ADMIN_TOKEN,
-      ready: async (s) => {
-        const res = await fetch(`http://127.0.0.1:${s.port}/admin/api/components`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).catch(() => undefined);
-        if (!res?.ok) return false;
-        const { components } = (await res.json()) as { components: ComponentView[] };
-        return components.length === 3 && components.every((c) => c.state?.status === "operational");
-      },
+      ready: threeOperational,
     });
   });
   after(async () => {
@@ -180,12 +183,7 @@ describe("examples/socketio.yaml, as a new user runs it (slow)", { timeout: 180_
       config: () => readFileSync(path.join(REPO_ROOT, "examples/socketio.yaml"), "utf8"),
       adminToken: ADMIN_TOKEN,
       env: { CHAT_URL: nodeA!, CHAT_NODE_A: nodeA!, CHAT_NODE_B: nodeB! },
-      ready: async (s) => {
-        const res = await fetch(`http://127.0.0.1:${s.port}/admin/api/components`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).catch(() => undefined);
-        if (!res?.ok) return false;
-        const { components } = (await res.json()) as { components: ComponentView[] };
-        return components.length === 3 && components.every((c) => c.state?.status === "operational");
-      },
+      ready: threeOperational,
     });
   });
   after(async () => {

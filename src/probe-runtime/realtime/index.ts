@@ -22,3 +22,4 @@ export {
 export { BrokerRefused, ClientBase, parsePayload, refusalOf } from "./client-base.ts";
 export { checkCanary, closeCanaries, type CanaryCheck } from "./canary.ts";
 export { anyUrlSetting } from "./connection.ts";
+export { attemptConnection, describeAttempt, type Attempt } from "./attempt.ts";
