@@ -74,10 +74,13 @@ function configText(count: number, wsUrl: string, cacheUrl: string, brokers: Rec
     else lines.push(`  - { id: redis-${pad(n)}, kind: redis, interval: 1s, components: [${component}], with: { url: "${cacheUrl}", key_prefix: "bench:probe:" } }`);
   }
   for (const protocol of PROTOCOLS) {
-    const component = `p-${protocol.replace(/\W/g, "")}`;
-    lines.splice(lines.indexOf("probes:"), 0, `  - { id: ${component}, name: ${protocol} probes }`);
+    const name = protocol.replace(/\W/g, "");
+    // As many probes per component as the mixed steps have: the evaluator takes one component's results one at a time.
+    const components = Array.from({ length: Math.ceil(perProtocol / PROBES_PER_COMPONENT) }, (_, c) => `p-${name}-${pad(c)}`);
+    lines.splice(lines.indexOf("probes:"), 0, ...components.map((id) => `  - { id: ${id}, name: ${protocol} probes ${id} }`));
     for (let n = 0; n < perProtocol; n++) {
-      const settings = { protocol, ...brokers[protocol].settings, channel: `bench.${protocol.replace(/\W/g, "")}-${pad(n)}` };
+      const component = components[Math.floor(n / PROBES_PER_COMPONENT)];
+      const settings = { protocol, ...brokers[protocol].settings, channel: `bench.${name}-${pad(n)}` };
       lines.push(`  - { id: ${protocolProbeId(protocol, n)}, kind: websocket, interval: 1s, components: [${component}], with: ${JSON.stringify(settings)} }`);
     }
   }

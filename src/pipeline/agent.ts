@@ -2,7 +2,7 @@ import { Queue, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Config, ResolvedProbe } from "../config/index.ts";
 import type { Logger } from "../core/index.ts";
-import { runProbe, type PlatformTargets, type ProbeRegistry } from "../probe-runtime/index.ts";
+import { closeCanaries, runProbe, type PlatformTargets, type ProbeRegistry } from "../probe-runtime/index.ts";
 import { bullPrefix, probeQueue, QUEUE, type EvaluateJob, type ProbeJob } from "./queues.ts";
 import { RoleMetrics } from "./role-metrics.ts";
 
@@ -103,6 +103,8 @@ export function startAgent(options: AgentOptions): Agent {
     async close() {
       await worker.close();
       await evaluate.close();
+      // The safeguard kind's long-lived canaries outlive runs, not the agent.
+      closeCanaries();
     },
   };
 }

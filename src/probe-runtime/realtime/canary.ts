@@ -43,7 +43,7 @@ const canaries = new Map<string, Canary>();
  * went wrong is in the answer.
  */
 export async function checkCanary(key: string, settings: RealtimeSettings, target: ConnectTarget, channel: string, ms: number): Promise<CanaryCheck> {
-  const id = `${key}|${target.url}`;
+  const id = `${key}|${target.url}|${channel}`;
   let canary = canaries.get(id);
   const broken = canary?.client?.failure;
   if (canary && broken) {

@@ -2,6 +2,9 @@
 // process of its own so a test can SIGKILL it. Started by plain-websocket.ts;
 // configured by PORT, MODE (echo | speaks-first | chat), TOKEN (the bearer
 // the upgrade needs; empty: none) and MAX_CLIENTS (beyond it: close 1013).
+// SIGUSR2 locks and unlocks its connection safeguard the way the chat
+// outage's did: while locked, every new connection is dropped before its
+// upgrade (no reason given) and every connected client goes on as before.
 import { WebSocketServer } from "ws";
 
 const port = Number(process.env.PORT);
@@ -9,11 +12,20 @@ const mode = process.env.MODE || "echo";
 const token = process.env.TOKEN || "";
 const maxClients = process.env.MAX_CLIENTS ? Number(process.env.MAX_CLIENTS) : Infinity;
 
+let locked = false;
+process.on("SIGUSR2", () => {
+  locked = !locked;
+  process.stdout.write(`${locked ? "locked" : "unlocked"}\n`);
+});
+
 const wss = new WebSocketServer({
   host: "127.0.0.1",
   port,
   perMessageDeflate: false,
-  verifyClient: (info, done) => (!token || info.req.headers.authorization === `Bearer ${token}` ? done(true) : done(false, 401, "Unauthorized")),
+  verifyClient: (info, done) => {
+    if (locked) return info.req.socket.destroy();
+    return !token || info.req.headers.authorization === `Bearer ${token}` ? done(true) : done(false, 401, "Unauthorized");
+  },
 });
 
 wss.on("connection", (ws) => {

@@ -28,6 +28,8 @@ export interface PlainWebSocketHarness extends BrokerHarness {
   url: string;
   port: number;
   pid: number;
+  /** Locks (or unlocks) the server's safeguard: new connections are dropped, connected clients go on (SIGUSR2). */
+  toggleLock(): Promise<"locked" | "unlocked">;
 }
 
 /** Starts a `ws` server in a child process on a free 127.0.0.1 port and waits until it listens. */
@@ -76,6 +78,17 @@ export async function startPlainWebSocket(options: PlainWebSocketOptions = {}): 
       ? { settings: { protocol: "websocket", url, auth: { bearer: `${token}-wrong` }, websocket: { send: "ping {{nonce}}" } }, phase: "upgrade", error: /HTTP 401/ }
       : undefined,
     resume: false,
+    async toggleLock() {
+      const said = output.join("").match(/\b(un)?locked\n/g)?.length ?? 0;
+      child.kill("SIGUSR2");
+      const deadline = Date.now() + 5_000;
+      for (;;) {
+        const lines = output.join("").match(/\b(un)?locked\n/g) ?? [];
+        if (lines.length > said) return lines.at(-1)!.trim() as "locked" | "unlocked";
+        if (Date.now() > deadline) throw new Error("the plain WebSocket server did not answer SIGUSR2");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
     kill: () => end("SIGKILL"),
     stop: () => end("SIGTERM"),
   };
