@@ -23,6 +23,7 @@ WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json pulseboard.yaml ./
+COPY examples ./examples
 COPY bin ./bin
 COPY views ./views
 COPY public ./public
