@@ -252,7 +252,7 @@ export class GatewayFleet {
       case "ready":
         handle.state = "ready";
         this.up.set({ node: nodeId(handle.index) }, 1);
-        this.log.info({ node: nodeId(handle.index), pid: handle.worker.process.pid, port: message.port, ownPort: message.ownPort }, "gateway node listening");
+        this.log.info({ node: nodeId(handle.index), node_pid: handle.worker.process.pid, port: message.port, ownPort: message.ownPort }, "gateway node listening");
         return;
       case "relay":
         // Bypass mode: what one node published goes to every other node that runs.

@@ -258,7 +258,8 @@ export class GatewayNode {
   fault(fault: Fault): void {
     this.checkFaultsEnabled();
     const until = Date.now() + ("ms" in fault ? fault.ms : 0);
-    this.log.warn({ fault }, "fault injected");
+    if (fault.fault === "clear") this.log.info("faults cleared");
+    else this.log.warn({ fault: fault.fault, ...("ms" in fault ? { for_ms: fault.ms } : {}) }, "fault injected");
     switch (fault.fault) {
       case "freeze":
         // The event loop stops: no frame, ping or admin request is answered until it ends.

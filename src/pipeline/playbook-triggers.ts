@@ -42,6 +42,9 @@ const STATUS_WORDS: Record<string, string> = {
   major_outage: "is in major outage",
 };
 
+/** How long after the worker starts a gateway that does not answer yet is expected, not a problem. */
+const STARTUP_GRACE_MS = 30_000;
+
 /**
  * Decides which playbooks start a run: a trigger whose condition has held for
  * its duration, not held by a maintenance window, and not stopped by a
@@ -53,8 +56,9 @@ const STATUS_WORDS: Record<string, string> = {
  */
 export class TriggerEvaluator {
   private readonly log: Logger;
-  /** Problems reading gateway stats already logged, so each is logged once until it clears. */
+  /** Problems reading gateway stats already warned of, so each is logged once until it clears. */
   private readonly troubles = new Set<string>();
+  private readonly startedAt = Date.now();
 
   constructor(private readonly options: TriggerEvaluatorOptions) {
     this.log = options.log.child({ module: "pipeline.playbook-triggers" });
@@ -228,9 +232,17 @@ export class TriggerEvaluator {
     };
   }
 
-  /** Logs a problem evaluating a stat trigger once, not on every tick. */
+  /**
+   * Logs a problem evaluating a stat trigger once, not on every tick. While
+   * the stack starts (the gateway fleet comes up after the worker), it is
+   * only a debug line; one that outlasts the start-up is a warning.
+   */
   private trouble(problem: string, detail?: string): void {
     if (this.troubles.has(problem)) return;
+    if (Date.now() - this.startedAt < STARTUP_GRACE_MS) {
+      this.log.debug({ problem, detail }, "a gateway stat trigger cannot be evaluated yet (starting up)");
+      return;
+    }
     this.troubles.add(problem);
     this.log.warn({ problem, detail }, "a gateway stat trigger cannot be evaluated");
   }

@@ -132,7 +132,7 @@ export async function gatewayNodes(
       if (nodes.length > 0) return { nodes, source: "admin", bypass: answer.mode === "bypass" };
     } catch (err) {
       if (ctx.signal.aborted) throw err;
-      ctx.log.warn({ probe: ctx.probe, err: describeError(err) }, "gateway admin API unavailable; using the configured node URLs");
+      ctx.log.warn({ err: describeError(err) }, "gateway admin API unavailable; using the configured node URLs");
     }
   }
   if (ctx.targets.gatewayNodeUrls.length > 0) return { nodes: byPosition(ctx.targets.gatewayNodeUrls), source: "config" };

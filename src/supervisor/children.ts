@@ -69,7 +69,7 @@ export class ChildSupervisor {
         const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
         proc.kill("SIGTERM");
         const timer = setTimeout(() => {
-          this.log.warn({ child: child.spec.name, pid: proc.pid }, "child did not stop in time; killing it");
+          this.log.warn({ child: child.spec.name, child_pid: proc.pid }, "child did not stop in time; killing it");
           proc.kill("SIGKILL");
         }, graceMs);
         await exited;

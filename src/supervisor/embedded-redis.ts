@@ -92,7 +92,7 @@ export class EmbeddedRedis {
       const port = await freePort();
       try {
         await this.launch(port);
-        this.log.info({ port, pid: this.child?.pid, persist: this.options.persist, dir: this.options.dir }, "embedded redis-server ready");
+        this.log.info({ port, redis_pid: this.child?.pid, persist: this.options.persist, dir: this.options.dir }, "embedded redis-server ready");
         return this.url;
       } catch (err) {
         if (attempt >= 3 || !this.output.some((l) => /Address already in use/i.test(l))) throw err;
@@ -196,7 +196,7 @@ export class EmbeddedRedis {
       return;
     }
     if (!processAlive(pid) || !isRedisServer(pid)) return;
-    this.log.warn({ pid }, "stopping a redis-server left over from an earlier run");
+    this.log.warn({ redis_pid: pid }, "stopping a redis-server left over from an earlier run");
     process.kill(pid, "SIGTERM");
     for (let waited = 0; waited < STOP_TIMEOUT_MS && processAlive(pid); waited += 100) await sleep(100);
     if (processAlive(pid)) process.kill(pid, "SIGKILL");

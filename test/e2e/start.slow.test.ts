@@ -102,6 +102,10 @@ describe("pulseboard start (slow: whole service from the CLI)", { timeout: 240_0
       const { body } = await fetchJson(service!.url("/admin/api/components"), token);
       return body.components.every((c: any) => c.state && enabledRan(c)) ? body.components : undefined;
     }, 45_000, 500);
+    // Start-up is not an outage of anything: no warning that the gateway could not be read while it was still coming up.
+    assert.deepEqual(service.output.filter((line) => line.includes("a gateway stat trigger cannot be evaluated")), []);
+    const repeated = service.output.filter((line) => line.startsWith("{") && ["pid", "probe", "child", "node"].some((key) => (line.match(new RegExp(`"${key}":`, "g"))?.length ?? 0) > 1));
+    assert.deepEqual(repeated, [], "log lines that name a field twice");
     for (const component of computed) {
       assert.equal(component.state.status, "operational", `${component.id}: ${JSON.stringify(component.probes)}`);
       for (const probe of component.probes.filter((p: any) => p.enabled)) {
