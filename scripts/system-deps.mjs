@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Makes sure the system programs Pulseboard needs are installed:
-//   node scripts/system-deps.mjs redis-server [chromium] [mosquitto] [nats-server]
+//   node scripts/system-deps.mjs redis-server [chromium] [mosquitto] [nats-server] [promtool]
 // Installs a missing one with apt-get when running as root on Debian/Ubuntu;
 // elsewhere prints what to run and exits 1.
 import { spawnSync } from "node:child_process";
@@ -12,6 +12,7 @@ const PACKAGES = {
   chromium: { apt: "chromium", brew: "--cask chromium", why: "the status page's browser tests drive a real headless Chromium" },
   mosquitto: { apt: "mosquitto", brew: "mosquitto", why: "the MQTT probes' tests run against a real Mosquitto broker" },
   "nats-server": { apt: "nats-server", brew: "nats-server", why: "the NATS probes' tests run against a real nats-server" },
+  promtool: { apt: "prometheus", brew: "prometheus", why: "a test lints /metrics with Prometheus's promtool" },
 };
 
 function which(name) {

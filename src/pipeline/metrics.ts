@@ -1,6 +1,7 @@
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
-import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { Gauge, Registry } from "prom-client";
+import { collectRuntimeMetrics } from "./runtime-metrics.ts";
 import type { Config } from "../config/index.ts";
 import type { StatusContext } from "../status/index.ts";
 import type { NotificationControl } from "./notification-control.ts";
@@ -33,7 +34,7 @@ export class ClusterMetrics {
       notifications?: NotificationControl;
     },
   ) {
-    collectDefaultMetrics({ register: this.process, prefix: "pulseboard_web_" });
+    collectRuntimeMetrics(this.process, "pulseboard_web_");
   }
 
   get contentType(): string {

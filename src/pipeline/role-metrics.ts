@@ -1,8 +1,9 @@
 import { hostname } from "node:os";
 import type { Worker } from "bullmq";
 import type { Redis } from "ioredis";
-import { AggregatorRegistry, collectDefaultMetrics, Counter, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from "prom-client";
+import { AggregatorRegistry, Counter, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from "prom-client";
 import { describeError, type Logger } from "../core/index.ts";
+import { collectRuntimeMetrics } from "./runtime-metrics.ts";
 
 /** The roles that publish their metrics for the web role's /metrics. */
 export type PublishingRole = "worker" | "agent" | "scheduler";
@@ -49,7 +50,7 @@ export class RoleMetrics {
   constructor(readonly role: PublishingRole | "test", options: { instance?: string; runtime?: boolean } = {}) {
     this.instance = options.instance ?? `${hostname()}:${process.pid}`;
     this.registry.setDefaultLabels({ instance: this.instance });
-    if (options.runtime ?? true) collectDefaultMetrics({ register: this.registry, prefix: `pulseboard_${role}_` });
+    if (options.runtime ?? true) collectRuntimeMetrics(this.registry, `pulseboard_${role}_`);
   }
 
   /** A counter of this process, made on first use (stages share one by name). */

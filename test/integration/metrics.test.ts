@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { Queue } from "bullmq";
 import request from "supertest";
 import { bullPrefix, QUEUE, RoleMetrics } from "../../src/pipeline/index.ts";
 import { openIncident, setComponentStatus } from "../../src/status/index.ts";
+import { findExecutable } from "../../src/core/index.ts";
 import { metricValue } from "../helpers/prometheus.ts";
 import { testLog } from "../helpers/config.ts";
 import { startWebRig, type WebRig } from "../helpers/web.ts";
@@ -90,6 +92,23 @@ probes:
       assert.equal(metricValue(text, "pulseboard_notification_attempts_total"), undefined);
     } finally {
       await Promise.all([worker, ...agents].map((m) => m.close()));
+    }
+  });
+
+  it("passes Prometheus's own lint (promtool check metrics), the web's runtime and every role's merged in", async () => {
+    const promtool = findExecutable("promtool", `${process.env.PATH ?? ""}:/usr/sbin:/usr/bin`);
+    assert.ok(promtool, "promtool is not installed: run `node scripts/system-deps.mjs promtool` (Debian: apt-get install prometheus)");
+    const worker = new RoleMetrics("worker", { instance: "host-lint:1" });
+    worker.counter("pulseboard_notification_attempts_total", "attempts", ["channel", "outcome"]).inc({ channel: "slack", outcome: "delivered" });
+    worker.publish(rig.connection, rig.config.redis.prefix, testLog());
+    await worker.publishOnce();
+    try {
+      const text = (await request(rig.app).get("/metrics").set("authorization", `Bearer ${TOKEN}`).expect(200)).text;
+      assert.ok(metricValue(text, "pulseboard_worker_process_resident_memory_bytes", { instance: "host-lint:1" })! > 0, "the worker's runtime is in the scrape");
+      const lint = spawnSync(promtool, ["check", "metrics"], { input: text, encoding: "utf8" });
+      assert.equal(lint.status, 0, `promtool check metrics: ${lint.stdout}${lint.stderr}`);
+    } finally {
+      await worker.close();
     }
   });
 });
