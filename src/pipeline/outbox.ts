@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import type { Config } from "../config/index.ts";
 import type { Logger } from "../core/index.ts";
 import type { NotificationEvent } from "../notify/index.ts";
-import type { Incident, OutboxEntry, StatusContext } from "../status/index.ts";
+import { currentImpact, type Incident, type OutboxEntry, type StatusContext } from "../status/index.ts";
 import { routeChannels } from "./notify-routing.ts";
 import { bullPrefix, QUEUE, type NotifyJob } from "./queues.ts";
 import { startLeasedStreamReader } from "./stream-consumer.ts";
@@ -106,6 +106,7 @@ function eventOf(config: Config, entry: OutboxEntry, incident: Incident, index: 
     incident,
     update,
     incident_url: `${pageUrl}/incidents/${incident.id}`,
-    urgency: incident.impact === "critical" || incident.impact === "major" ? "high" : "low",
+    // The impact now, not the worst reached: a recovery's posts page no one.
+    urgency: ["critical", "major"].includes(currentImpact(incident)) ? "high" : "low",
   };
 }

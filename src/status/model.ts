@@ -47,6 +47,20 @@ export function impactOf(status: ComponentStatus): IncidentImpact {
   }
 }
 
+/** The worse of two incident impacts (none < minor < major < critical). */
+export function worseImpact(a: IncidentImpact, b: IncidentImpact): IncidentImpact {
+  return INCIDENT_IMPACTS.indexOf(b) > INCIDENT_IMPACTS.indexOf(a) ? b : a;
+}
+
+/**
+ * The impact an incident has right now, where `impact` is the worst it
+ * reached: an automatic incident's follows the current status of its worst
+ * component; a manual one's is what its people set.
+ */
+export function currentImpact(incident: Incident): IncidentImpact {
+  return incident.automatic ? impactOf(worstStatus(Object.values(incident.components))) : incident.impact;
+}
+
 /** The current state of one component, as stored. */
 export interface ComponentState {
   status: ComponentStatus;
@@ -97,6 +111,12 @@ export interface Incident {
   id: string;
   name: string;
   status: IncidentStatus;
+  /**
+   * The worst impact the incident reached, as Statuspage keeps it: an
+   * automatic incident's rises with its components and never falls by
+   * itself; a person may set any impact (lower included) through an update.
+   * What it is now: {@link currentImpact}.
+   */
   impact: IncidentImpact;
   /** Opened by the pipeline (and resolved by it when its components recover). */
   automatic: boolean;

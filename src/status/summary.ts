@@ -1,9 +1,10 @@
 import type { ComponentConfig } from "../config/index.ts";
 import {
-  INCIDENT_IMPACTS,
   componentsInMaintenance,
+  currentImpact,
   effectiveStatus,
   impactOf,
+  worseImpact,
   worstStatus,
   type ComponentState,
   type ComponentStatus,
@@ -82,9 +83,9 @@ function viewOf(config: ComponentConfig, position: number, computed: ComponentSt
 }
 
 function indicatorOf(statuses: ComponentStatus[], unresolved: Incident[]): Indicator {
-  const rank = (impact: IncidentImpact): number => INCIDENT_IMPACTS.indexOf(impact);
   let worst: IncidentImpact = impactOf(worstStatus(statuses));
-  for (const incident of unresolved) if (rank(incident.impact) > rank(worst)) worst = incident.impact;
+  // The page says how things are now, not the worst an incident reached.
+  for (const incident of unresolved) worst = worseImpact(worst, currentImpact(incident));
   if (worst === "none" && statuses.includes("under_maintenance")) return "maintenance";
   return worst;
 }

@@ -24,7 +24,7 @@ export interface FeedInput {
   updatedAt: string;
 }
 
-/** RSS 2.0 and Atom 1.0 feeds of incidents, each with its updates. */
+/** RSS 2.0 and Atom 1.0 feeds of incidents, each with its updates and, as a category, the worst impact it reached. */
 export function feedRoutes({ config }: RouteContext): PublicRoute[] {
   const options = { cacheControl: CACHE_CONTROL.feed, cors: true };
   return [
@@ -55,6 +55,7 @@ export function rssFeed(input: FeedInput): string {
       `<link>${xmlEscape(url)}</link>`,
       `<guid isPermaLink="true">${xmlEscape(url)}</guid>`,
       `<pubDate>${rfc822(incident.started_at)}</pubDate>`,
+      `<category domain="impact">${incident.impact}</category>`,
       `<description>${xmlEscape(incidentHtml(incident, input, time))}</description>`,
       "</item>",
     ].join("");
@@ -86,6 +87,7 @@ export function atomFeed(input: FeedInput): string {
       `<published>${rfc3339(incident.started_at)}</published>`,
       `<updated>${rfc3339(incident.updated_at)}</updated>`,
       `<link rel="alternate" type="text/html" href="${xmlEscape(url)}"/>`,
+      `<category term="${incident.impact}" label="${capitalized(incident.impact)} impact"/>`,
       `<content type="html">${xmlEscape(incidentHtml(incident, input, time))}</content>`,
       "</entry>",
     ].join("");
@@ -103,6 +105,10 @@ export function atomFeed(input: FeedInput): string {
     "</feed>",
     "",
   ].join("\n");
+}
+
+function capitalized(word: string): string {
+  return word.charAt(0).toUpperCase() + word.slice(1);
 }
 
 function feedTitle(input: FeedInput): string {

@@ -6,6 +6,7 @@ import {
   INCIDENT_STATUSES,
   impactOf,
   isUnresolved,
+  worseImpact,
   worstStatus,
   type AffectedComponent,
   type ComponentStatus,
@@ -87,7 +88,7 @@ function applyUpdate(ctx: StatusContext, current: Incident, input: z.output<type
   return {
     ...current,
     status,
-    impact: input.impact ?? (current.automatic ? impactOf(worstStatus(Object.values(components))) : current.impact),
+    impact: input.impact ?? impactAfter(current, components),
     components,
     updated_at: at,
     monitoring_at: status === "monitoring" && current.status !== "monitoring" ? at : current.monitoring_at,
@@ -98,4 +99,17 @@ function applyUpdate(ctx: StatusContext, current: Incident, input: z.output<type
     ],
     revision: current.revision + 1,
   };
+}
+
+/**
+ * An update that does not set the impact keeps the worst one reached. An
+ * automatic incident's rises when this update makes its components worse
+ * than they were; staying as bad does not undo a person's lowering.
+ */
+function impactAfter(current: Incident, components: Record<string, ComponentStatus>): Incident["impact"] {
+  if (!current.automatic) return current.impact;
+  const before = impactOf(worstStatus(Object.values(current.components)));
+  const now = impactOf(worstStatus(Object.values(components)));
+  const worsened = worseImpact(before, now) !== before;
+  return worsened ? worseImpact(current.impact, now) : current.impact;
 }
