@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigWatcher, loadConfig, formatDuration, type Config } from "./config/index.ts";
+import { ConfigWatcher, loadConfig, formatDuration, pageUrlWarning, type Config } from "./config/index.ts";
 import { ConfigError, MissingDependencyError, PACKAGE_ROOT, createLogger, describeError, setEgressPolicy, stopOnSignals } from "./core/index.ts";
 import { fleetKinds } from "./fleet/index.ts";
 import { playbookSteps } from "./playbooks/index.ts";
@@ -111,6 +111,8 @@ async function configCommand(args: string[], configFlag: string | undefined): Pr
   const registry = await ProbeRegistry.load();
   const config = loadConfig({ file: file ?? configFlag, probeKinds: registry, channelKinds, fleetKinds, playbookSteps });
   process.stdout.write(describeConfig(config));
+  const warning = pageUrlWarning(config);
+  if (warning) process.stderr.write(`pulseboard: warning: ${warning}\n`);
   return EXIT.ok;
 }
 

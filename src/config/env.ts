@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import type { ConfigFile } from "./schema.ts";
+import { pageUrl, type ConfigFile } from "./schema.ts";
 
 const portVar = z
   .string()
@@ -39,6 +39,8 @@ export const envSchema = z.preprocess(
   z.object({
     PORT: portVar,
     HOST: z.string().min(1).optional(),
+    /** Where people reach the status page. @defaultValue page.url, else http://localhost:<PORT> */
+    PUBLIC_URL: pageUrl.optional(),
     REDIS_URL: redisUrlVar,
     CACHE_REDIS_URL: redisUrlVar,
     GATEWAY_PORT: portVar,
@@ -67,6 +69,7 @@ export function applyEnv(file: ConfigFile, env: EnvOverrides): ConfigFile {
   return {
     ...file,
     home: env.PULSEBOARD_HOME ?? file.home,
+    page: { ...file.page, url: env.PUBLIC_URL ?? file.page.url },
     web: { ...file.web, port: env.PORT ?? file.web.port, host: env.HOST ?? file.web.host },
     redis: { ...file.redis, url: env.REDIS_URL ?? file.redis.url },
     cache: { url: env.CACHE_REDIS_URL ?? file.cache.url },

@@ -2,6 +2,7 @@ export { loadConfig, parseConfig, type LoadOptions } from "./load.ts";
 export { formatIssues, formatPath, shown } from "./issues.ts";
 export type { Config, FleetConfig, SubscriptionsConfig, GatewayConfig, ResolvedProbe, ResolvedChannel, ProbeKindSchemas, KindSchemas } from "./resolve.ts";
 export { parseSize } from "./size.ts";
+export { pageUrlWarning } from "./page-url.ts";
 export { durationProblem, durationSchema, formatDuration, parseDuration } from "./duration.ts";
 export {
   COMPONENT_STATUSES,

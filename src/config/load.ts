@@ -5,7 +5,8 @@ import { ConfigError, findExecutable } from "../core/index.ts";
 import { interpolateEnv } from "./interpolate.ts";
 import { fileSchema, type ConfigFile } from "./schema.ts";
 import { resolveConfig, type Config, type KindSchemas, type ProbeKindSchemas } from "./resolve.ts";
-import { envSchema, applyEnv, readSecretFiles } from "./env.ts";
+import { envSchema, applyEnv, readSecretFiles, type EnvOverrides } from "./env.ts";
+import { parseSalvaging } from "./salvage.ts";
 import { formatIssues } from "./issues.ts";
 import type { PlaybookStepKinds } from "./playbooks.ts";
 
@@ -39,31 +40,47 @@ export function loadConfig(options: LoadOptions): Config {
   return parseConfig(text, { ...options, env, cwd, file });
 }
 
-/** Validates configuration text (what `loadConfig` does after reading the file). */
+/**
+ * Validates configuration text (what `loadConfig` does after reading the file).
+ * Every stage runs as far as it can, so one ConfigError lists every problem:
+ * a wrong environment variable or a broken field does not hide the
+ * cross-reference problems of the rest of the file.
+ */
 export function parseConfig(
   text: string,
   options: LoadOptions & { file: string; env: Record<string, string | undefined>; cwd: string },
 ): Config {
   const problems: string[] = [];
   const env = readSecretFiles(options.env, problems);
-  const raw = parseYaml(text, options.file);
+  const raw = parseYaml(text, options.file, problems);
   const interpolated = interpolateEnv(raw ?? {}, env, problems);
-  const envParsed = envSchema.safeParse(env);
-  if (!envParsed.success) problems.push(...formatIssues(envParsed.error.issues));
-  const parsed = fileSchema.safeParse(interpolated);
-  if (!parsed.success) problems.push(...formatIssues(parsed.error.issues));
-  if (problems.length > 0 || !parsed.success || !envParsed.success) throw new ConfigError(problems, options.file);
+  const overrides = parseEnv(env, problems);
+  const parsed = parseSalvaging(fileSchema, interpolated);
+  problems.push(...parsed.problems);
+  if (!parsed.data) throw new ConfigError(problems, options.file);
 
-  const file: ConfigFile = applyEnv(parsed.data, envParsed.data);
-  const config = resolveConfig(file, { file: options.file, cwd: options.cwd, probeKinds: options.probeKinds, channelKinds: options.channelKinds, fleetKinds: options.fleetKinds, playbookSteps: options.playbookSteps, problems });
+  const file: ConfigFile = applyEnv(parsed.data, overrides);
+  const found: string[] = [];
+  const config = resolveConfig(file, { file: options.file, cwd: options.cwd, probeKinds: options.probeKinds, channelKinds: options.channelKinds, fleetKinds: options.fleetKinds, playbookSteps: options.playbookSteps, problems: found });
+  problems.push(...parsed.tidy(found));
   if (problems.length > 0) throw new ConfigError(problems, options.file);
-  config.fleet.inCluster = envParsed.data.KUBERNETES_SERVICE_HOST !== undefined;
-  const bin = envParsed.data.REDIS_SERVER_BIN;
+  config.fleet.inCluster = overrides.KUBERNETES_SERVICE_HOST !== undefined;
+  const bin = overrides.REDIS_SERVER_BIN;
   config.embedded = {
-    redisServer: bin ? (existsSync(bin) ? bin : undefined) : findExecutable("redis-server", envParsed.data.PATH ?? ""),
+    redisServer: bin ? (existsSync(bin) ? bin : undefined) : findExecutable("redis-server", overrides.PATH ?? ""),
     redisServerSetting: bin,
   };
   return config;
+}
+
+/** The environment's overrides; a variable that is wrong is a problem, and the file's value stands in for it so the rest is still checked. */
+function parseEnv(env: Record<string, string | undefined>, problems: string[]): EnvOverrides {
+  const parsed = envSchema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  problems.push(...formatIssues(parsed.error.issues));
+  const wrong = new Set(parsed.error.issues.map((issue) => issue.path[0]));
+  const rest = envSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([name]) => !wrong.has(name))));
+  return rest.success ? rest.data : {};
 }
 
 function readConfigText(file: string): string {
@@ -77,20 +94,22 @@ function readConfigText(file: string): string {
   }
 }
 
-function parseYaml(text: string, file: string): unknown {
+/** Duplicate keys leave a tree worth checking further (the last one wins); other YAML errors do not. */
+const TREE_STILL_SOUND = new Set(["DUPLICATE_KEY"]);
+
+function parseYaml(text: string, file: string, problems: string[]): unknown {
   // Merge keys (`<<: *anchor`) let probes of one broker share its connection settings, as docker-compose files do.
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, merge: true });
-  if (doc.errors.length > 0) {
-    const problems = doc.errors.map((error) => {
-      const at = error.linePos?.[0];
-      const where = at ? `line ${at.line}, column ${at.col}` : "YAML";
-      return `${where}: ${error.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")}`;
-    });
-    throw new ConfigError(problems, file);
+  for (const error of doc.errors) {
+    const at = error.linePos?.[0];
+    const where = at ? `line ${at.line}, column ${at.col}` : "YAML";
+    problems.push(`${where}: ${error.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")}`);
   }
+  if (doc.errors.some((error) => !TREE_STILL_SOUND.has(error.code))) throw new ConfigError(problems, file);
   const value: unknown = doc.toJS();
   if (value !== null && value !== undefined && (typeof value !== "object" || Array.isArray(value))) {
-    throw new ConfigError(["(root): expected a mapping of settings (page, components, probes, …)"], file);
+    problems.push("(root): expected a mapping of settings (page, components, probes, …)");
+    throw new ConfigError(problems, file);
   }
   return value;
 }

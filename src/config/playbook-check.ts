@@ -1,4 +1,4 @@
-import { formatIssues } from "./issues.ts";
+import { formatIssues, suggestKeys } from "./issues.ts";
 import { playbookEntrySchema, resolvePlaybooks, type PlaybookConfig, type PlaybookStepKinds } from "./playbooks.ts";
 import type { Config } from "./resolve.ts";
 import { COMPONENT_STATUSES, duration, id } from "./schema.ts";
@@ -10,7 +10,7 @@ import { COMPONENT_STATUSES, duration, id } from "./schema.ts";
  * API, so a change can be checked before it goes into pulseboard.yaml.
  */
 export function checkPlaybook(raw: unknown, config: Config, stepKinds?: PlaybookStepKinds): { playbook?: PlaybookConfig; problems: string[] } {
-  const parsed = playbookEntrySchema({ id, duration }).safeParse(raw);
+  const parsed = playbookEntrySchema({ id, duration }).safeParse(raw, { error: suggestKeys });
   if (!parsed.success) return { problems: formatIssues(parsed.error.issues, "playbook") };
   const problems: string[] = [];
   const [playbook] = resolvePlaybooks(

@@ -1,7 +1,8 @@
 import { z } from "zod";
 import type { ComponentStatus, duration, id } from "./schema.ts";
 import type { KindSchemas } from "./resolve.ts";
-import { formatIssues, formatPath } from "./issues.ts";
+import { formatIssues, formatPath, suggestKeys } from "./issues.ts";
+import { didYouMean, noSuchId } from "./closest.ts";
 
 /**
  * `playbooks:` in pulseboard.yaml: a trigger, guarded steps, what to do on
@@ -255,13 +256,13 @@ function resolveSteps(raw: { action: string }[], at: string, ctx: PlaybookContex
     const where = `${at}[${j}]`;
     const kinds = ctx.stepKinds;
     if (!(PLAYBOOK_ACTIONS as readonly string[]).includes(action)) {
-      ctx.problems.push(`${where}.action: expected a step action: ${PLAYBOOK_ACTIONS.join(", ")}; got "${action}"`);
+      ctx.problems.push(`${where}.action: expected a step action: ${PLAYBOOK_ACTIONS.join(", ")}; got "${action}"${didYouMean(action, PLAYBOOK_ACTIONS)}`);
     } else if (kinds) {
       const schema = kinds.schema(action);
       if (!schema) {
         ctx.problems.push(`${where}.action: no step implements "${action}" (known: ${kinds.kinds().join(", ")})`);
       } else {
-        const parsed = schema.safeParse(settings);
+        const parsed = schema.safeParse(settings, { error: suggestKeys });
         if (!parsed.success) ctx.problems.push(...formatIssues(parsed.error.issues, where));
         else checkReferences(kinds.references(action, parsed.data), where, ctx);
       }
@@ -276,5 +277,5 @@ function checkReferences(references: StepReference[], at: string, ctx: PlaybookC
 }
 
 function checkId(known: Set<string>, id: string, at: string, what: string, problems: string[]): void {
-  if (!known.has(id)) problems.push(`${at}: no ${what} has the id "${id}"`);
+  if (!known.has(id)) problems.push(`${at}: ${noSuchId(what, id, known)}`);
 }

@@ -5,7 +5,9 @@ import type { ChannelConfig, ComponentConfig, ConfigFile, FleetSection, Location
 import { COMPONENT_STATUSES } from "./schema.ts";
 import { resolvePlaybooks, type PlaybookConfig, type PlaybookStepKinds } from "./playbooks.ts";
 import { formatDuration } from "./duration.ts";
-import { formatIssues, shown } from "./issues.ts";
+import { formatIssues, shown, suggestKeys } from "./issues.ts";
+import { didYouMean, noSuchId } from "./closest.ts";
+import { servedPageUrl } from "./page-url.ts";
 
 /** The kinds of something that exist (probes, notification channels), so config naming them can be checked. */
 export interface KindSchemas {
@@ -99,7 +101,8 @@ export interface Config {
   file: string;
   /** Absolute data directory (PULSEBOARD_HOME). */
   home: string;
-  page: ConfigFile["page"];
+  /** `url`: PUBLIC_URL, else page.url, else where the web role serves (`http://localhost:<PORT>`). */
+  page: ConfigFile["page"] & { url: string };
   web: { port: number; host?: string; rateLimit: { perSecond: number; burst: number }; trustProxy: boolean };
   /** Control-plane Redis; no url means `start` embeds one. */
   redis: { url?: string; prefix: string };
@@ -160,7 +163,7 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
   checkUnique(file.maintenance, "maintenance", problems);
   file.maintenance.forEach((m, i) => {
     m.components.forEach((c, j) => {
-      if (!componentIds.has(c)) problems.push(`maintenance[${i}].components[${j}]: no component has the id "${c}"`);
+      if (!componentIds.has(c)) problems.push(`maintenance[${i}].components[${j}]: ${noSuchId("component", c, componentIds)}`);
     });
     if (m.cron !== undefined && !cron.validate(m.cron)) problems.push(`maintenance[${i}].cron: "${m.cron}" is not a cron expression (like "0 3 * * 0")`);
   });
@@ -177,10 +180,10 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
   });
   file.notifications.routes.forEach((route, i) => {
     route.channels.forEach((c, j) => {
-      if (!channelIds.has(c)) problems.push(`notifications.routes[${i}].channels[${j}]: no channel has the id "${c}"`);
+      if (!channelIds.has(c)) problems.push(`notifications.routes[${i}].channels[${j}]: ${noSuchId("channel", c, channelIds)}`);
     });
     route.components?.forEach((c, j) => {
-      if (!componentIds.has(c)) problems.push(`notifications.routes[${i}].components[${j}]: no component has the id "${c}"`);
+      if (!componentIds.has(c)) problems.push(`notifications.routes[${i}].components[${j}]: ${noSuchId("component", c, componentIds)}`);
     });
   });
 
@@ -196,7 +199,7 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
   return {
     file: ctx.file,
     home: path.resolve(ctx.cwd, file.home),
-    page: file.page,
+    page: { ...file.page, url: file.page.url ?? servedPageUrl(file.web) },
     web: { port: file.web.port, host: file.web.host, rateLimit: { perSecond: file.web.rate_limit.per_second, burst: file.web.rate_limit.burst }, trustProxy: file.web.trust_proxy },
     redis: file.redis,
     cache: file.cache,
@@ -250,11 +253,11 @@ function resolveProbe(
   const { problems } = ctx;
   const locations = probe.locations === "all" ? [...ctx.locationIds] : probe.locations;
   probe.components.forEach((component, j) => {
-    if (!ctx.componentIds.has(component)) problems.push(`${at}.components[${j}]: no component has the id "${component}"`);
+    if (!ctx.componentIds.has(component)) problems.push(`${at}.components[${j}]: ${noSuchId("component", component, ctx.componentIds)}`);
   });
   if (probe.locations !== "all") {
     probe.locations.forEach((location, j) => {
-      if (!ctx.locationIds.has(location)) problems.push(`${at}.locations[${j}]: no location has the id "${location}"`);
+      if (!ctx.locationIds.has(location)) problems.push(`${at}.locations[${j}]: ${noSuchId("location", location, ctx.locationIds)}`);
     });
   }
   const timeout = probe.timeout ?? Math.min(probe.interval, 5_000);
@@ -268,9 +271,9 @@ function resolveProbe(
   let settings: unknown = probe.with;
   const schema = ctx.probeKinds.schema(probe.kind);
   if (!schema) {
-    problems.push(`${at}.kind: unknown probe kind ${shown(probe.kind)} (known: ${ctx.probeKinds.kinds().join(", ")})`);
+    problems.push(`${at}.kind: unknown probe kind ${shown(probe.kind)}${didYouMean(probe.kind, ctx.probeKinds.kinds())} (known: ${ctx.probeKinds.kinds().join(", ")})`);
   } else {
-    const parsed = schema.safeParse(probe.with);
+    const parsed = schema.safeParse(probe.with, { error: suggestKeys });
     if (parsed.success) settings = parsed.data;
     else problems.push(...formatIssues(parsed.error.issues, `${at}.with`));
   }
@@ -282,10 +285,10 @@ function resolveChannel(channel: ChannelConfig, at: string, ctx: ResolveContext)
   if (!ctx.channelKinds) return { id, kind, settings };
   const schema = ctx.channelKinds.schema(kind);
   if (!schema) {
-    ctx.problems.push(`${at}.kind: unknown channel kind "${kind}" (known: ${ctx.channelKinds.kinds().join(", ")})`);
+    ctx.problems.push(`${at}.kind: unknown channel kind "${kind}"${didYouMean(kind, ctx.channelKinds.kinds())} (known: ${ctx.channelKinds.kinds().join(", ")})`);
     return { id, kind, settings };
   }
-  const parsed = schema.safeParse(settings);
+  const parsed = schema.safeParse(settings, { error: suggestKeys });
   if (!parsed.success) ctx.problems.push(...formatIssues(parsed.error.issues, at));
   return { id, kind, settings: parsed.success ? parsed.data : settings };
 }
@@ -297,10 +300,10 @@ function resolveFleet(section: FleetSection, ctx: ResolveContext): FleetConfig {
   if (!ctx.fleetKinds) return fleet;
   const schema = ctx.fleetKinds.schema(driver);
   if (!schema) {
-    ctx.problems.push(`fleet.driver: unknown fleet driver "${driver}" (known: ${ctx.fleetKinds.kinds().join(", ")})`);
+    ctx.problems.push(`fleet.driver: unknown fleet driver "${driver}"${didYouMean(driver, ctx.fleetKinds.kinds())} (known: ${ctx.fleetKinds.kinds().join(", ")})`);
     return fleet;
   }
-  const parsed = schema.safeParse(settings);
+  const parsed = schema.safeParse(settings, { error: suggestKeys });
   if (!parsed.success) ctx.problems.push(...formatIssues(parsed.error.issues, "fleet"));
   return fleet;
 }
@@ -325,7 +328,7 @@ function resolveSubscriptions(section: ConfigFile["subscriptions"], ctx: Resolve
   const raw = { ...email.smtp, from: email.from, to: [SUBSCRIBER_PLACEHOLDER] };
   const schema = ctx.channelKinds?.schema("email");
   if (!schema) return { ...out, email: { settings: raw } };
-  const parsed = schema.safeParse(raw);
+  const parsed = schema.safeParse(raw, { error: suggestKeys });
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const [first, ...rest] = issue.path;

@@ -42,9 +42,13 @@ const redisUrl = z
   .string()
   .regex(/^rediss?:\/\//, { error: "expected a Redis URL like redis://host:6379" });
 
+/** The public URL of the status page (`page.url`, PUBLIC_URL). */
+export const pageUrl = z.string().url({ error: "expected the public URL of the status page, like https://status.example.com" });
+
 const pageSchema = z.strictObject({
   name: z.string().min(1).default("Status"),
-  url: z.string().url({ error: "expected the public URL of the status page, like https://status.example.com" }).default("http://localhost:3000"),
+  /** Where people reach the page; every absolute link is built from it. @defaultValue $PUBLIC_URL, else http://localhost:<web.port> */
+  url: pageUrl.optional(),
   time_zone: z
     .string()
     .refine(isTimeZone, { error: "expected an IANA time zone like \"Europe/Berlin\" or \"Etc/UTC\"" })

@@ -1,8 +1,9 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { pageUrlWarning } from "../config/index.ts";
 import { MissingDependencyError, findExecutable, fromSource, sleep, type Logger } from "../core/index.ts";
-import { ChildSupervisor, EmbeddedRedis, ensureToken, type ReadyMessage } from "../supervisor/index.ts";
+import { ChildSupervisor, EmbeddedRedis, ensureToken, watchParent, type ReadyMessage } from "../supervisor/index.ts";
 import type { Role, RoleContext } from "./context.ts";
 
 /** The CLI entry point every child runs: the compiled one, or the source (through tsx's loader) in development. */
@@ -18,9 +19,17 @@ const GATEWAY_WAIT_MS = 20_000;
  * redis-server (AOF on) when REDIS_URL is unset and a separate cache
  * redis-server for the gateway when CACHE_REDIS_URL is unset, then runs the
  * gateway fleet, web, worker, scheduler and one agent per location as
- * children, restarting any that crash.
+ * children, restarting any that crash. When its own parent dies (a wrapper
+ * or shell killed with SIGKILL), it stops everything as on SIGTERM.
  */
 export async function runStart({ config, log, env }: RoleContext): Promise<Role> {
+  // A real SIGTERM, so the stop is the one main.ts already runs for it, also while still starting.
+  const unwatchParent = watchParent((parent) => {
+    log.warn({ parent_pid: parent }, "the process that started pulseboard start is gone; stopping as on SIGTERM");
+    process.kill(process.pid, "SIGTERM");
+  });
+  const pageWarning = pageUrlWarning(config);
+  if (pageWarning) log.warn({ url: config.page.url, port: config.web.port }, pageWarning);
   mkdirSync(config.home, { recursive: true, mode: 0o700 });
   const embedded: EmbeddedRedis[] = [];
   const stopEmbedded = () => Promise.all(embedded.map((r) => r.stop()));
@@ -68,12 +77,14 @@ export async function runStart({ config, log, env }: RoleContext): Promise<Role>
 
     return {
       async stop() {
+        unwatchParent();
         await children.stopAll(CHILD_GRACE_MS);
         await stopEmbedded();
         log.info("pulseboard stopped");
       },
     };
   } catch (err) {
+    unwatchParent();
     await stopEmbedded();
     throw err;
   }

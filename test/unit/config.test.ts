@@ -108,7 +108,7 @@ probes:
 
   it("refuses unknown keys, so a typo does not silently fall back to a default", async () => {
     const problems = await problemsOf(MINIMAL.replace("kind: websocket", "kind: websocket\n    intervall: 5s"));
-    assert.deepEqual(problems, ['probes[0]: Unrecognized key: "intervall"']);
+    assert.deepEqual(problems, ['probes[0]: Unrecognized key: "intervall" (did you mean "interval"?)']);
   });
 
   it("lets the environment override the file and validates the override", async () => {

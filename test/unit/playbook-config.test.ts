@@ -113,8 +113,14 @@ describe("playbook configuration", () => {
     approval: { timeout: 1m, channels: [phone] }
   - { id: p, trigger: { component: cache }, steps: [{ action: restore-cache }] }
 `);
+    // A bad guard does not hide the references and step settings checked after the schema.
     assert.deepEqual(problems.sort(), [
+      'playbooks[0].approval.channels[0]: no channel has the id "phone"',
       "playbooks[0].guards.max_runs: must be ≥ 1",
+      'playbooks[0].on_failure.escalate[1]: no channel has the id "pager"',
+      "playbooks[0].on_failure.steps[0].min: must be ≥ 1",
+      'playbooks[0].restore.steps[0].for: expected a duration like "30s", got "forever"',
+      'playbooks[1].id: "p" is already used by playbooks[0]',
     ]);
     const resolved = await problemsOf(`  - id: p
     mode: approve
