@@ -1,7 +1,8 @@
+import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseConfig, type Config } from "../../src/config/index.ts";
-import { createLogger, type Logger } from "../../src/core/index.ts";
+import { ConfigError, createLogger, type Logger } from "../../src/core/index.ts";
 import { fleetKinds } from "../../src/fleet/index.ts";
 import { channelKinds } from "../../src/notify/index.ts";
 import { playbookSteps } from "../../src/playbooks/index.ts";
@@ -28,6 +29,17 @@ export async function configFrom(yaml: string, env: Record<string, string | unde
     fleetKinds,
     playbookSteps,
   });
+}
+
+/** The problems a refused config text is refused with; fails the test when it is accepted. */
+export async function problemsOf(yaml: string, env: Record<string, string> = {}): Promise<string[]> {
+  try {
+    await configFrom(yaml, env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return err.problems;
+  }
+  assert.fail("expected the configuration to be refused");
 }
 
 /** A logger for tests: silent unless TEST_LOG_LEVEL says otherwise. */

@@ -5,18 +5,8 @@ import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { closest } from "../../src/config/closest.ts";
-import { ConfigError } from "../../src/core/index.ts";
-import { configFrom, REPO_ROOT } from "../helpers/config.ts";
+import { problemsOf, REPO_ROOT } from "../helpers/config.ts";
 
-async function problemsOf(yaml: string, env: Record<string, string> = {}): Promise<string[]> {
-  try {
-    await configFrom(yaml, env);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
-    return err.problems;
-  }
-  assert.fail("expected the configuration to be refused");
-}
 
 /** A mistake in the page, three in probes (a key, a key inside `with:`, a component), one in a playbook, one in notifications. */
 const MISTAKES = `

@@ -6,7 +6,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { ConfigError } from "../../src/core/index.ts";
 import { formatDuration, parseDuration } from "../../src/config/index.ts";
-import { configFrom, REPO_ROOT } from "../helpers/config.ts";
+import { configFrom, problemsOf, REPO_ROOT } from "../helpers/config.ts";
 
 const MINIMAL = `
 locations: [{ id: local }]
@@ -17,15 +17,6 @@ probes:
     components: [chat]
 `;
 
-async function problemsOf(yaml: string, env: Record<string, string> = {}): Promise<string[]> {
-  try {
-    await configFrom(yaml, env);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
-    return err.problems;
-  }
-  assert.fail("expected the configuration to be refused");
-}
 
 describe("configuration", () => {
   it("accepts the shipped pulseboard.yaml, with a Realtime gateway component", async () => {
