@@ -103,7 +103,8 @@ export interface Config {
   home: string;
   /** `url`: PUBLIC_URL, else page.url, else where the web role serves (`http://localhost:<PORT>`). */
   page: ConfigFile["page"] & { url: string };
-  web: { port: number; host?: string; rateLimit: { perSecond: number; burst: number }; trustProxy: boolean };
+  /** `rateLimit`: the public routes' per-address limit, when configured (off by default). */
+  web: { port: number; host?: string; rateLimit?: { perSecond: number; burst: number }; trustProxy: boolean };
   /** Control-plane Redis; no url means `start` embeds one. */
   redis: { url?: string; prefix: string };
   /** The gateway's cache Redis; no url means `start` embeds one. */
@@ -200,7 +201,7 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
     file: ctx.file,
     home: path.resolve(ctx.cwd, file.home),
     page: { ...file.page, url: file.page.url ?? servedPageUrl(file.web) },
-    web: { port: file.web.port, host: file.web.host, rateLimit: { perSecond: file.web.rate_limit.per_second, burst: file.web.rate_limit.burst }, trustProxy: file.web.trust_proxy },
+    web: { port: file.web.port, host: file.web.host, rateLimit: file.web.rate_limit && { perSecond: file.web.rate_limit.per_second, burst: file.web.rate_limit.burst }, trustProxy: file.web.trust_proxy },
     redis: file.redis,
     cache: file.cache,
     egress: { allowLinkLocal: file.egress.allow_link_local },

@@ -264,16 +264,20 @@ export const fileSchema = z.strictObject({
       port: port.default(3000),
       host: z.string().optional(),
       /**
-       * Requests to the public page and API one client address may make: a
-       * steady `per_second`, and bursts of up to `burst`. Beyond it: 429 with
-       * Retry-After. Put a CDN in front for more.
+       * A per-address limit on the public page and API (cached snapshots:
+       * they cost next to nothing): a steady `per_second`, bursts of up to
+       * `burst`, then 429 with Retry-After. Off by default: during an outage
+       * a whole company behind one NAT, or every visitor behind a proxy
+       * without `trust_proxy`, is one address, and must not be turned away.
+       * What costs something (subscriptions, failed admin logins) has limits
+       * of its own. @defaultValue no limit
        */
       rate_limit: z
         .strictObject({
           per_second: z.number().positive().max(1_000_000).default(20),
           burst: z.number().int().min(1).max(1_000_000).default(200),
         })
-        .prefault({}),
+        .optional(),
       /**
        * Take the client's address from the left-most X-Forwarded-For entry.
        * Only behind a proxy that sets it: anyone can send that header.

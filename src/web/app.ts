@@ -58,7 +58,7 @@ export function createWebApp(options: WebAppOptions): WebApp {
   const log = options.log.child({ module: "web" });
   const pages = new PageRenderer(config);
   const mapper = new StatuspageMapper(config);
-  const site = new PublicSite({ snapshot, ...publicRoutes({ config, pages, mapper }), rateLimit: { ...config.web.rateLimit, trustProxy: config.web.trustProxy } });
+  const site = new PublicSite({ snapshot, ...publicRoutes({ config, pages, mapper }), rateLimit: config.web.rateLimit && { ...config.web.rateLimit, trustProxy: config.web.trustProxy } });
   const app = express();
   app.disable("x-powered-by");
   app.disable("etag");

@@ -145,6 +145,16 @@ components:
     assert.equal(summary.body.components.find((c: { id: string }) => c.id === "cache").status, "operational");
   });
 
+  it("does not turn a herd from one address away from the cached public routes by default (a company behind one NAT)", async () => {
+    const paths = ["/", "/api/v2/summary.json", "/api/v2/status.json", "/history.rss", "/history.atom", "/badge.svg"];
+    const statuses = new Map<number, number>();
+    for (let round = 0; round < 10; round++) {
+      const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => request(app).get(paths[i % paths.length]!)));
+      for (const answer of answers) statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
+    }
+    assert.deepEqual([...statuses], [[200, 600]], "600 requests from one address in ten bursts of 60");
+  });
+
   it("healthz always answers; readyz reflects the control-plane Redis", async () => {
     await request(app).get("/healthz").expect(200, { status: "ok" });
     await request(app).get("/readyz").expect(200);
