@@ -8,6 +8,7 @@ import { formatDuration } from "./duration.ts";
 import { formatIssues, shown, suggestKeys } from "./issues.ts";
 import { didYouMean, noSuchId } from "./closest.ts";
 import { servedPageUrl } from "./page-url.ts";
+import type { Wording } from "./wording.ts";
 
 /** The kinds of something that exist (probes, notification channels), so config naming them can be checked. */
 export interface KindSchemas {
@@ -114,6 +115,8 @@ export interface Config {
   log: { level: string };
   locations: Required<LocationConfig>[];
   components: ComponentConfig[];
+  /** Page-wide templates of automatic incidents' public entries (defaults filled in by the renderer). */
+  wording: Wording;
   gateway: GatewayConfig;
   fleet: FleetConfig;
   probes: ResolvedProbe[];
@@ -209,6 +212,7 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
     log: file.log,
     locations: file.locations.map((l) => ({ id: l.id, name: l.name ?? l.id })),
     components: file.components,
+    wording: file.wording,
     gateway: {
       nodes: file.gateway.nodes,
       port: file.gateway.port,

@@ -3,6 +3,7 @@ import { durationSchema } from "./duration.ts";
 import { shown } from "./issues.ts";
 import { parseSize } from "./size.ts";
 import { playbookEntrySchema } from "./playbooks.ts";
+import { wordingSchema } from "./wording.ts";
 
 /** Statuspage's component statuses, in order of severity (worst last). */
 export const COMPONENT_STATUSES = [
@@ -83,6 +84,8 @@ const componentSchema = z.strictObject({
   group: z.string().min(1).optional(),
   only_show_if_degraded: z.boolean().default(false),
   showcase: z.boolean().default(true),
+  /** What automatic incidents say of this component on the public page (see src/config/wording.ts). */
+  wording: wordingSchema.optional(),
 });
 
 const probeSchema = z.strictObject({
@@ -308,6 +311,8 @@ export const fileSchema = z.strictObject({
   log: z.strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info") }).prefault({}),
   locations: z.array(locationSchema).min(1, { error: "configure at least one location" }),
   components: z.array(componentSchema).min(1, { error: "configure at least one component" }),
+  /** What automatic incidents say on the public page, per incident status; plain words with {placeholders}. */
+  wording: wordingSchema.prefault({}),
   gateway: gatewaySchema.prefault({}),
   fleet: fleetSchema.prefault({}),
   probes: z.array(probeSchema).default([]),

@@ -8,6 +8,7 @@ import {
   componentsInMaintenance,
   isUnresolved,
   openIncident,
+  publicText,
   resolveIncident,
   type Author,
   type ComponentStatus,
@@ -16,6 +17,7 @@ import {
   type StatusContext,
 } from "../status/index.ts";
 import { bullPrefix, QUEUE, WORKER_LOCK, type IncidentJob, type PlaybookJob } from "./queues.ts";
+import { affectedNow } from "./public-effects.ts";
 import { RoleMetrics } from "./role-metrics.ts";
 
 const PULSEBOARD: Author = { kind: "automatic", name: "Pulseboard" };
@@ -78,12 +80,13 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
     const components = { [transition.component]: transition.to };
 
     if (transition.to !== "operational") {
-      const body = sentence(`${name}: ${LABEL[transition.to]}. ${transition.reason ?? ""}`);
+      const detail = sentence(`${name}: ${LABEL[transition.to]}. ${transition.reason ?? ""}`);
       if (!active) {
         const { incident } = await openIncident(status, {
           key,
           name: `${capitalize(LABEL[transition.to])} of ${name}`,
-          body: `${body} We are investigating.`,
+          body: publicText(config, "investigating", await affectedNow(config, status, components)),
+          detail: `${detail} We are investigating.`,
           components,
           automatic: true,
           author: PULSEBOARD,
@@ -92,14 +95,22 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
         log.info({ incident: incident.id, component: transition.component }, "opened automatic incident");
         return { incident: incident.id };
       }
-      const relapse = active.status === "monitoring";
+      const joins = (active.components[transition.component] ?? "operational") === "operational";
+      const allRecovered = Object.values(active.components).every((s) => s === "operational");
+      const relapse = active.status === "monitoring" && (allRecovered || joins);
+      // The public hears of a component newly affected and of a relapse; a change of how bad it is shows in its status alone.
+      const announce = joins || relapse;
+      const next = { ...active.components, ...components };
+      const unwell = Object.fromEntries(Object.entries(next).filter(([, s]) => s !== "operational"));
       await appendUpdate(status, {
         id: active.id,
         key,
-        body: relapse ? `Relapse: ${body} We are investigating again.` : body,
+        ...(announce
+          ? { body: publicText(config, "investigating", await affectedNow(config, status, unwell)), detail: relapse ? `Relapse: ${detail} We are investigating again.` : detail }
+          : { body: detail, internal: true }),
         components,
         author: PULSEBOARD,
-        status: relapse ? "investigating" : undefined,
+        status: announce && active.status !== "investigating" ? "investigating" : undefined,
       });
       events.inc({ event: relapse ? "relapse" : "updated" });
       if (relapse) log.warn({ incident: active.id, component: transition.component }, "relapse: automatic incident reopened");
@@ -111,41 +122,52 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
       .filter(([id, s]) => id !== transition.component && s !== "operational")
       .map(([id]) => nameOf(id));
     if (stillAffected.length > 0) {
-      await appendUpdate(status, { id: active.id, key, body: `${name} is operational again. Still affected: ${stillAffected.join(", ")}.`, components, author: PULSEBOARD });
+      await appendUpdate(status, { id: active.id, key, body: `${name} is operational again. Still affected: ${stillAffected.join(", ")}.`, internal: true, components, author: PULSEBOARD });
       events.inc({ event: "updated" });
       return { incident: active.id };
     }
     const quiet = formatDuration(config.evaluation.quietPeriod);
+    const detail = `${name} is operational again, and so is every affected component. This incident resolves after ${quiet} without a relapse.`;
+    // Already monitoring when a playbook's verify passed first: the public heard it then.
+    const announce = active.status !== "monitoring";
+    const all = Object.fromEntries(Object.keys(active.components).map((id) => [id, "operational" as const]));
     const { incident } = await appendUpdate(status, {
       id: active.id,
       key,
       status: "monitoring",
-      body: `${name} is operational again, and so is every affected component. We are monitoring; this incident resolves after ${quiet} without a relapse.`,
+      ...(announce ? { body: publicText(config, "monitoring", await affectedNow(config, status, all)), detail } : { body: detail, internal: true }),
       components,
       author: PULSEBOARD,
     });
     events.inc({ event: "monitoring" });
-    await scheduleQuietCheck(incident);
+    await scheduleQuietCheck(incident, incident.updates.at(-1)!.created_at);
     return { incident: active.id };
   }
 
-  /** Queued once per monitoring period (the job id says which), so a retry schedules nothing twice. */
-  async function scheduleQuietCheck(incident: Incident): Promise<void> {
+  /**
+   * Queued once the last affected component has recovered (the job id says
+   * when), so a retry schedules nothing twice, and a recovery after a
+   * playbook's verify put the incident in monitoring schedules its own.
+   */
+  async function scheduleQuietCheck(incident: Incident, recoveredAt: string): Promise<void> {
     if (incident.status !== "monitoring" || !incident.monitoring_at) return;
     await queue.add(
       "quiet",
       { quiet: { incident: incident.id, monitoringAt: incident.monitoring_at } },
-      { delay: config.evaluation.quietPeriod, jobId: `quiet.${incident.id}.${Date.parse(incident.monitoring_at)}`, attempts: 10, backoff: { type: "exponential", delay: 1_000 }, removeOnComplete: { age: 24 * 3_600 }, removeOnFail: 1_000 },
+      { delay: config.evaluation.quietPeriod, jobId: `quiet.${incident.id}.${Date.parse(recoveredAt)}`, attempts: 10, backoff: { type: "exponential", delay: 1_000 }, removeOnComplete: { age: 24 * 3_600 }, removeOnFail: 1_000 },
     );
   }
 
   async function onQuiet(check: { incident: string; monitoringAt: string }, key: string): Promise<{ incident?: string }> {
     const incident = await status.store.incident(check.incident);
     if (!incident || incident.status !== "monitoring" || incident.monitoring_at !== check.monitoringAt) return {};
+    // Monitoring since a verify passed, yet a component is still unwell: its recovery schedules the check again.
+    if (Object.values(incident.components).some((s) => s !== "operational")) return {};
     await resolveIncident(status, {
       id: incident.id,
       key,
-      body: `No relapse for ${formatDuration(config.evaluation.quietPeriod)}: this incident has been resolved.`,
+      body: publicText(config, "resolved", await affectedNow(config, status, incident.components)),
+      detail: `No relapse for ${formatDuration(config.evaluation.quietPeriod)}: this incident has been resolved.`,
       author: PULSEBOARD,
     });
     events.inc({ event: "resolved" });

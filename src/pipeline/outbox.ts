@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import type { Config } from "../config/index.ts";
 import type { Logger } from "../core/index.ts";
 import type { NotificationEvent } from "../notify/index.ts";
-import { currentImpact, type Incident, type OutboxEntry, type StatusContext } from "../status/index.ts";
+import { currentImpact, onCallText, type Incident, type OutboxEntry, type StatusContext } from "../status/index.ts";
 import { routeChannels } from "./notify-routing.ts";
 import { bullPrefix, QUEUE, type NotifyJob } from "./queues.ts";
 import { startLeasedStreamReader } from "./stream-consumer.ts";
@@ -97,7 +97,9 @@ export function deliveryOptions(config: Config) {
 
 function eventOf(config: Config, entry: OutboxEntry, incident: Incident, index: number): NotificationEvent {
   const pageUrl = config.page.url.replace(/\/$/, "");
-  const update = incident.updates[index]!;
+  const stored = incident.updates[index]!;
+  // On-call channels get every technical detail, and what the page says beside it.
+  const update = { ...stored, body: onCallText(stored) };
   return {
     id: `msg_${update.id}`,
     type: entry.type,

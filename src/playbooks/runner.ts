@@ -9,7 +9,10 @@ import type { PlaybookStore } from "./store.ts";
 import { sleep, took } from "./steps/common.ts";
 import { stepOf } from "./steps/registry.ts";
 import { NOT_STARTED, type ChannelPoster, type PlaybookStep, type ProbeRunner, type StepContext, type StepOutcome } from "./steps/types.ts";
-import { appendRunEntry, incidentFor, resolveRunIncident } from "./timeline.ts";
+import { appendRunEntry, incidentFor, resolveRunIncident, type RunAnnouncement } from "./timeline.ts";
+
+/** Steps that change nothing of the service: they never tell the public a fix is under way. */
+const ANNOUNCING_NOTHING = new Set(["verify", "wait", "notify"]);
 
 /** Tries of a step whose fleet call failed in a way trying again can fix. */
 const STEP_TRIES = 3;
@@ -125,7 +128,7 @@ class RunSession {
       return this.finish("failed", `Failed at ${failed.action}: ${failed.summary ?? "no reason"}`);
     }
     const elapsed = took(Date.now() - Date.parse(this.run.started_at!));
-    await resolveRunIncident(this.options.status, this.run, `Automatic recovery (${this.run.name}) is complete: every step succeeded in ${elapsed}.`, this.log);
+    await resolveRunIncident(this.options.status, this.run, `Automatic recovery (${this.run.name}) is complete: every step succeeded in ${elapsed}.`, this.log, this.options.config());
     return this.finish("succeeded", `Every step succeeded in ${elapsed}.`);
   }
 
@@ -140,7 +143,7 @@ class RunSession {
       executions: [...this.run.executions, { worker: this.options.worker, started_at: now, from }],
     });
     if (this.run.executions.length > 1) this.log.info({ run: this.run.id, from }, "resuming run");
-    const { incident, opened } = await incidentFor(this.options.status, this.run, this.options.incidentWaitMs ?? 5_000, this.signal);
+    const { incident, opened } = await incidentFor(this.options.status, this.run, this.options.incidentWaitMs ?? 5_000, this.signal, this.options.config());
     this.incident = incident;
     if (incident && this.run.incident !== incident.id) await this.save({ ...this.run, incident: incident.id, opened_incident: opened });
   }
@@ -264,9 +267,22 @@ class RunSession {
       `${record.phase}:${record.index}`,
       `Automatic recovery (${this.run.name}), ${where}: ${record.label}${again}. ${verdict}${outcome.summary} Took ${took(tookMs)}.`,
       this.log,
+      this.announcement(record, outcome),
     );
     this.log.info({ run: this.run.id, step: `${record.phase}[${record.index}]`, action: record.action, ok: outcome.ok, took_ms: tookMs, resumed }, outcome.summary);
     return ended;
+  }
+
+  /**
+   * What a step that worked tells the public: the first repair of a recovery
+   * means the cause is found and being fixed; a passing verify, that the fix
+   * worked. Everything else stays on the on-call timeline.
+   */
+  private announcement(record: StepRecord, outcome: StepOutcome): RunAnnouncement | undefined {
+    if (!outcome.ok || this.run.kind !== "recovery" || record.phase !== "steps") return undefined;
+    const wording = this.options.config();
+    if (record.action === "verify") return { phase: "monitoring", wording };
+    return ANNOUNCING_NOTHING.has(record.action) ? undefined : { phase: "identified", wording };
   }
 
   /** The current copy of a step's record (the run may have been saved since it was read). */

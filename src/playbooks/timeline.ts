@@ -1,5 +1,17 @@
 import { describeError, type Logger } from "../core/index.ts";
-import { appendUpdate, isUnresolved, openIncident, resolveIncident, type Author, type Incident, type StatusContext } from "../status/index.ts";
+import {
+  appendUpdate,
+  isUnresolved,
+  listOf,
+  openIncident,
+  publicText,
+  resolveIncident,
+  type Author,
+  type Incident,
+  type IncidentStatus,
+  type StatusContext,
+  type WordingConfig,
+} from "../status/index.ts";
 import type { PlaybookRun } from "./model.ts";
 import { sleep } from "./steps/common.ts";
 
@@ -16,7 +28,7 @@ export function authorOf(run: PlaybookRun): Author {
  * itself (keyed by the run, so a resumed run finds it rather than opening
  * another). Dry runs report to none: their record is the run alone.
  */
-export async function incidentFor(status: StatusContext, run: PlaybookRun, waitMs: number, signal: AbortSignal): Promise<{ incident?: Incident; opened: boolean }> {
+export async function incidentFor(status: StatusContext, run: PlaybookRun, waitMs: number, signal: AbortSignal, wording: WordingConfig): Promise<{ incident?: Incident; opened: boolean }> {
   if (run.mode === "dry-run") return { opened: false };
   if (run.incident) return { incident: await status.store.incident(run.incident), opened: run.opened_incident ?? false };
   const deadline = Date.now() + (run.kind === "recovery" && run.inputs.trigger.kind !== "stat" ? waitMs : 0);
@@ -27,36 +39,60 @@ export async function incidentFor(status: StatusContext, run: PlaybookRun, waitM
     if (Date.now() >= deadline) break;
     await sleep(250, signal);
   }
+  // What it acts for, by name: the public reads neither the playbook's id nor its trigger.
+  const concerned = run.inputs.components.map((id) => ({ id, status: "operational" as const }));
+  const names = concerned.map((c) => wording.components.find((k) => k.id === c.id)?.name ?? c.id);
   const { incident } = await openIncident(status, {
     key: `playbook-run:${run.id}`,
-    name: run.kind === "restore" ? `${run.name}: restoring` : run.name,
+    name: names.length > 0 ? `Disruption of ${listOf(names)}` : "Service disruption",
     status: "identified",
-    body: `Pulseboard is running an automatic recovery (${run.name}). Trigger: ${run.trigger.description}.`,
+    body: publicText(wording, "identified", concerned),
+    detail: `Pulseboard is running an automatic recovery (${run.name}). Trigger: ${run.trigger.description}.`,
     automatic: false,
     author: authorOf(run),
   });
   return { incident, opened: true };
 }
 
+/** What a run's entry tells the public: that a fix is being applied (`identified`), or that it worked (`monitoring`). */
+export interface RunAnnouncement {
+  phase: "identified" | "monitoring";
+  wording: WordingConfig;
+}
+
+/** The incident statuses each announcement moves on from; it never moves an incident back. */
+const ADVANCES_FROM: Record<RunAnnouncement["phase"], readonly IncidentStatus[]> = {
+  identified: ["investigating"],
+  monitoring: ["investigating", "identified"],
+};
+
 /**
  * Appends a timeline entry for a run, keyed so a retried or resumed step
- * writes it once. A failure to write is logged, never fatal to the run: the
- * repair matters more than its report.
+ * writes it once. The entry is on-call only (its body names nodes, probes
+ * and steps), unless it moves the incident on (`announce`): then the public
+ * reads the phase's plain words and on-call engineers the same detail. A
+ * failure to write is logged, never fatal to the run: the repair matters
+ * more than its report.
  */
-export async function appendRunEntry(status: StatusContext, run: PlaybookRun, key: string, body: string, log: Logger): Promise<void> {
+export async function appendRunEntry(status: StatusContext, run: PlaybookRun, key: string, body: string, log: Logger, announce?: RunAnnouncement): Promise<void> {
   if (!run.incident || run.mode === "dry-run") return;
   try {
-    await appendUpdate(status, { id: run.incident, key: `playbook:${run.id}:${key}`, body, author: authorOf(run) });
+    const incident = announce ? await status.store.incident(run.incident) : undefined;
+    const moves = announce && incident && ADVANCES_FROM[announce.phase].includes(incident.status);
+    const affected = Object.entries(incident?.components ?? {}).map(([id, s]) => ({ id, status: announce?.phase === "monitoring" ? ("operational" as const) : s }));
+    const entry = moves ? { status: announce.phase, body: publicText(announce.wording, announce.phase, affected), detail: body } : { body, internal: true };
+    await appendUpdate(status, { id: run.incident, key: `playbook:${run.id}:${key}`, ...entry, author: authorOf(run) });
   } catch (err) {
     log.warn({ run: run.id, incident: run.incident, err: describeError(err) }, "cannot append the run's timeline entry");
   }
 }
 
 /** Resolves the incident a run opened itself, once the run succeeded. */
-export async function resolveRunIncident(status: StatusContext, run: PlaybookRun, body: string, log: Logger): Promise<void> {
+export async function resolveRunIncident(status: StatusContext, run: PlaybookRun, body: string, log: Logger, wording: WordingConfig): Promise<void> {
   if (!run.incident || !run.opened_incident) return;
   try {
-    await resolveIncident(status, { id: run.incident, key: `playbook:${run.id}:resolved`, body, author: authorOf(run) });
+    const concerned = run.inputs.components.map((id) => ({ id, status: "operational" as const }));
+    await resolveIncident(status, { id: run.incident, key: `playbook:${run.id}:resolved`, body: publicText(wording, "resolved", concerned), detail: body, author: authorOf(run) });
   } catch (err) {
     log.warn({ run: run.id, incident: run.incident, err: describeError(err) }, "cannot resolve the run's incident");
   }

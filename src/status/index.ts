@@ -1,6 +1,8 @@
 export * from "./model.ts";
 export { StatusStore, IncidentConflict, type ProbeLocationState, type ChangeEvent, type OutboxEntry, type ComponentOutboxEntry, type LocationFlag } from "./store.ts";
 export { Keys } from "./keys.ts";
+export { publicIncident, onCallText } from "./public-view.ts";
+export { listOf, publicText, type AffectedNow, type WordingConfig } from "./wording.ts";
 export { readSummary, type StatusSummary, type ComponentView, type Indicator } from "./summary.ts";
 export type { StatusContext } from "./verbs/context.ts";
 export { openIncident, openIncidentInput, type OpenIncidentInput } from "./verbs/open-incident.ts";

@@ -100,11 +100,20 @@ export interface Author {
 export interface IncidentUpdate {
   id: string;
   status: IncidentStatus;
+  /** What the entry says: on the public page too, unless it is `internal`. */
   body: string;
   created_at: string;
   display_at: string;
   affected_components: AffectedComponent[];
   author: Author;
+  /**
+   * The on-call timeline only (admin API, on-call channels): never on the
+   * page, the Statuspage API, the feeds or subscriber posts.
+   * @defaultValue false
+   */
+  internal?: boolean;
+  /** What on-call engineers read instead of `body`: every technical detail (nodes, addresses, probes, steps). */
+  detail?: string;
 }
 
 export interface Incident {

@@ -12,6 +12,7 @@ import {
   type IncidentImpact,
   type Maintenance,
 } from "./model.ts";
+import { publicIncident } from "./public-view.ts";
 import type { StatusContext } from "./verbs/context.ts";
 
 export interface ComponentView {
@@ -48,14 +49,20 @@ const DESCRIPTIONS: Record<Indicator, string> = {
   maintenance: "Service Under Maintenance",
 };
 
-/** Reads the public state of the page. `recentLimit` bounds the incident history read. */
+/**
+ * Reads the public state of the page: incidents as the public sees them
+ * (no on-call-only entries, no technical details). `recentLimit` bounds the
+ * incident history read.
+ */
 export async function readSummary(ctx: StatusContext, recentLimit = 50): Promise<StatusSummary> {
-  const [states, unresolved, recent, maintenances] = await Promise.all([
+  const [states, unresolvedStored, recentStored, maintenances] = await Promise.all([
     ctx.store.components(),
     ctx.store.unresolvedIncidents(),
     ctx.store.recentIncidents(recentLimit),
     ctx.store.openMaintenances(),
   ]);
+  const unresolved = unresolvedStored.map(publicIncident);
+  const recent = recentStored.map(publicIncident);
   const generatedAt = (ctx.now?.() ?? new Date()).toISOString();
   const underMaintenance = componentsInMaintenance(maintenances);
   const components = ctx.components.map((config, i) => viewOf(config, i + 1, states.get(config.id), unresolved, underMaintenance.has(config.id)));

@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Config } from "../config/index.ts";
 import type { Logger } from "../core/index.ts";
-import { readSummary, type ComponentOutboxEntry, type OutboxEntry, type StatusContext } from "../status/index.ts";
+import { publicIncident, readSummary, type ComponentOutboxEntry, type OutboxEntry, type StatusContext } from "../status/index.ts";
 import { wants } from "./model.ts";
 import { componentPost, incidentPost, type StatuspageShapes, type SubscriberPost } from "./payloads.ts";
 import { startLeasedStreamReader } from "../pipeline/index.ts";
@@ -59,9 +59,12 @@ export function startSubscriberDispatcher(options: SubscriberDispatcherOptions):
       return componentPost(options.shapes, await readSummary(status), entry, id);
     }
     if (entry.type === "component.updated") return undefined;
-    const incident = await status.store.incident(entry.incident);
-    const index = incident?.updates.findIndex((u) => u.id === entry.update) ?? -1;
-    if (!incident || index < 0) return undefined;
+    const stored = await status.store.incident(entry.incident);
+    // Subscribers are the public: on-call-only entries are never posted to them, and none shows a technical detail.
+    if (!stored) return undefined;
+    const incident = publicIncident(stored);
+    const index = incident.updates.findIndex((u) => u.id === entry.update);
+    if (index < 0) return undefined;
     return incidentPost(options.shapes, await readSummary(status), entry, incident, index);
   }
 

@@ -6,7 +6,7 @@ import type { Config } from "../../src/config/index.ts";
 import { newId } from "../../src/core/index.ts";
 import { bullPrefix, QUEUE, startEvaluator, startIncidentWorker, startMaintenanceClock, type EvaluateJob } from "../../src/pipeline/index.ts";
 import type { ProbeResult, ProbeStatus } from "../../src/probe-runtime/index.ts";
-import { readSummary, StatusStore, type StatusContext } from "../../src/status/index.ts";
+import { appendUpdate, readSummary, StatusStore, type StatusContext } from "../../src/status/index.ts";
 import { configFrom, testLog } from "../helpers/config.ts";
 import { startRedis, uniquePrefix, type TestRedis } from "../helpers/redis.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -88,7 +88,8 @@ ${extra}`, { REDIS_URL: redis.url });
       await p.settled();
       const incidents = await p.incidents();
       assert.equal(incidents.length, 1);
-      assert.match(incidents[0]!.updates[0]!.body, /Chat: major outage\. .*failed from eu, us: connect: connection refused \(eu: 12 ms, us: 12 ms\)\. We are investigating\./);
+      assert.match(incidents[0]!.updates[0]!.detail!, /Chat: major outage\. .*failed from eu, us: connect: connection refused \(eu: 12 ms, us: 12 ms\)\. We are investigating\./, "on-call reads what failed, where and how");
+      assert.equal(incidents[0]!.updates[0]!.body, "New connections to Chat are failing. We are investigating.", "the public reads what it means, in plain words");
     } finally {
       await p.close();
     }
@@ -146,7 +147,7 @@ ${extra}`, { REDIS_URL: redis.url });
       const reopened = await p.incidents();
       assert.equal(reopened.length, 1, "the relapse reopened the same incident");
       assert.equal(reopened[0]!.status, "investigating");
-      assert.match(reopened[0]!.updates.at(-1)!.body, /^Relapse: /);
+      assert.match(reopened[0]!.updates.at(-1)!.detail!, /^Relapse: /);
       await p.results("chat-echo", all("ok"));
       await p.settled();
       incident = await waitFor("resolution after the quiet period", async () => {
@@ -154,6 +155,80 @@ ${extra}`, { REDIS_URL: redis.url });
         return current?.status === "resolved" ? current : undefined;
       }, 5_000);
       assert.deepEqual(incident.updates.map((u) => u.status), ["investigating", "monitoring", "investigating", "monitoring", "resolved"]);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it("the public timeline has one entry per status change in plain words; on-call keeps every change with its details", async () => {
+    const p = await pipeline("", 20);
+    try {
+      const all = (o: ProbeStatus) => ({ eu: o, us: o, ap: o });
+      await p.results("chat-echo", all("failed"));
+      await p.settled();
+      await p.results("cache-ping", { eu: "failed" });
+      await p.settled();
+      await p.results("chat-echo", all("ok"));
+      await p.settled();
+      let [stored] = await p.incidents();
+      assert.equal(stored!.status, "investigating", "the cache is still down");
+      await p.results("cache-ping", { eu: "ok" });
+      await p.settled();
+      stored = await waitFor("resolution after the quiet period", async () => {
+        const [current] = await p.incidents();
+        return current?.status === "resolved" ? current : undefined;
+      }, 5_000);
+      // On-call: opened, the cache joined, chat recovered, the cache recovered (monitoring), resolved.
+      assert.deepEqual(stored.updates.map((u) => [u.status, u.internal ?? false]), [
+        ["investigating", false],
+        ["investigating", false],
+        ["investigating", true],
+        ["monitoring", false],
+        ["resolved", false],
+      ]);
+      assert.match(stored.updates[2]!.body, /Chat is operational again\. Still affected: Cache\./);
+      const [shown] = (await readSummary(p.status)).recent;
+      assert.deepEqual(shown!.updates.map((u) => u.status), ["investigating", "investigating", "monitoring", "resolved"], "the public reads no on-call-only entry");
+      assert.deepEqual(shown!.updates.map((u) => u.body), [
+        "New connections to Chat are failing. We are investigating.",
+        "New connections to Chat are failing. Cache is not responding. We are investigating.",
+        "Chat and Cache are working normally again. We are watching closely to make sure it stays that way.",
+        "This incident has been resolved. Chat and Cache are working normally.",
+      ]);
+      assert.ok(shown!.updates.every((u) => u.detail === undefined), "no technical detail on the public view");
+      assert.deepEqual(
+        shown!.updates[2]!.affected_components.map((a) => [a.code, a.old_status, a.new_status]),
+        [["chat", "major_outage", "operational"], ["cache", "major_outage", "operational"]],
+        "the on-call-only entry's change (chat recovered) shows on the next public one",
+      );
+    } finally {
+      await p.close();
+    }
+  });
+
+  it("monitoring set before the components recovered (a playbook's verify passed) resolves only once they have, and a worse status then is no relapse", async () => {
+    const p = await pipeline("", 20);
+    try {
+      const all = (o: ProbeStatus) => ({ eu: o, us: o, ap: o });
+      await p.results("chat-echo", all("failed"));
+      await p.settled();
+      let [stored] = await p.incidents();
+      await appendUpdate(p.status, { id: stored!.id, status: "monitoring", body: "Chat is working normally again.", detail: "verify passed", author: { kind: "automatic", name: "Pulseboard playbook test" } });
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      [stored] = await p.incidents();
+      assert.equal(stored!.status, "monitoring", "no quiet check resolves it while chat is still down");
+      await p.results("chat-echo", all("degraded"));
+      await p.settled();
+      [stored] = await p.incidents();
+      assert.equal(stored!.status, "monitoring", "a component already affected changing how bad it is does not reopen it");
+      assert.equal(stored!.updates.at(-1)!.internal, true);
+      await p.results("chat-echo", all("ok"));
+      await p.settled();
+      stored = await waitFor("resolution a quiet period after chat recovered", async () => {
+        const [current] = await p.incidents();
+        return current?.status === "resolved" ? current : undefined;
+      }, 5_000);
+      assert.deepEqual((await readSummary(p.status)).recent[0]!.updates.map((u) => u.status), ["investigating", "monitoring", "resolved"]);
     } finally {
       await p.close();
     }
@@ -175,7 +250,7 @@ ${extra}`, { REDIS_URL: redis.url });
       assert.deepEqual(await p.incidents(), [], "held during maintenance");
       await waitFor("the window to end by itself", async () => (await p.status.store.openMaintenances()).length === 0, 10_000);
       const incident = await waitFor("an incident once the window ended with chat still down", async () => (await p.incidents())[0], 10_000);
-      assert.match(incident.updates[0]!.body, /Still unwell after its maintenance window/);
+      assert.match(incident.updates[0]!.detail!, /Still unwell after its maintenance window/);
       summary = await readSummary(p.status);
       assert.equal(summary.components.find((c) => c.config.id === "chat")!.status, "major_outage");
       const [done] = await p.status.store.recentMaintenances(1);

@@ -15,7 +15,7 @@ import {
   startOutboxDispatcher,
   type DeadLetter,
 } from "../../src/pipeline/index.ts";
-import { appendUpdate, openIncident, resolveIncident, StatusStore, type Author, type Incident, type StatusContext } from "../../src/status/index.ts";
+import { appendUpdate, onCallText, openIncident, resolveIncident, StatusStore, type Author, type Incident, type StatusContext } from "../../src/status/index.ts";
 import { configFrom, testLog } from "../helpers/config.ts";
 import { startTestNode } from "../helpers/gateway.ts";
 import { metricValue } from "../helpers/prometheus.ts";
@@ -50,11 +50,13 @@ const TYPE_OF_LABEL: Record<string, NotificationType> = {
   "Incident updated": "incident.updated",
   "Incident resolved": "incident.resolved",
 };
+/** Slack's fallback text is on one line. */
+const squash = (text: string) => text.replace(/\s+/g, " ");
 const slackEscape = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
-/** The id of the entry of `incident` whose body `contains` finds in a post's text. */
+/** The id of the entry of `incident` whose on-call text `contains` finds in a post's text. */
 function entryByBody(incident: Incident | undefined, contains: (body: string) => boolean): string {
-  const found = incident?.updates.filter((u) => contains(u.body)) ?? [];
+  const found = incident?.updates.filter((u) => contains(onCallText(u))) ?? [];
   return found.length === 1 ? found[0]!.id : `unmatched(${found.length})`;
 }
 
@@ -101,7 +103,7 @@ describe("notifications through the whole pipeline (real redis-server, BullMQ, g
     const body = r.json as { text: string; blocks: { text?: { text: string } }[] };
     const link = body.blocks.map((b) => b.text?.text ?? "").find((t) => t.includes("/incidents/")) ?? "";
     const incident = /\/incidents\/([^|>]+)\|/.exec(link)?.[1] ?? "no-link";
-    return { incident, update: entryByBody(known.get(incident), (b) => body.text.includes(slackEscape(b))), type: eventTypeOf(body.text) };
+    return { incident, update: entryByBody(known.get(incident), (b) => squash(body.text).includes(squash(slackEscape(b)))), type: eventTypeOf(body.text) };
   };
   const pagerdutyPost = (r: RecordedRequest): Post => {
     const body = r.json as { routing_key: string; event_action: string; dedup_key: string; payload: { custom_details: { update: string; event: NotificationType } } };
@@ -114,7 +116,7 @@ describe("notifications through the whole pipeline (real redis-server, BullMQ, g
   const emailPost = (m: RecordedMail): Post => {
     const incident = m.headers.get("x-pulseboard-incident") ?? "no-header";
     const messageId = m.headers.get("message-id") ?? "";
-    const update = /<pulseboard\.msg_([^@]+)@/.exec(messageId)?.[1] ?? entryByBody(known.get(incident), (b) => m.text.includes(b));
+    const update = /<pulseboard\.msg_([^@]+)@/.exec(messageId)?.[1] ?? entryByBody(known.get(incident), (b) => squash(m.text).includes(squash(b)));
     return { incident, update, type: eventTypeOf(m.text) };
   };
 

@@ -119,11 +119,13 @@ describe("playbooks (real redis-server, gateway fleet, agent, receivers)", { tim
     assert.match(pages[0]!.data.update.body, /Automatic recovery failed and needs a person[\s\S]*Failed at step 2 of 3: verify dead-end/);
     assert.ok(posts.some((p) => p.data.update.body.startsWith("Fallback: the gateway needs a person.")));
 
-    const timeline = (await r.status.store.incident(incident.id))!.updates.map((u) => u.body);
+    const timeline = (await r.status.store.incident(incident.id))!.updates.map((u) => u.detail ?? u.body);
     assert.equal(timeline.length, 1 + 2 + 1 + 1, "opened, two steps, the failure, the fallback step");
     assert.match(timeline[1]!, /^Automatic recovery \(verify-fails\), step 1 of 3: restart the failing gateway nodes\. No gateway node is failing.* Took \d+/);
     assert.match(timeline[2]!, /step 2 of 3: verify dead-end within 2s\. Failed: Verification failed/);
     assert.match(timeline[3]!, /did not work: verify dead-end within 2s failed: .* On-call engineers have been paged\./);
+    const publicStory = (await r.status.store.incident(incident.id))!.updates.filter((u) => !u.internal).map((u) => `${u.status}: ${u.body}`);
+    assert.deepEqual(publicStory.slice(1), ["identified: We have found the cause of the problem with Chat and are fixing it."], "the public hears the repair began, and nothing of steps, probes or paging");
 
     // The trigger clears: the playbook is armed again.
     await r.setStatus("chat", "operational");
@@ -289,7 +291,7 @@ describe("playbooks (real redis-server, gateway fleet, agent, receivers)", { tim
     assert.match(step.label, /--token=\[redacted\] --password \[redacted\] API_KEY=\[redacted\]/, step.label);
     assert.match(step.summary!, /exit 3 \(denied for --token=\[redacted\]\)/, "the reason stays, the secret it echoed goes");
     const incident = await r.status.store.incident(run.incident!);
-    const shown = JSON.stringify({ step: { ...step, settings: undefined }, timeline: incident?.updates.map((u) => u.body) });
+    const shown = JSON.stringify({ step: { ...step, settings: undefined }, timeline: incident?.updates.map((u) => u.detail ?? u.body) });
     assert.match(shown, /Automatic recovery \(secret-args\), step 1 of 1/, "the step is on the timeline");
     assert.doesNotMatch(shown, /cmd-secret/);
   });
@@ -322,7 +324,7 @@ describe("playbooks (real redis-server, gateway fleet, agent, receivers)", { tim
     assert.equal(restore.incident, recovery.incident, "the restore reports to the recovery's incident");
     assert.equal((await nodes()).length, 2);
     assert.equal((await r.store.state("surge")).restore_pending, undefined);
-    const timeline = (await r.status.store.incident(recovery.incident!))!.updates.map((u) => u.body);
+    const timeline = (await r.status.store.incident(recovery.incident!))!.updates.map((u) => u.detail ?? u.body);
     assert.ok(timeline.some((b) => /surge \(restore\)\), step 1 of 1: scale the gateway in down to at least 2 nodes/.test(b)), timeline.join("\n"));
   });
   it("defers a scale-in while the clients still connected need the nodes, and scales in once they leave", async () => {
@@ -360,7 +362,7 @@ describe("playbooks (real redis-server, gateway fleet, agent, receivers)", { tim
     const restore = await r.waitForRun("the scale-in once the clients left", (x) => x.kind === "restore" && x.state === "succeeded" && !x.outcome!.startsWith("Deferred"), 20_000);
     assert.match(restore.steps[0]!.summary!, /Scaled the gateway fleet from 3 to 2 nodes/);
     assert.equal((await r.store.state("surge")).restore_pending, undefined);
-    const timeline = (await r.status.store.incident(recovery.incident!))!.updates.map((u) => u.body);
+    const timeline = (await r.status.store.incident(recovery.incident!))!.updates.map((u) => u.detail ?? u.body);
     assert.ok(timeline.some((b) => /surge \(restore\)\), step 1 of 1: .*Not scaled in yet/.test(b)), "the deferral is on the timeline");
     await waitFor("two nodes", async () => (await nodes()).length === 2, 15_000, 100);
   });

@@ -6,7 +6,7 @@ import request from "supertest";
 import type { Config } from "../../src/config/index.ts";
 import { channelKinds } from "../../src/notify/index.ts";
 import { NotificationControl, ProbeControl, startNotifyWorker, startOutboxDispatcher } from "../../src/pipeline/index.ts";
-import { appendUpdate, openIncident, resolveIncident, setComponentStatus, StatusStore, type Author, type StatusContext } from "../../src/status/index.ts";
+import { appendUpdate, openIncident, publicIncident, resolveIncident, setComponentStatus, StatusStore, type Author, type StatusContext } from "../../src/status/index.ts";
 import {
   QueuedConfirmations,
   SubscriberStore,
@@ -194,14 +194,16 @@ subscriptions:
     const { incident } = await openIncident(status, { name: "Q&A questions are delayed", body: "Questions take <b>minutes</b> to appear.", components: { qa: "partial_outage" }, author: person });
     qaIncident = incident.id;
     await waitFor("the opening post", () => incidentPosts(hooks.all, incident.id).length > 0, 10_000, 25);
-    await appendUpdate(status, { id: incident.id, status: "identified", body: "A stuck consumer; restarting it.", author: person });
+    await appendUpdate(status, { id: incident.id, status: "identified", body: "A stuck consumer; restarting it.", detail: "consumer qa-7 on node-2 (10.0.0.7:6380) stuck", author: person });
+    await appendUpdate(status, { id: incident.id, body: "restart step 1 of 2 took 3 s on node-2", internal: true, author: person });
     await resolveIncident(status, { id: incident.id, body: "Questions flow again.", author: person });
     const posts = await waitFor("three incident posts at the all-components subscriber", () => (incidentPosts(hooks.all, incident.id).length >= 3 ? incidentPosts(hooks.all, incident.id) : undefined), 15_000, 50);
     await settle();
-    assert.equal(incidentPosts(hooks.all, incident.id).length, 3, "each timeline entry once");
+    assert.equal(incidentPosts(hooks.all, incident.id).length, 3, "each public timeline entry once, the on-call-only one never");
+    assert.doesNotMatch(JSON.stringify(incidentPosts(hooks.all, incident.id)), /node-2|qa-7|10\.0\.0\.7|step 1 of 2/, "no technical detail reaches a subscriber");
     assert.deepEqual(posts.map((p) => p.incident!.status), ["investigating", "identified", "resolved"], "in timeline order, each as of its entry");
     assert.deepEqual(posts.map((p) => p.incident!.incident_updates.length), [1, 2, 3]);
-    const stored = (await status.store.incident(incident.id))!;
+    const stored = publicIncident((await status.store.incident(incident.id))!);
     posts.forEach((post, i) => {
       assert.deepEqual(Object.keys(post).slice(0, 3), ["meta", "page", "incident"]);
       assert.ok(post.meta!.unsubscribe!.startsWith(`${PAGE_URL}/subscriptions/unsubscribe?token=`));
@@ -226,8 +228,9 @@ subscriptions:
     assert.deepEqual(posts[2]!.incident!.incident_updates.map((u) => u.id), api.incident_updates.map((u: { id: string }) => u.id));
     assert.equal(incidentPosts(hooks.chat).length, 0, "the chat-only subscriber got nothing of a Q&A incident");
     assert.equal(bodies(hooks.pending).filter((b) => !b.subscription_confirmation).length, 0, "the unconfirmed subscriber got nothing");
-    await waitFor("the on-call channel's three posts", () => oncall.requests.length >= 3, 10_000, 50);
-    assert.equal(oncall.requests.length, 3, "on-call channels still get every post: the outbox has a consumer group each");
+    await waitFor("the on-call channel's four posts", () => oncall.requests.length >= 4, 10_000, 50);
+    assert.equal(oncall.requests.length, 4, "on-call channels get every post, the on-call-only one too: the outbox has a consumer group each");
+    assert.match(oncall.requests.map((r) => r.raw).join("\n"), /node-2 \(10\.0\.0\.7:6380\) stuck/, "with the technical detail");
   });
 
   it("the Q&A incident's change of Q&A's status reached the all-components subscriber as component updates", async () => {

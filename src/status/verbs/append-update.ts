@@ -18,6 +18,7 @@ import {
   checkComponentIds,
   componentName,
   componentStatusSchema,
+  detailSchema,
   nowIso,
   parseInput,
   type StatusContext,
@@ -28,6 +29,9 @@ export const appendUpdateInput = z.strictObject({
   /** @defaultValue the incident's current status */
   status: z.enum(INCIDENT_STATUSES).optional(),
   body: z.string().trim().min(1).max(20_000),
+  detail: detailSchema,
+  /** On the on-call timeline only (admin API, on-call channels), never on a public surface. @defaultValue false */
+  internal: z.boolean().default(false),
   /** Components whose status in this incident changes (others stay as they are). */
   components: z.record(z.string(), componentStatusSchema).default({}),
   impact: z.enum(INCIDENT_IMPACTS).optional(),
@@ -95,7 +99,17 @@ function applyUpdate(ctx: StatusContext, current: Incident, input: z.output<type
     resolved_at: status === "resolved" ? (current.resolved_at ?? at) : reopened ? null : current.resolved_at,
     updates: [
       ...current.updates,
-      { id: newId(), status, body: input.body, created_at: at, display_at: at, affected_components: affected, author: input.author },
+      {
+        id: newId(),
+        status,
+        body: input.body,
+        created_at: at,
+        display_at: at,
+        affected_components: affected,
+        author: input.author,
+        ...(input.internal ? { internal: true } : {}),
+        ...(input.detail !== undefined ? { detail: input.detail } : {}),
+      },
     ],
     revision: current.revision + 1,
   };

@@ -20,6 +20,9 @@ export const authorSchema = z.strictObject({
 
 export const componentStatusSchema = z.enum(COMPONENT_STATUSES);
 
+/** What on-call engineers read instead of the public body: the technical detail (never on a public surface). */
+export const detailSchema = z.string().trim().min(1).max(20_000).optional();
+
 /** Parses a verb's input, turning zod issues into one ValidationError. */
 export function parseInput<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
   const parsed = schema.safeParse(input);

@@ -7,6 +7,7 @@ import {
   checkComponentIds,
   componentName,
   componentStatusSchema,
+  detailSchema,
   nowIso,
   parseInput,
   type StatusContext,
@@ -18,6 +19,7 @@ export const openIncidentInput = z.strictObject({
   /** @defaultValue derived from the worst affected component status */
   impact: z.enum(INCIDENT_IMPACTS).optional(),
   body: z.string().trim().min(1).max(20_000),
+  detail: detailSchema,
   /** Affected components and the status each has in this incident. */
   components: z.record(z.string(), componentStatusSchema).default({}),
   automatic: z.boolean().default(false),
@@ -72,6 +74,7 @@ export async function openIncident(
         display_at: at,
         affected_components: affected,
         author: input.author,
+        ...(input.detail !== undefined ? { detail: input.detail } : {}),
       },
     ],
     postmortem: null,

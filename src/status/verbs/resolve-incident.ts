@@ -1,11 +1,12 @@
 import { z } from "zod";
 import type { Incident } from "../model.ts";
 import { appendUpdate } from "./append-update.ts";
-import { authorSchema, parseInput, type StatusContext } from "./context.ts";
+import { authorSchema, detailSchema, parseInput, type StatusContext } from "./context.ts";
 
 export const resolveIncidentInput = z.strictObject({
   id: z.string().min(1).max(64),
   body: z.string().trim().min(1).max(20_000).default("This incident has been resolved."),
+  detail: detailSchema,
   author: authorSchema,
   key: z.string().min(1).max(300).optional(),
 });

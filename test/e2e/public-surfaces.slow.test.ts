@@ -1,0 +1,151 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import type { ChaosSummary } from "../../src/chaos/index.ts";
+import { HttpReceiver } from "../helpers/receivers.ts";
+import { BIN, recoveryConfig, startService, type Service } from "../helpers/service.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+const ADMIN_TOKEN = "public-surfaces-admin-token-0123456789";
+
+/** What only engineers may read: addresses, ports, node ids, probe ids, playbook ids and step names of recoveryConfig. */
+const INTERNALS: [string, RegExp][] = [
+  ["an IPv4 address", /\b\d{1,3}(?:\.\d{1,3}){3}\b/],
+  ["an IPv6 loopback", /\[::1\]|(?<![\w:])::1\b/],
+  ["a port", /(?<![\w/-]):\d{2,5}\b/],
+  ["a node id", /\bnode-\d+\b/],
+  ["a probe id", /\b(?:gateway-connect|gateway-safeguard|chat-echo|gateway-pubsub|cache-ping)\b/],
+  ["a playbook id", /\b(?:restart-stuck-gateway-node|bypass-clogged-cache|scale-out-on-surge)\b/],
+  ["a step name", /\b(?:restart-gateway|bypass-cache|restore-cache|scale-out|scale-in)\b|\bverify\b|\bstep \d+ of \d+\b/i],
+];
+
+interface PublicUpdate {
+  status: string;
+  body: string;
+}
+
+/**
+ * Item 9 of issue 15, end to end: during a real outage (`pulseboard chaos
+ * safeguard-lockup` against `pulseboard start`, its playbook restarting the
+ * node), every public surface is crawled again and again, and none says an
+ * address, port, node, probe, playbook or step; the public timeline moves
+ * investigating → identified → monitoring → resolved with one entry per
+ * change, in plain words; the on-call webhook and the admin API keep every
+ * technical detail.
+ */
+describe("public surfaces speak plain words during an outage; on-call keeps the details (slow: whole service, chaos)", { timeout: 300_000 }, () => {
+  let service: Service;
+  let oncall: HttpReceiver;
+
+  before(async () => {
+    oncall = await HttpReceiver.start();
+    service = await startService({ config: (port) => recoveryConfig({ port, nodeLimit: 40, hookUrl: oncall.url("/oncall") }), adminToken: ADMIN_TOKEN });
+  });
+  after(async () => {
+    await service?.stop();
+    await oncall?.stop();
+  });
+
+  const base = () => `http://127.0.0.1:${service.port}`;
+  const get = async (path: string) => {
+    const res = await fetch(`${base()}${path}`);
+    return { path, status: res.status, text: await res.text() };
+  };
+  const adminGet = async <T>(path: string): Promise<T> => (await (await fetch(`${base()}/admin/api${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as T;
+
+  /** Every public page, API document and feed, and each incident's own page. */
+  async function crawl(): Promise<{ path: string; status: number; text: string }[]> {
+    const fixed = [
+      "/",
+      "/history",
+      "/api/v2/summary.json",
+      "/api/v2/status.json",
+      "/api/v2/components.json",
+      "/api/v2/incidents.json",
+      "/api/v2/incidents/unresolved.json",
+      "/api/v2/scheduled-maintenances.json",
+      "/history.rss",
+      "/history.atom",
+      "/badge.svg",
+    ];
+    const pages = await Promise.all(fixed.map(get));
+    const { incidents } = JSON.parse(pages.find((p) => p.path === "/api/v2/incidents.json")!.text) as { incidents: { id: string }[] };
+    return [...pages, ...(await Promise.all(incidents.map((i) => get(`/incidents/${i.id}`))))];
+  }
+
+  /** The problems found in one crawl: each internal word, where, with its context. */
+  function leaks(pages: { path: string; text: string }[]): string[] {
+    const found: string[] = [];
+    for (const page of pages) {
+      // The page's own address is in its links and feeds: that one is meant to be there.
+      const text = page.text.replaceAll(base(), "PAGE_URL");
+      for (const [what, pattern] of INTERNALS) {
+        const match = pattern.exec(text);
+        if (match) found.push(`${page.path} shows ${what}: …${text.slice(Math.max(0, match.index - 60), match.index + 60)}…`);
+      }
+    }
+    return found;
+  }
+
+  function chaos(...args: string[]): Promise<ChaosSummary> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, "chaos", ...args, "--json"], { env: service.env, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on("close", (code) => {
+        try {
+          resolve(JSON.parse(stdout) as ChaosSummary);
+        } catch {
+          reject(new Error(`chaos exited ${code} without a summary:\n${stdout}\n${stderr}`));
+        }
+      });
+    });
+  }
+
+  it("crawled during safeguard-lockup and after it, no public surface shows an internal; the public timeline reads as a customer expects", async (t) => {
+    const running = chaos("safeguard-lockup", "--node", "node-0", "--duration", "60s");
+    let done = false;
+    void running.finally(() => (done = true));
+    const found = new Set<string>();
+    let crawls = 0;
+    while (!done) {
+      for (const leak of leaks(await crawl())) found.add(leak);
+      crawls++;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    const summary = await running;
+    t.diagnostic(`crawled every public surface ${crawls} times during the run; detected ${summary.detected_s} s, recovered ${summary.recovered_s} s`);
+    assert.ok(crawls >= 5, `crawled during the outage (${crawls} times)`);
+    assert.ok(summary.detected_s !== null, "the outage showed on the page");
+
+    // Resolved after its quiet period (3 s): the whole public story, crawled once more.
+    const incident = await waitFor("the incident resolved", async () => {
+      const { incidents } = JSON.parse((await get("/api/v2/incidents.json")).text) as { incidents: { id: string; name: string; status: string; incident_updates: PublicUpdate[] }[] };
+      return incidents[0]?.status === "resolved" ? incidents[0] : undefined;
+    }, 60_000, 500);
+    for (const leak of leaks(await crawl())) found.add(leak);
+    assert.deepEqual([...found], [], "no public surface shows an internal");
+
+    const story = [...incident.incident_updates].reverse();
+    t.diagnostic(`public timeline: ${story.map((u) => `${u.status}: ${u.body}`).join(" | ")}`);
+    assert.deepEqual(story.map((u) => u.status), ["investigating", "identified", "monitoring", "resolved"], "one public entry per status change, in order");
+    assert.match(story[0]!.body, /^New connections to Realtime gateway are (?:failing|being turned away)\.|Realtime gateway is turning new connections away\./, "says what is wrong, in plain words");
+    assert.match(story[1]!.body, /found the cause of the problem with Realtime gateway and are fixing it/);
+    assert.match(story[2]!.body, /Realtime gateway is working normally again/);
+    assert.match(story[3]!.body, /resolved/);
+
+    // The on-call view keeps every detail: the admin API and the webhook channel.
+    const full = await adminGet<{ incident: { updates: { status: string; body: string; detail?: string; internal?: boolean }[] } }>(`/incidents/${incident.id}`);
+    const technical = full.incident.updates.map((u) => u.detail ?? u.body).join("\n");
+    assert.match(technical, /node-0/, "the admin API names the node");
+    assert.match(technical, /step 1 of 2: restart/, "and the playbook's steps");
+    assert.ok(full.incident.updates.length > story.length, `on-call has more entries (${full.incident.updates.length}) than the public (${story.length})`);
+    const posts = await waitFor("the on-call posts", () => {
+      const bodies = oncall.requests.filter((r) => r.path === "/oncall").map((r) => r.raw);
+      return bodies.some((b) => b.includes("step 2 of 2")) ? bodies : undefined;
+    }, 30_000);
+    assert.ok(posts.some((b) => /node-0/.test(b)), "the on-call webhook names the node");
+  });
+});
