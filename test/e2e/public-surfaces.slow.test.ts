@@ -1,12 +1,18 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { chromium } from "playwright-core";
 import type { ChaosSummary } from "../../src/chaos/index.ts";
+import { REPO_ROOT } from "../helpers/config.ts";
 import { HttpReceiver } from "../helpers/receivers.ts";
 import { BIN, recoveryConfig, startService, type Service } from "../helpers/service.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 const ADMIN_TOKEN = "public-surfaces-admin-token-0123456789";
+const ARTIFACTS = path.join(REPO_ROOT, "test-results");
+const CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"];
 
 /** What only engineers may read: addresses, ports, node ids, probe ids, playbook ids and step names of recoveryConfig. */
 const INTERNALS: [string, RegExp][] = [
@@ -135,6 +141,20 @@ describe("public surfaces speak plain words during an outage; on-call keeps the 
     assert.match(story[1]!.body, /found the cause of the problem with Realtime gateway and are fixing it/);
     assert.match(story[2]!.body, /Realtime gateway is working normally again/);
     assert.match(story[3]!.body, /resolved/);
+
+    // What a customer sees of it in a browser: the four entries, in words, newest first.
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium", args: CHROMIUM_ARGS });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+      await page.goto(`${base()}/incidents/${incident.id}`);
+      const seen = await page.locator("main").innerText();
+      for (const label of ["Resolved", "Monitoring", "Identified", "Investigating"]) assert.match(seen, new RegExp(label), `the page shows the ${label} entry`);
+      assert.deepEqual(leaks([{ path: "the incident page as rendered", text: seen }]), []);
+      await page.screenshot({ path: path.join(ARTIFACTS, "incident-public-timeline.png"), fullPage: true });
+    } finally {
+      await browser.close();
+    }
 
     // The on-call view keeps every detail: the admin API and the webhook channel.
     const full = await adminGet<{ incident: { updates: { status: string; body: string; detail?: string; internal?: boolean }[] } }>(`/incidents/${incident.id}`);
