@@ -73,7 +73,8 @@ describe("playbooks repair the embedded stack (slow: whole service from the CLI,
   const steps = (run: Run): string[] => run.steps.map((s) => `${s.action}:${s.state}`);
   const timeline = async (incident: string | undefined): Promise<string> => {
     assert.ok(incident, "the run wrote to an incident");
-    return (await api(`/incidents/${incident}`)).incident.updates.map((u: { body: string }) => u.body).join("\n");
+    // The on-call timeline: each entry's technical detail, where it has one.
+    return (await api(`/incidents/${incident}`)).incident.updates.map((u: { body: string; detail?: string }) => u.detail ?? u.body).join("\n");
   };
   const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
   /** The embedded cache redis-server, from the pid file `start` keeps. */

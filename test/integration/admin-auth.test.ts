@@ -166,7 +166,7 @@ describe("rate limits: failed admin logins and the public page (real redis-serve
 page: { name: Limits, url: "https://status.acme.test" }
 locations: [{ id: local }]
 components: [{ id: chat, name: Chat }]
-web: { rate_limit: { per_second: 2, burst: 5 } }
+web: { rate_limit: { per_second: 0.5, burst: 5 } }
 admin: { failed_logins: { max: 3, per: 1m } }
 `, { tokens: [BOOTSTRAP] });
     ({ app } = rig);
@@ -178,10 +178,11 @@ admin: { failed_logins: { max: 3, per: 1m } }
     for (let i = 0; i < 7; i++) answers.push((await request(app).get("/api/v2/status.json")).status);
     assert.deepEqual(answers, [200, 200, 200, 200, 200, 429, 429]);
     const limited = await request(app).get("/").expect(429);
-    assert.equal(limited.headers["retry-after"], "1");
+    // A token every 2 s: the seven requests have 2 s to finish before one more is let through.
+    assert.equal(limited.headers["retry-after"], "2");
     assert.equal(limited.body.code, "rate_limited");
     await request(app).get("/healthz").expect(200);
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
     await request(app).get("/api/v2/status.json").expect(200);
   });
 

@@ -101,12 +101,12 @@ describe("gateway cache modes and the SSE fallback (real redis-server)", () => {
     try {
       const started = Date.now();
       publisher.send({ type: "publish", channel: "paused", data: 1, id: "during-pause" });
-      const error = await publisher.next((f) => f.type === "error" || f.type === "ack", 3_000);
+      const error = await publisher.next((f) => f.type === "error" || f.type === "ack", 3_500);
       const took = Date.now() - started;
       assert.equal(error.type, "error");
       assert.equal(error.code, "cache_unavailable");
       assert.equal(error.id, "during-pause");
-      assert.ok(took < 1_000, `failed after ${took} ms with a 300 ms cache timeout`);
+      assert.ok(took >= 250 && took < 1_500, `failed after ${took} ms with a 300 ms cache timeout`);
       assert.equal(publisher.closedWith, undefined);
 
       await node.node.setCacheMode("bypass");

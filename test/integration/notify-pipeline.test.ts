@@ -286,7 +286,7 @@ notifications:
     const restartedAt = Date.now();
     await deliveredToAll(second.id, 3, ["oncall-hook"]);
     const caughtUp = Date.now() - restartedAt;
-    assert.ok(caughtUp < 6_000, `caught up ${caughtUp} ms after the receiver came back (retry_max is 1 s)`);
+    assert.ok(caughtUp < 10_000, `caught up ${caughtUp} ms after the receiver came back (retry_max is 1 s; expected 1-2 s)`);
     // Long enough for a stray retry or a second copy to arrive.
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     const posts = received();

@@ -81,7 +81,8 @@ describe("probe kind websocket (real gateway node)", () => {
       assert.equal(result.status, "failed");
       assert.equal(result.failed_phase, "upgrade");
       assert.equal(result.error, "timed out after 700 ms during upgrade");
-      assert.ok(Date.now() - started < 1_200, "the deadline held");
+      const took = Date.now() - started;
+      assert.ok(took >= 650 && took < 3_500, `the 700 ms deadline held: failed after ${took} ms`);
     } finally {
       gateway.node.fault({ fault: "clear" });
     }
