@@ -20,6 +20,7 @@ Commands:
   worker                 evaluate probe results, run the incident lifecycle
   agent --location ID    run the probes of one location
   scheduler              keep probe schedules in line with the config
+  core [--location ID]   worker, scheduler and the agents (every location, or one) in one process
   gateway                the managed realtime gateway fleet
   config check [FILE]    validate a configuration file and summarise it
   chaos SCENARIO         rehearse a real outage against the running stack (pulseboard chaos --help)
@@ -27,7 +28,7 @@ Commands:
 
 Options:
   --config FILE          configuration file (default: $PULSEBOARD_CONFIG, else ./pulseboard.yaml)
-  --location ID          (agent) the location to probe from
+  --location ID          (agent, core) the location to probe from
   -h, --help             show this help
   -v, --version          show the version
 
@@ -48,6 +49,7 @@ const ROLES: Record<string, () => Promise<RoleRunner>> = {
   worker: async () => (await import("./roles/worker.ts")).runWorker,
   agent: async () => (await import("./roles/agent.ts")).runAgent,
   scheduler: async () => (await import("./roles/scheduler.ts")).runScheduler,
+  core: async () => (await import("./roles/core.ts")).runCore,
   gateway: async () => (await import("./roles/gateway.ts")).runGateway,
 };
 

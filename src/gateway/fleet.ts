@@ -1,9 +1,10 @@
 import cluster, { type Worker } from "node:cluster";
+import { fileURLToPath } from "node:url";
 import { AggregatorRegistry, Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValue } from "prom-client";
 import type { GatewayConfig } from "../config/index.ts";
-import { describeError, sleep, type Logger } from "../core/index.ts";
+import { describeError, fromSource, sleep, type Logger } from "../core/index.ts";
 import type { CacheMode } from "./broker.ts";
-import type { FromNode, NodeLoad, NodeOp, NodeOps, ToNode } from "./ipc.ts";
+import type { FromNode, NodeLoad, NodeOp, NodeOps, NodeSettings, ToNode } from "./ipc.ts";
 import { FaultsDisabled, type Fault, type NodeStats } from "./node.ts";
 import { nodeId } from "./settings.ts";
 
@@ -58,6 +59,14 @@ const DRAIN_TIMEOUT_MS = 4_000;
 const READY_TIMEOUT_MS = 20_000;
 const CRASH_RESTART_MS = 500;
 
+/** What every node runs: its own small entry point, compiled or (in development) the source through tsx. */
+const NODE_MAIN = fileURLToPath(new URL(fromSource ? "./node-main.ts" : "./node-main.js", import.meta.url));
+/** The primary's Node options, with tsx's loader when the sources run uncompiled (bin/ registers it in-process). */
+function nodeExecArgv(): string[] {
+  const argv = process.execArgv;
+  return fromSource && !argv.some((arg) => arg.includes("tsx")) ? ["--import", import.meta.resolve("tsx"), ...argv] : argv;
+}
+
 /**
  * The gateway fleet: a Node cluster whose workers are gateway nodes sharing
  * one port. The primary keeps the nodes running (a node that crashes is
@@ -76,14 +85,17 @@ export class GatewayFleet {
   private readonly up: Gauge<"node">;
   private readonly restartsMetric: Counter<"node" | "reason">;
   private readonly log: Logger;
+  private readonly settings: NodeSettings;
 
   constructor(
     private readonly gateway: GatewayConfig,
-    hasCache: boolean,
+    cacheUrl: string | undefined,
     log: Logger,
   ) {
     this.log = log.child({ module: "gateway.fleet" });
-    this.mode = hasCache ? "normal" : "bypass";
+    this.mode = cacheUrl ? "normal" : "bypass";
+    this.settings = { gateway, cacheUrl, logLevel: log.level };
+    cluster.setupPrimary({ exec: NODE_MAIN, args: [], execArgv: nodeExecArgv() });
     this.up = new Gauge({ name: "pulseboard_gateway_node_up", help: "1 while a node answers the fleet", labelNames: ["node"], registers: [this.registry] });
     this.restartsMetric = new Counter({ name: "pulseboard_gateway_node_restarts_total", help: "Node restarts by reason", labelNames: ["node", "reason"], registers: [this.registry] });
   }
@@ -247,7 +259,7 @@ export class GatewayFleet {
   private onMessage(handle: Handle, message: FromNode): void {
     switch (message.type) {
       case "hello":
-        handle.worker.send({ type: "assign", index: handle.index, mode: this.mode } satisfies ToNode);
+        handle.worker.send({ type: "assign", index: handle.index, mode: this.mode, settings: this.settings } satisfies ToNode);
         return;
       case "ready":
         handle.state = "ready";

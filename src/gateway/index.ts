@@ -1,5 +1,3 @@
-import cluster from "node:cluster";
-
 export { GatewayNode, FaultsDisabled, type GatewayNodeOptions, type GatewayLimits, type Fault, type NodeStats } from "./node.ts";
 export { GatewayFleet, NodeNotFound, type FleetStats, type NodeSummary, type NodeState } from "./fleet.ts";
 export { startFleetAdmin } from "./fleet-admin.ts";
@@ -8,6 +6,3 @@ export { nodeOptions, nodeId, parseNodeId } from "./settings.ts";
 export { parseClientFrame, PROTOCOL, type ClientFrame, type ServerFrame, type ErrorCode } from "./protocol.ts";
 export { formatSerial, parseSerial, type Position } from "./serial.ts";
 export type { CacheMode, HistorySettings } from "./broker.ts";
-
-/** True in the fleet's primary process, false in a node (a cluster worker). */
-export const isFleetPrimary = (): boolean => cluster.isPrimary;

@@ -1,3 +1,4 @@
+import type { GatewayConfig } from "../config/index.ts";
 import type { CacheMode } from "./broker.ts";
 import type { Fault } from "./node.ts";
 
@@ -23,8 +24,15 @@ export interface NodeOps {
 }
 export type NodeOp = keyof NodeOps;
 
+/** What a node runs with, from its primary: a node never loads the configuration itself. */
+export interface NodeSettings {
+  gateway: GatewayConfig;
+  cacheUrl?: string;
+  logLevel: string;
+}
+
 export type ToNode =
-  | { type: "assign"; index: number; mode: CacheMode }
+  | { type: "assign"; index: number; mode: CacheMode; settings: NodeSettings }
   | { type: "request"; id: number; op: NodeOp; args: unknown }
   /** A message another node published in bypass mode. */
   | { type: "relay"; channel: string; data: string }

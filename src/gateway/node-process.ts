@@ -1,15 +1,14 @@
-import type { GatewayConfig } from "../config/index.ts";
-import { describeError, type Logger } from "../core/index.ts";
+import { createLogger, describeError } from "../core/index.ts";
 import type { FromNode, NodeOps, ToNode } from "./ipc.ts";
 import { GatewayNode, type Fault } from "./node.ts";
 import { nodeOptions } from "./settings.ts";
 
 /**
- * Runs inside a cluster worker: asks the primary for its index, runs that
- * node, answers the primary's requests, and stops when told to, when sent
- * SIGTERM, or when the primary is gone.
+ * Runs inside a cluster worker: asks the primary for its index and settings,
+ * runs that node, answers the primary's requests, and stops when told to,
+ * when sent SIGTERM, or when the primary is gone.
  */
-export function runFleetNode(gateway: GatewayConfig, cacheUrl: string | undefined, log: Logger): void {
+export function runFleetNode(): void {
   let node: GatewayNode | undefined;
   const send = (message: FromNode, then?: () => void): void => {
     if (process.connected) process.send?.(message, undefined, undefined, then);
@@ -20,6 +19,8 @@ export function runFleetNode(gateway: GatewayConfig, cacheUrl: string | undefine
 
   process.on("message", (message: ToNode) => {
     if (message.type === "assign") {
+      const { gateway, cacheUrl, logLevel } = message.settings;
+      const log = createLogger({ level: logLevel, base: { role: "gateway" } });
       const relay = (channel: string, data: string): void => send({ type: "relay", channel, data });
       node = new GatewayNode({ ...nodeOptions(gateway, { index: message.index, cacheUrl, mode: message.mode, log }), relay });
       node.start().then(

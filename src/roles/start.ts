@@ -18,9 +18,10 @@ const GATEWAY_WAIT_MS = 20_000;
  * `pulseboard start`: every role in one process tree. Embeds a control-plane
  * redis-server (AOF on) when REDIS_URL is unset and a separate cache
  * redis-server for the gateway when CACHE_REDIS_URL is unset, then runs the
- * gateway fleet, web, worker, scheduler and one agent per location as
- * children, restarting any that crash. When its own parent dies (a wrapper
- * or shell killed with SIGKILL), it stops everything as on SIGTERM.
+ * gateway fleet, web and the core role (worker, scheduler and one agent
+ * per location, in one process) as children, restarting any that crash.
+ * When its own parent dies (a wrapper or shell killed with SIGKILL), it
+ * stops everything as on SIGTERM.
  */
 export async function runStart({ config, log, env }: RoleContext): Promise<Role> {
   // A real SIGTERM, so the stop is the one main.ts already runs for it, also while still starting.
@@ -68,11 +69,11 @@ export async function runStart({ config, log, env }: RoleContext): Promise<Role>
     const child = (name: string, ...args: string[]) => children.start({ name, args: [...NODE_ARGS, MAIN_FILE, ...args], env: childEnv });
     child("web", "web");
     if (needs.gateway) child("gateway", "gateway");
-    child("worker", "worker");
-    child("scheduler", "scheduler");
-    // Agents start once the gateway listens, so start-up itself does not read as an outage.
+    // The agents start once the gateway listens, so start-up itself does not read as an outage.
     if (needs.gateway) await Promise.race([gatewayUp, sleep(GATEWAY_WAIT_MS)]);
-    for (const location of config.locations) child(`agent:${location.id}`, "agent", "--location", location.id);
+    // Worker, scheduler and every location's agent share one process (`pulseboard core`): one Node
+    // runtime instead of three or more. Their crash never takes the page or the gateway with it.
+    child("core", "core");
     log.info({ home: config.home, children: children.pids() }, "pulseboard started");
 
     return {

@@ -11,8 +11,11 @@ import { waitFor } from "../helpers/wait.ts";
 
 const ADMIN_TOKEN = "crash-safety-admin-token-0123456789";
 
-/** The roles killed, each at least once, in a seeded order: every process `start` runs, and a gateway node. */
-const ROLES = ["web", "worker", "agent", "scheduler", "gateway node", "worker"] as const;
+/**
+ * The roles killed, each at least once, in a seeded order: every process `start` runs, and a gateway node.
+ * `core` is the worker, the scheduler and the agent in one process, killed twice as the worker was.
+ */
+const ROLES = ["web", "core", "gateway node", "core"] as const;
 
 interface Run {
   id: string;
@@ -73,7 +76,6 @@ describe("SIGKILL of every role during an incident with a playbook running (slow
     for (const pid of tree) seen.add(pid);
     // node-0, not the frozen node-1: killing that one would repair it, not the playbook.
     if (role === "gateway node") return ((await fleet("GET", "/nodes")) as { nodes: { id: string; pid: number | null }[] }).nodes.find((n) => n.id === "node-0")?.pid ?? undefined;
-    if (role === "agent") return tree.find((pid) => commandLine(pid).includes(" agent --location"));
     return tree.find((pid) => commandLine(pid).endsWith(` ${role}`));
   };
 
@@ -116,7 +118,7 @@ describe("SIGKILL of every role during an incident with a playbook running (slow
       await new Promise((resolve) => setTimeout(resolve, 800 + rng.int(1_700)));
       const pid = await waitFor(`a ${role} to be running`, () => pidOf(role), 30_000, 100);
       process.kill(pid, "SIGKILL");
-      if (role === "worker") workerKills++;
+      if (role === "core") workerKills++;
       kills.push(`${role} (pid ${pid}) at ${((Date.now() - faultAt) / 1000).toFixed(1)} s`);
     }
     t.diagnostic(`seed ${seed}; killed ${kills.join(", ")}`);

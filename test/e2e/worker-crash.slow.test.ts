@@ -70,7 +70,8 @@ describe("killing the worker mid-incident loses no timeline entry and duplicates
     for (const pid of tree) seen.add(pid);
     return tree.filter((pid) => commandLine(pid).endsWith(` ${name}`));
   };
-  const workerPid = (): number | undefined => role("worker").find(alive);
+  /** The worker runs in the `core` child of `pulseboard start`, with the scheduler and the agent. */
+  const workerPid = (): number | undefined => role("core").find(alive);
 
   /** SIGKILLs the worker and waits for the supervisor to start a new one. */
   const killWorker = async (when: string): Promise<void> => {
