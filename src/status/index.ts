@@ -11,7 +11,7 @@ export { resolveIncident, resolveIncidentInput, type ResolveIncidentInput } from
 export { setComponentStatus, type SetComponentStatusInput } from "./verbs/set-component-status.ts";
 export { refreshEffective } from "./verbs/refresh-effective.ts";
 export type { LatencyPoint } from "./rollups.ts";
-export type { UptimeDay } from "./uptime.ts";
+export { overallUptime, type UptimeDay } from "./uptime.ts";
 export { LATENCY_BOUNDS_MS, percentile, bucketOf } from "./histogram.ts";
 export {
   scheduleMaintenance,

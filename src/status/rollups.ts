@@ -90,9 +90,51 @@ export function last7d(now: number): RangePlan {
   };
 }
 
+/** One HGETALL answer of a plan's key: `index` is the key's place in `plan.keys()`. */
+export type RollupAnswer = { index: number; hash: Record<string, string> };
+
 /** Folds the HGETALL answers of a plan's keys (any number of locations) into chart points. */
-export function foldLatency(plan: RangePlan, answers: { index: number; hash: Record<string, string> }[]): LatencyPoint[] {
-  const bins: Bin[] = Array.from({ length: plan.points }, () => ({ n: 0, f: 0, d: 0, buckets: new Array(LATENCY_BOUNDS_MS.length + 1).fill(0) }));
+export function foldLatency(plan: RangePlan, answers: RollupAnswer[]): LatencyPoint[] {
+  return foldBins(plan, answers).map((bin, i) => pointOf(plan.from + i * plan.stepMs, bin));
+}
+
+/**
+ * The last 24 hours in 1-minute bins (start aligned to a quarter hour), for
+ * {@link fitLatency} to group into 1-, 5- or 15-minute points.
+ */
+export function last24hByMinute(now: number): RangePlan {
+  const quarter = 15 * MINUTE_MS;
+  const end = Math.floor(now / quarter) * quarter + quarter;
+  return { ...last24h(now, 15), from: end - DAY_MS, stepMs: MINUTE_MS, points: DAY_MS / MINUTE_MS };
+}
+
+/**
+ * Chart points that cover only the time with data: from the first period with
+ * a result up to the period holding `now`, in the finest of `groups` (numbers
+ * of plan bins per point, smallest first) that keeps at most `maxPoints`
+ * points. A few minutes of history become a few 1-minute points instead of one
+ * 15-minute point at the end of an empty day. With no data at all, the whole
+ * range in the coarsest grouping (every point empty).
+ */
+export function fitLatency(plan: RangePlan, answers: RollupAnswer[], now: number, groups: number[], maxPoints: number): LatencyPoint[] {
+  const bins = foldBins(plan, answers);
+  const last = Math.min(bins.length - 1, Math.floor((now - plan.from) / plan.stepMs));
+  const first = bins.findIndex((bin) => bin.n > 0);
+  const coarsest = groups[groups.length - 1]!;
+  const hasData = first >= 0 && first <= last;
+  const size = hasData ? (groups.find((n) => Math.floor(last / n) - Math.floor(first / n) + 1 <= maxPoints) ?? coarsest) : coarsest;
+  const start = hasData ? Math.floor(first / size) * size : 0;
+  const stop = hasData ? last : bins.length - 1;
+  const points: LatencyPoint[] = [];
+  for (let at = start; at <= stop; at += size) {
+    const group = bins.slice(at, Math.min(at + size, bins.length));
+    points.push(pointOf(plan.from + at * plan.stepMs, mergeBins(group)));
+  }
+  return points;
+}
+
+function foldBins(plan: RangePlan, answers: RollupAnswer[]): Bin[] {
+  const bins: Bin[] = Array.from({ length: plan.points }, emptyBin);
   for (const { index, hash } of answers) {
     for (const [name, value] of Object.entries(hash)) {
       const [fieldText, kind] = name.split(":") as [string, string];
@@ -106,13 +148,33 @@ export function foldLatency(plan: RangePlan, answers: { index: number; hash: Rec
       else if (kind.startsWith("b")) bin.buckets[Number(kind.slice(1))]! += count;
     }
   }
-  return bins.map((bin, i) => ({
-    at: new Date(plan.from + i * plan.stepMs).toISOString(),
+  return bins;
+}
+
+function emptyBin(): Bin {
+  return { n: 0, f: 0, d: 0, buckets: new Array(LATENCY_BOUNDS_MS.length + 1).fill(0) };
+}
+
+/** Histograms add up, so a coarser point's percentiles are exact over its bins. */
+function mergeBins(group: Bin[]): Bin {
+  const out = emptyBin();
+  for (const bin of group) {
+    out.n += bin.n;
+    out.f += bin.f;
+    out.d += bin.d;
+    bin.buckets.forEach((count, i) => (out.buckets[i]! += count));
+  }
+  return out;
+}
+
+function pointOf(from: number, bin: Bin): LatencyPoint {
+  return {
+    at: new Date(from).toISOString(),
     count: bin.n,
     failures: bin.f,
     degraded: bin.d,
     p50: percentile(bin.buckets, 50),
     p95: percentile(bin.buckets, 95),
     p99: percentile(bin.buckets, 99),
-  }));
+  };
 }

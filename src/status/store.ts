@@ -1,6 +1,7 @@
 import type { Redis, Result } from "ioredis";
 import { EFFECTIVE_TRANSITION_LUA, WRITE_INCIDENT_LUA } from "./scripts.ts";
-import { foldLatency, last24h, last7d, stageRollups, type LatencyPoint } from "./rollups.ts";
+import { fitLatency, foldLatency, last24h, last24hByMinute, last7d, stageRollups, type LatencyPoint } from "./rollups.ts";
+import { DAY_MS } from "./time.ts";
 import { UPTIME_RETENTION_MS, foldUptime, uptimeWindow, type UptimeDay } from "./uptime.ts";
 import type { ComponentStatus } from "./model.ts";
 import { UpstreamError, checkExec } from "../core/index.ts";
@@ -83,14 +84,20 @@ export class StatusStore {
     await tx.exec().then(checkExec);
   }
 
-  /** A latency chart of one probe over all the given locations: one pipelined round trip. */
-  async latency(probe: string, locations: string[], range: "24h" | "7d", now = Date.now()): Promise<LatencyPoint[]> {
-    const plan = range === "24h" ? last24h(now) : last7d(now);
+  /**
+   * A latency chart of one probe over all the given locations: one pipelined
+   * round trip. The whole range in fixed points (15 minutes, or an hour for
+   * 7d); with `fit`, only the time since the first result, in points as fine
+   * as that span allows (see fitLatency).
+   */
+  async latency(probe: string, locations: string[], range: "24h" | "7d", now = Date.now(), options: { fit?: boolean } = {}): Promise<LatencyPoint[]> {
+    const plan = range === "7d" ? last7d(now) : options.fit ? last24hByMinute(now) : last24h(now);
     const reads = locations.flatMap((location) => plan.keys(this.keys, probe, location).map((key, index) => ({ key, index })));
     const pipeline = this.redis.pipeline();
     for (const read of reads) pipeline.hgetall(read.key);
-    const answers = await pipeline.exec().then(checkExec);
-    return foldLatency(plan, reads.map((read, i) => ({ index: read.index, hash: (answers[i]![1] ?? {}) as Record<string, string> })));
+    const answers = (await pipeline.exec().then(checkExec)).map((answer, i) => ({ index: reads[i]!.index, hash: (answer[1] ?? {}) as Record<string, string> }));
+    if (!options.fit) return foldLatency(plan, answers);
+    return range === "7d" ? fitLatency(plan, answers, now, [1], plan.points) : fitLatency(plan, answers, now, [1, 5, 15], DAY_MS / (15 * 60_000));
   }
 
   /**
@@ -111,6 +118,8 @@ export class StatusStore {
       String(now - UPTIME_RETENTION_MS),
       new Date(now).toISOString(),
     );
+    // The page's uptime reads this record: announce it, or the page keeps the uptime it read before the change.
+    if (changed === 1) await this.redis.publish(this.keys.events, JSON.stringify({ type: "component", id: component, at: new Date(now).toISOString() } satisfies ChangeEvent));
     return changed === 1;
   }
 

@@ -67,6 +67,20 @@ export function foldUptime(
   });
 }
 
+/**
+ * Uptime (0..1) over the days given, weighted by the time each has data
+ * (maintenance left out): days without data count for nothing, so a few
+ * minutes of history are rated on those minutes. Null with no data at all.
+ * Never 1 when any downtime was recorded, however short.
+ */
+export function overallUptime(days: Pick<UptimeDay, "ms">[]): number | null {
+  const merged: Partial<Record<ComponentStatus, number>> = {};
+  for (const day of days) {
+    for (const [status, value] of Object.entries(day.ms) as [ComponentStatus, number][]) merged[status] = (merged[status] ?? 0) + value;
+  }
+  return uptimeOf(merged);
+}
+
 function uptimeOf(ms: Partial<Record<ComponentStatus, number>>): number | null {
   let counted = 0;
   let down = 0;
@@ -75,6 +89,7 @@ function uptimeOf(ms: Partial<Record<ComponentStatus, number>>): number | null {
     counted += value;
     down += value * (DOWNTIME_WEIGHT[status] ?? 0);
   }
-  return counted > 0 ? Math.round((1 - down / counted) * 100_000) / 100_000 : null;
+  if (counted <= 0) return null;
+  // Rounded down, so a second of outage in a day never reads as a perfect day.
+  return down > 0 ? Math.min(0.99999, Math.floor((1 - down / counted) * 100_000) / 100_000) : 1;
 }
-

@@ -1,8 +1,8 @@
 import type { LatencyPoint } from "../status/index.ts";
 
+/** The plot's own coordinates: it stretches to its box, and a unit of height is a CSS pixel (see .chart-plot). */
 const WIDTH = 600;
-const HEIGHT = 140;
-const PAD = { left: 44, right: 8, top: 10, bottom: 22 };
+const HEIGHT = 120;
 
 export interface ChartSummary {
   /** Median of the period's p50 points, ms. */
@@ -27,35 +27,58 @@ export function summarize(points: LatencyPoint[]): ChartSummary {
 }
 
 /**
- * A response-time chart as an SVG string: p50 as a line over a p95 band,
- * failed periods marked along the bottom. Only numbers and the caller's
- * already-escaped label go into it.
+ * A response-time chart as HTML: p50 as a line over a p95 band, failed
+ * periods marked along the bottom, in an SVG that stretches to the width it
+ * gets; the axis labels are HTML text beside it, so they keep their size on
+ * any screen. A period with data between periods without is a dot, never an
+ * invisible one-point line. Only numbers and the caller's already-escaped
+ * texts go into it.
  */
-export function latencyChartSvg(points: LatencyPoint[], label: string, axis: { start: string; end: string }): string {
-  const plotW = WIDTH - PAD.left - PAD.right;
-  const plotH = HEIGHT - PAD.top - PAD.bottom;
+export function latencyChartHtml(points: LatencyPoint[], label: string, axis: { start: string; end: string }): string {
   const top = niceCeiling(Math.max(1, ...points.map((p) => p.p95 ?? p.p50 ?? 0)));
-  const x = (i: number) => PAD.left + (points.length <= 1 ? plotW : (i / (points.length - 1)) * plotW);
-  const y = (ms: number) => PAD.top + plotH - (Math.min(ms, top) / top) * plotH;
-  const line = segments(points, (p) => p.p50).map((run) => `<polyline class="chart-p50" points="${run.map((i) => `${f(x(i))},${f(y(points[i]!.p50!))}`).join(" ")}"/>`);
+  const slot = WIDTH / Math.max(1, points.length);
+  // Each point sits in the middle of its period, so the axis spans the periods shown.
+  const x = (i: number) => (i + 0.5) * slot;
+  const y = (ms: number) => HEIGHT - (Math.min(ms, top) / top) * HEIGHT;
+  const xy = (i: number, ms: number) => `${f(x(i))},${f(y(ms))}`;
+  // A lone point gets a short flat stroke either side of its dot, not its whole period.
+  const half = Math.min(slot / 4, 30);
+  const line = segments(points, (p) => p.p50).map((run) =>
+    run.length === 1
+      ? `<path class="chart-p50" d="M${f(x(run[0]!) - half)},${f(y(points[run[0]!]!.p50!))}h${f(2 * half)}"/><path class="chart-dot" d="M${xy(run[0]!, points[run[0]!]!.p50!)}h0"/>`
+      : `<polyline class="chart-p50" points="${run.map((i) => xy(i, points[i]!.p50!)).join(" ")}"/>`,
+  );
   const band = segments(points, (p) => p.p95).map((run) => {
-    const upper = run.map((i) => `${f(x(i))},${f(y(points[i]!.p95!))}`);
-    const lower = [...run].reverse().map((i) => `${f(x(i))},${f(y(points[i]!.p50 ?? 0))}`);
+    const wide = run.length === 1 ? [-half, half] : [0];
+    const upper = run.flatMap((i) => wide.map((dx) => `${f(x(i) + dx)},${f(y(points[i]!.p95!))}`));
+    const lower = [...run].reverse().flatMap((i) => [...wide].reverse().map((dx) => `${f(x(i) + dx)},${f(y(points[i]!.p50 ?? 0))}`));
     return `<polygon class="chart-band" points="${[...upper, ...lower].join(" ")}"/>`;
   });
-  const failures = points.flatMap((p, i) => (p.failures > 0 ? [`<rect class="chart-failure" x="${f(x(i) - 2)}" y="${HEIGHT - PAD.bottom + 2}" width="4" height="4"/>`] : []));
+  const failures = points.flatMap((p, i) => (p.failures > 0 ? [`<path class="chart-failure" d="M${f(x(i))},${HEIGHT}v-4"/>`] : []));
   const empty = points.every((p) => p.p50 === null);
-  const grid = (empty ? [0] : [0, 0.5, 1]).map((share) => {
-    const ms = top * share;
-    return `<line class="chart-grid" x1="${PAD.left}" x2="${WIDTH - PAD.right}" y1="${f(y(ms))}" y2="${f(y(ms))}"/><text class="chart-axis" x="${PAD.left - 6}" y="${f(y(ms) + 4)}" text-anchor="end">${formatMs(ms)}</text>`;
-  });
-  const note = empty ? `<text class="chart-axis" x="${WIDTH / 2}" y="${HEIGHT / 2}" text-anchor="middle">No data yet</text>` : "";
+  const ticks = empty ? [0] : [1, 0.5, 0];
+  const grid = ticks.map((share) => `<path class="chart-grid" d="M0,${f(y(top * share))}H${WIDTH}"/>`);
+  const yLabels = ticks.map((share) => `<span class="chart-axis chart-tick-${share * 100}">${formatMs(top * share)}</span>`);
+  const note = empty ? `<span class="chart-axis chart-empty">No data yet</span>` : "";
   return (
-    `<svg class="chart" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="${label}" focusable="false">` +
-    `<title>${label}</title>${grid.join("")}${band.join("")}${line.join("")}${failures.join("")}${note}` +
-    `<text class="chart-axis" x="${PAD.left}" y="${HEIGHT - 4}">${axis.start}</text>` +
-    `<text class="chart-axis" x="${WIDTH - PAD.right}" y="${HEIGHT - 4}" text-anchor="end">${axis.end}</text></svg>`
+    `<div class="chart" role="img" aria-label="${label}">` +
+    `<div class="chart-y" aria-hidden="true">${yLabels.join("")}</div>` +
+    `<div class="chart-area"><svg class="chart-plot" viewBox="0 0 ${WIDTH} ${HEIGHT}" preserveAspectRatio="none" focusable="false" aria-hidden="true">` +
+    `${grid.join("")}${band.join("")}${line.join("")}${failures.join("")}</svg>${note}</div>` +
+    `<div class="chart-x" aria-hidden="true"><span class="chart-axis">${axis.start}</span><span class="chart-axis">${axis.end}</span></div></div>`
   );
+}
+
+/**
+ * What the left end of a chart's time axis says: `full` ("24 h ago") when the
+ * points cover the whole range, else when the first point starts (the chart
+ * then covers only the time with data).
+ */
+export function axisStartLabel(points: LatencyPoint[], rangeMs: number, now: number, full: string, format: (iso: string) => string): string {
+  const first = points[0];
+  if (!first) return full;
+  const slack = rangeMs / 96;
+  return Date.parse(first.at) <= now - rangeMs + slack ? full : format(first.at);
 }
 
 /** Runs of consecutive indexes where `value` is known, so gaps in data are gaps in the line. */
@@ -69,7 +92,7 @@ function segments(points: LatencyPoint[], value: (p: LatencyPoint) => number | n
     } else current.push(i);
   });
   if (current.length) runs.push(current);
-  return runs.map((run) => (run.length === 1 ? [run[0]!, run[0]!] : run));
+  return runs;
 }
 
 function niceCeiling(ms: number): number {
@@ -84,5 +107,5 @@ export function formatMs(ms: number): string {
 }
 
 function f(n: number): string {
-  return String(Math.round(n));
+  return String(Math.round(n * 10) / 10);
 }

@@ -46,7 +46,7 @@ export function liveRouter(options: LiveOptions): Router {
     log.debug({ version: current.version, clients: clients.size }, "live update sent");
   };
   snapshot.onChange((current) => {
-    // Uptime bars move every few seconds; only a change people should see at once goes out.
+    // Charts and tooltips move every few seconds; only a change people should see at once (a status, an uptime figure) goes out.
     const shown = `${current.summaryDigest}|${current.staleSince ?? ""}`;
     if (shown === lastShown) return;
     lastShown = shown;

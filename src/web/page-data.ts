@@ -12,9 +12,9 @@ export const MAINTENANCES_KEPT = 50;
 export interface ChartData {
   probe: string;
   name: string;
-  /** Last 24 hours, 15-minute points. */
+  /** Last 24 hours from the first result on: 1-, 5- or 15-minute points. */
   day: LatencyPoint[];
-  /** Last 7 days, hourly points. */
+  /** Last 7 days from the first result on, hourly points. */
   week: LatencyPoint[];
 }
 
@@ -48,7 +48,8 @@ export async function readPageHistory(ctx: StatusContext, config: Config, now = 
     ctx.store.uptime(ctx.components.map((c) => c.id), UPTIME_DAYS, now),
     Promise.all(
       charted.map(async (probe) => {
-        const [day, week] = await Promise.all([ctx.store.latency(probe.id, probe.locations, "24h", now), ctx.store.latency(probe.id, probe.locations, "7d", now)]);
+        const fit = { fit: true };
+        const [day, week] = await Promise.all([ctx.store.latency(probe.id, probe.locations, "24h", now, fit), ctx.store.latency(probe.id, probe.locations, "7d", now, fit)]);
         return { probe: probe.id, name: probe.name ?? probe.id, day, week };
       }),
     ),

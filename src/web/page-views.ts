@@ -1,4 +1,4 @@
-import { worstStatus, type ComponentStatus, type Incident, type Maintenance, type UptimeDay } from "../status/index.ts";
+import { overallUptime, worstStatus, type ComponentStatus, type Incident, type Maintenance, type UptimeDay } from "../status/index.ts";
 import type { PageData } from "./page-data.ts";
 
 /**
@@ -20,8 +20,10 @@ export interface ComponentRow {
   name: string;
   description?: string;
   status: ComponentStatus;
-  /** 90-day uptime, like "99.95%", or undefined before any data. */
+  /** Uptime over the days of the bar that have data, like "99.95%"; undefined before any data. */
   uptime?: string;
+  /** First day with data (`YYYY-MM-DD`) when that is after the bar's first day: the uptime covers only the time since. */
+  uptimeSince?: string;
   cells: UptimeCell[];
 }
 
@@ -45,7 +47,8 @@ export function componentGroups(data: PageData, label: (day: UptimeDay) => strin
       name: view.config.name,
       description: view.config.description,
       status: view.status,
-      uptime: overallUptime(days),
+      uptime: uptimeText(days),
+      uptimeSince: firstDayWithData(days),
       cells: uptimeCells(view.config.id, days, data.summary.recent, now, label),
     });
   }
@@ -57,7 +60,7 @@ function uptimeCells(component: string, days: UptimeDay[], incidents: Incident[]
   const affecting = incidents.filter((i) => component in i.components);
   return days.map((day, i) => {
     const names = affecting.filter((incident) => overlapsDay(incident, day.date, now)).map((incident) => incident.name);
-    const uptime = day.uptime === null ? "no data" : `${percent(day.uptime)} uptime`;
+    const uptime = day.worst === null ? "No data" : day.uptime === null ? "not counted (maintenance)" : `${percent(day.uptime)} uptime`;
     return {
       status: day.worst ?? "nodata",
       tip: `${label(day)}: ${uptime}${names.length ? `. Incidents: ${names.join("; ")}` : ""}`,
@@ -73,23 +76,21 @@ function overlapsDay(incident: Incident, date: string, now: number): boolean {
   return start < dayStart + 86_400_000 && end >= dayStart;
 }
 
-/** Time-weighted uptime over the days with data. */
-function overallUptime(days: UptimeDay[]): string | undefined {
-  let counted = 0;
-  let up = 0;
-  for (const day of days) {
-    if (day.uptime === null) continue;
-    const ms = Object.entries(day.ms).reduce((sum, [status, value]) => (status === "under_maintenance" ? sum : sum + (value ?? 0)), 0);
-    counted += ms;
-    up += ms * day.uptime;
-  }
-  return counted > 0 ? percent(up / counted) : undefined;
+/** The uptime a component's bar prints: over the time with data only, undefined with none. */
+export function uptimeText(days: UptimeDay[]): string | undefined {
+  const share = overallUptime(days);
+  return share === null ? undefined : percent(share);
+}
+
+function firstDayWithData(days: UptimeDay[]): string | undefined {
+  const index = days.findIndex((day) => day.worst !== null);
+  return index > 0 ? days[index]!.date : undefined;
 }
 
 function percent(share: number): string {
   if (share >= 1) return "100%";
   // Never round a bad day up to 100 %.
-  return `${(Math.floor(share * 10_000) / 100).toFixed(2)}%`;
+  return `${(Math.floor(share * 10_000 + 1e-6) / 100).toFixed(2)}%`;
 }
 
 /** Maintenance split the way the page shows it. */

@@ -4,7 +4,7 @@ import Handlebars from "handlebars";
 import type { Config } from "../config/index.ts";
 import { PACKAGE_ROOT } from "../core/index.ts";
 import type { ComponentStatus, Incident, IncidentStatus, Maintenance, MaintenanceStatus } from "../status/index.ts";
-import { formatMs, latencyChartSvg, summarize } from "./charts.ts";
+import { axisStartLabel, formatMs, latencyChartHtml, summarize } from "./charts.ts";
 import { COMPONENT_STATUS_LABELS, INCIDENT_STATUS_LABELS, MAINTENANCE_STATUS_LABELS } from "./labels.ts";
 import { componentGroups, historyPages, incidentView, maintenanceViews } from "./page-views.ts";
 import type { Snapshot } from "./snapshot.ts";
@@ -145,7 +145,7 @@ export class PageRenderer {
       incidents: summary.unresolved.map(incidentView),
       activeMaintenance: maintenance.active,
       upcomingMaintenance: maintenance.upcoming,
-      groups: componentGroups(snapshot.data, (day) => `${this.dateFormat.format(new Date(`${day.date}T00:00:00Z`))}, ${day.worst ? STATUS_LABELS[day.worst].toLowerCase() : "no data"}`),
+      groups: componentGroups(snapshot.data, (day) => `${this.dateFormat.format(new Date(`${day.date}T00:00:00Z`))}${day.worst ? `, ${STATUS_LABELS[day.worst].toLowerCase()}` : ""}`),
       charts: history.charts.map((chart) => ({ ...chart, daySummary: summarize(chart.day), weekSummary: summarize(chart.week) })),
       recent: recentDays.map(incidentView),
     };
@@ -180,10 +180,11 @@ export class PageRenderer {
     h.registerHelper("share", (share: number) => `${(share * 100).toFixed(share > 0 && share < 0.01 ? 2 : 1)}%`);
     h.registerHelper("eq", (a: unknown, b: unknown) => a === b);
     h.registerHelper("last", (list: unknown) => (Array.isArray(list) ? list.at(-1) : undefined));
-    h.registerHelper("chart", (points: Parameters<typeof latencyChartSvg>[0], name: string, range: "day" | "week") => {
+    h.registerHelper("chart", (points: Parameters<typeof latencyChartHtml>[0], name: string, range: "day" | "week") => {
       const label = h.escapeExpression(`Response time of ${name} over the last ${range === "day" ? "24 hours" : "7 days"}`);
-      const axis = range === "day" ? { start: "24 h ago", end: "now" } : { start: "7 d ago", end: "now" };
-      return new h.SafeString(latencyChartSvg(points, label, axis));
+      const rangeMs = range === "day" ? 86_400_000 : 7 * 86_400_000;
+      const start = axisStartLabel(points, rangeMs, Date.now(), range === "day" ? "24 h ago" : "7 d ago", (iso) => this.shortFormat.format(new Date(iso)));
+      return new h.SafeString(latencyChartHtml(points, label, { start: h.escapeExpression(start), end: "now" }));
     });
   }
 }

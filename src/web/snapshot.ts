@@ -6,6 +6,7 @@ import type { Logger } from "../core/index.ts";
 import { describeError } from "../core/index.ts";
 import type { Maintenance, StatusContext, StatusSummary } from "../status/index.ts";
 import { readPageHistory, readPageSummary, type PageData, type PageHistory } from "./page-data.ts";
+import { uptimeText } from "./page-views.ts";
 
 export interface SnapshotOptions {
   /** Reads what changes with incidents and components. */
@@ -31,7 +32,7 @@ export interface Snapshot {
   summary: StatusSummary;
   /** When the store could last be read; set only while it cannot. */
   staleSince?: string;
-  /** Digest of what a person would see change (statuses, incidents, maintenance): live updates go out when it changes. */
+  /** Digest of what a person would see change (statuses, uptime figures, incidents, maintenance): live updates go out when it changes. */
   summaryDigest: string;
 }
 
@@ -48,6 +49,8 @@ export class SnapshotService {
   private snapshot?: Snapshot;
   private history?: PageHistory;
   private historyAt = 0;
+  /** Set by a change announcement; cleared when a read of the history starts, so a change during a read is read again. */
+  private historyWanted = false;
   private lastGoodAt?: string;
   private timer?: NodeJS.Timeout;
   private unsubscribe?: () => Promise<void>;
@@ -97,7 +100,7 @@ export class SnapshotService {
 
   /** Re-reads the store; concurrent calls coalesce into one read plus one more. */
   refresh(options: { history?: boolean } = {}): Promise<void> {
-    if (options.history) this.historyAt = 0;
+    if (options.history) this.historyWanted = true;
     if (this.refreshing) {
       this.again = true;
       return this.refreshing;
@@ -131,15 +134,22 @@ export class SnapshotService {
   private async readHistory(): Promise<PageHistory> {
     const every = this.options.historyMs ?? 30_000;
     if (!this.options.readHistory) return EMPTY_HISTORY;
-    if (this.history && Date.now() - this.historyAt < every) return this.history;
-    this.history = await this.options.readHistory();
-    this.historyAt = Date.now();
+    if (this.history && !this.historyWanted && Date.now() - this.historyAt < every) return this.history;
+    this.historyWanted = false;
+    const startedAt = Date.now();
+    try {
+      this.history = await this.options.readHistory();
+    } catch (err) {
+      this.historyWanted = true;
+      throw err;
+    }
+    this.historyAt = startedAt;
     return this.history;
   }
 
   /** Takes new data as the current snapshot when anything shown differs. */
   private publish(data: PageData, staleSince: string | undefined): void {
-    const summaryDigest = shownDigest(data.summary);
+    const summaryDigest = shownDigest(data);
     const fullDigest = digest({ ...data.summary, generated_at: undefined }, data.maintenances, data.history.uptime, data.history.charts);
     const previous = this.snapshot;
     if (previous && previous.staleSince === staleSince && this.fullDigest === fullDigest) return;
@@ -188,12 +198,15 @@ export class SnapshotService {
 
 /**
  * What a person looking at the page would notice changing: statuses, the
- * banner, incidents and maintenance, not a probe's latest reason or time.
+ * banner, uptime figures and day colours, incidents and maintenance, not a
+ * probe's latest reason or time.
  */
-function shownDigest(summary: StatusSummary): string {
+function shownDigest(data: PageData): string {
+  const summary = data.summary;
   return digest(
     summary.indicator,
     summary.components.map((c) => c.status),
+    Object.entries(data.history.uptime).map(([id, days]) => [id, uptimeText(days), days.map((d) => d.worst)]),
     summary.unresolved.map((i) => [i.id, i.revision]),
     summary.recent.slice(0, 5).map((i) => [i.id, i.revision]),
     summary.maintenances.map((m) => [m.id, m.revision]),

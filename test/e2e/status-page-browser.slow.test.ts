@@ -94,13 +94,13 @@ probes:
     for (const label of await page.locator(".component .status").allTextContents()) assert.match(label, /Operational|outage|Degraded|maintenance/);
     // A day's tooltip appears on keyboard focus.
     const today = page.locator(".component").first().locator(".cell").last();
-    assert.match((await today.getAttribute("aria-label")) ?? "", /^\d{1,2} \w{3} \d{4}, .+: (no data|[\d.]+% uptime)/);
+    assert.match((await today.getAttribute("aria-label")) ?? "", /^\d{1,2} \w{3,4} \d{4}(, .+: [\d.]+% uptime|: No data)/);
     const tooltip = (cell: typeof today) => cell.evaluate((el) => (globalThis as unknown as { getComputedStyle(e: unknown, p: string): { display: string; content: string } }).getComputedStyle(el, "::after"));
     assert.equal((await tooltip(today)).display, "none", "tooltip hidden until hover or focus");
     await today.focus();
     const shown = await tooltip(today);
     assert.equal(shown.display, "block", "tooltip shown on keyboard focus");
-    assert.match(shown.content, /uptime|no data/);
+    assert.match(shown.content, /uptime|No data/);
     assert.deepEqual((page as Page & { problems: string[] }).problems, [], "no console errors (CSP violations included)");
     await page.context().close();
   });
