@@ -5,12 +5,13 @@ import { durationProblem, parseDuration, shown, type Config } from "../config/in
 import { describeError, sleep } from "../core/index.ts";
 import { GatewayAdminClient } from "../fleet/index.ts";
 import { embeddedRedisDir, embeddedRedisUrl } from "../supervisor/index.ts";
-import { isTerminal, type RunState } from "../playbooks/index.ts";
+import { isTerminal, type HeldRun, type RunState } from "../playbooks/index.ts";
 import { cacheClog } from "./scenarios/cache-clog.ts";
 import { gatewayHalt, safeguardLockup } from "./scenarios/gateway-faults.ts";
 import { cacheDown, controlPlaneDown } from "./scenarios/redis-down.ts";
 import { surge } from "./scenarios/surge.ts";
 import { ChaosUsageError, type ChaosOptions, type ChaosScenario, type ChaosTarget } from "./types.ts";
+import { formatSummary, incidentEvents, repairedBy, runsDuring, seconds, type ChaosSummary, type IncidentRecord, type RunRecord } from "./summary.ts";
 import { getJson, StatusWatcher } from "./watch.ts";
 
 /** Every scenario, by name, in the order `pulseboard chaos` lists them. */
@@ -24,7 +25,9 @@ export const CHAOS_USAGE = `Usage: pulseboard chaos SCENARIO [options]
 Rehearses a real outage against the running stack (\`pulseboard start\` on this
 machine by default, found through the same config and PULSEBOARD_HOME), shows
 what the status page says while it lasts, and ends with a summary: when it was
-detected, when it recovered, what the playbooks did.
+detected, when it recovered and whether a playbook repaired it, the
+incidents it opened or reopened, what the playbooks did, and the runs a
+guard (cooldown, max runs, …) held back.
 
 Scenarios:
 ${SCENARIOS.map((s) => `  ${s.name.padEnd(20)} ${s.description}`).join("\n")}
@@ -41,26 +44,6 @@ Options:
 safeguard-lockup and gateway-halt need the fleet started with GATEWAY_FAULTS=1.
 Every fault ends by itself within its duration, and Ctrl-C restores what it broke.
 Exit status: 0 recovered, 1 not operational again within --settle, 2 bad usage or target, 130 interrupted.`;
-
-/** What one chaos run saw, for the screen, --json and bench:recovery. */
-export interface ChaosSummary {
-  scenario: string;
-  did: string;
-  fault_started_at: string;
-  fault_s: number;
-  /** Fault → the status page first showed a component not operational. */
-  detected_s: number | null;
-  /** Fault → every component operational again (after being detected). */
-  recovered_s: number | null;
-  worst: Record<string, string>;
-  /** Every change the status page showed, seconds after the fault began. */
-  timeline: { at_s: number; component: string; from: string; to: string }[];
-  page_reads: number;
-  page_availability: number;
-  incidents: { id: string; name: string; opened_s: number }[];
-  playbook_runs: { playbook: string; kind: string; state: string; outcome?: string }[];
-  interrupted: boolean;
-}
 
 export interface ChaosRunOptions {
   config: Config;
@@ -161,19 +144,27 @@ export async function runChaos(run: ChaosRunOptions): Promise<ChaosSummary> {
       runs.stop();
     }
     watcher.stop();
+    const playbookRuns = await runsSince(target, faultAt);
+    const faultS = seconds(faultEnd - faultAt);
+    const detectedS = watcher.detectedAt === undefined ? null : seconds(watcher.detectedAt - faultAt);
+    const recoveredS = watcher.recoveredAt === undefined ? null : seconds(watcher.recoveredAt - faultAt);
+    const recoveredBy = repairedBy(playbookRuns, faultS);
     return {
       scenario: scenario.name,
       did,
       fault_started_at: new Date(faultAt).toISOString(),
-      fault_s: seconds(faultEnd - faultAt),
-      detected_s: watcher.detectedAt === undefined ? null : seconds(watcher.detectedAt - faultAt),
-      recovered_s: watcher.recoveredAt === undefined ? null : seconds(watcher.recoveredAt - faultAt),
+      fault_s: faultS,
+      detected_s: detectedS,
+      recovered_s: recoveredS,
+      recovered_by: recoveredBy,
+      recovered_without_playbook: detectedS !== null && recoveredS !== null && recoveredBy.length === 0,
       worst: Object.fromEntries(watcher.worst()),
       timeline: watcher.changes.map((c) => ({ at_s: seconds(c.at - faultAt), component: c.component, from: c.from, to: c.to })),
       page_reads: watcher.reads,
       page_availability: watcher.reads === 0 ? 0 : Math.round((watcher.answered / watcher.reads) * 10_000) / 10_000,
       incidents: await incidentsSince(target, faultAt),
-      playbook_runs: await runsSince(target, faultAt),
+      playbook_runs: playbookRuns,
+      held_runs: await holdsSince(target, faultAt),
       interrupted: signal.aborted,
     };
   } finally {
@@ -205,40 +196,37 @@ export function chaosTarget(config: Config): ChaosTarget {
   };
 }
 
-export function formatSummary(s: ChaosSummary): string {
-  const after = (value: number | null, what: string) => (value === null ? what : `${value.toFixed(1)} s after the fault began`);
-  const rows: [string, string][] = [
-    ["scenario", `${s.scenario}${s.interrupted ? " (interrupted)" : ""}`],
-    ["what it did", s.did],
-    ["fault", `${s.fault_s.toFixed(1)} s from ${s.fault_started_at}`],
-    ["detected", after(s.detected_s, "the status page never showed a problem")],
-    ["recovered", after(s.recovered_s, s.detected_s === null ? "nothing to recover" : "NOT operational again")],
-    ["status page", `${(s.page_availability * 100).toFixed(1)} % of ${s.page_reads} reads answered`],
-    ["worst", Object.entries(s.worst).map(([name, status]) => `${name}: ${status.replace(/_/g, " ")}`).join("; ") || "no components"],
-    ["timeline", s.timeline.map((c) => `${c.at_s.toFixed(1).padStart(5)} s  ${c.component}: ${words(c.from)} → ${words(c.to)}`).join("\n" + " ".repeat(17)) || "no change"],
-    ["incidents", s.incidents.map((i) => `${i.name} (opened ${i.opened_s.toFixed(1)} s after)`).join("; ") || "none opened"],
-    ["playbook runs", s.playbook_runs.map((r) => `${r.playbook} ${r.kind} ${r.state}${r.outcome ? `: ${r.outcome}` : ""}`).join("\n" + " ".repeat(17)) || "none"],
-  ];
-  return `\n${rows.map(([k, v]) => `  ${k.padEnd(14)} ${v}`).join("\n")}\n`;
-}
-
+/** The incidents the fault touched: the admin API's full timelines with a token, else the public API's. */
 async function incidentsSince(target: ChaosTarget, since: number): Promise<ChaosSummary["incidents"]> {
-  const body = (await getJson(new URL("/api/v2/incidents.json", target.pageUrl))) as { incidents?: { id: string; name: string; created_at: string }[] } | undefined;
-  return (body?.incidents ?? [])
-    .filter((i) => Date.parse(i.created_at) >= since - 1_000)
-    .map((i) => ({ id: i.id, name: i.name, opened_s: seconds(Date.parse(i.created_at) - since) }))
-    .reverse();
+  if (target.adminToken) {
+    const body = (await getJson(new URL("/admin/api/incidents?limit=50", target.pageUrl), admin(target))) as { incidents?: IncidentRecord[] } | undefined;
+    if (body?.incidents) return incidentEvents(body.incidents, since);
+  }
+  const body = (await getJson(new URL("/api/v2/incidents.json", target.pageUrl))) as
+    | { incidents?: { id: string; name: string; created_at: string; incident_updates?: { status: string; created_at: string }[] }[] }
+    | undefined;
+  return incidentEvents((body?.incidents ?? []).map((i) => ({ id: i.id, name: i.name, created_at: i.created_at, updates: i.incident_updates ?? [] })), since);
 }
 
 async function runsSince(target: ChaosTarget, since: number): Promise<ChaosSummary["playbook_runs"]> {
   if (!target.adminToken) return [];
-  const body = (await getJson(new URL("/admin/api/playbooks/runs?limit=50", target.pageUrl), { authorization: `Bearer ${target.adminToken}` })) as
-    | { runs?: { playbook: string; kind: string; state: string; outcome?: string; created_at?: string; trigger?: { at: string } }[] }
-    | undefined;
-  return (body?.runs ?? [])
-    .filter((r) => Date.parse(r.trigger?.at ?? r.created_at ?? "") >= since)
-    .map((r) => ({ playbook: r.playbook, kind: r.kind, state: r.state, outcome: r.outcome }))
-    .reverse();
+  const body = (await getJson(new URL("/admin/api/playbooks/runs?limit=50", target.pageUrl), admin(target))) as { runs?: RunRecord[] } | undefined;
+  return runsDuring(body?.runs ?? [], since);
+}
+
+/** Runs a guard held back since the fault began (the admin API's /playbooks/holds), oldest first. */
+async function holdsSince(target: ChaosTarget, since: number): Promise<ChaosSummary["held_runs"]> {
+  if (!target.adminToken) return [];
+  const url = new URL("/admin/api/playbooks/holds", target.pageUrl);
+  url.searchParams.set("since", new Date(since).toISOString());
+  const body = (await getJson(url, admin(target))) as { holds?: HeldRun[] } | undefined;
+  return (body?.holds ?? [])
+    .map((h) => ({ playbook: h.playbook, kind: h.kind, guard: h.guard, reason: h.reason, until: h.until ?? null, incident: h.incident ?? null, at_s: seconds(Date.parse(h.at) - since) }))
+    .sort((a, b) => a.at_s - b.at_s);
+}
+
+function admin(target: ChaosTarget): Record<string, string> {
+  return { authorization: `Bearer ${target.adminToken}` };
 }
 
 /** Whether the playbook runs started since the fault have all ended, read every second (always true without an admin token). */
@@ -316,14 +304,6 @@ class ProgressLine {
   private elapsed(): string {
     return `${((Date.now() - this.started) / 1000).toFixed(0).padStart(3)} s`;
   }
-}
-
-function words(status: string): string {
-  return status.replace(/_/g, " ");
-}
-
-function seconds(ms: number): number {
-  return Math.round(ms / 100) / 10;
 }
 
 function durationOption(name: string, value: string, maxMs: number): number {

@@ -2,7 +2,7 @@ import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { checkPlaybook, type Config, type PlaybookConfig } from "../config/index.ts";
 import { NotFoundError, ValidationError, type Logger } from "../core/index.ts";
-import { ApprovalSigner, PlaybookStore, RunConflict, describeTrigger, playbookSteps, redactPlaybook, redactRun, type PlaybookRun, type PlaybookState } from "../playbooks/index.ts";
+import { ApprovalSigner, PlaybookStore, RunConflict, describeTrigger, playbookSteps, redactPlaybook, redactRun, type HeldRun, type PlaybookRun, type PlaybookState } from "../playbooks/index.ts";
 import { bullPrefix, QUEUE, type PlaybookJob } from "./queues.ts";
 
 /** Options of run jobs: a run that fails for a reason outside its steps (Redis gone) is tried again from the step it reached. */
@@ -64,6 +64,18 @@ export class PlaybookControl {
   async runs(options: { playbook?: string; limit?: number } = {}): Promise<PlaybookRun[]> {
     if (options.playbook) this.configOf(options.playbook);
     return (await this.store.recentRuns(options)).map(redactRun);
+  }
+
+  /**
+   * Runs the guards held back (cooldown, max runs, a maintenance window, a
+   * failed run), most recent first: those first held at or after `since`
+   * (ISO 8601) when given, of one playbook when given.
+   */
+  async holds(options: { playbook?: string; since?: string; limit?: number } = {}): Promise<HeldRun[]> {
+    if (options.playbook) this.configOf(options.playbook);
+    const sinceMs = options.since === undefined ? undefined : Date.parse(options.since);
+    if (sinceMs !== undefined && Number.isNaN(sinceMs)) throw new ValidationError([`since: expected an ISO 8601 time like "2026-12-01T12:00:00Z", got "${options.since}"`]);
+    return this.store.holds.list({ sinceMs, playbook: options.playbook, limit: options.limit });
   }
 
   /** One run's audit record (secrets in step settings masked). */

@@ -1,8 +1,21 @@
-import type { Config, PlaybookConfig, PlaybookTrigger } from "../config/index.ts";
+import { formatDuration, type Config, type PlaybookConfig, type PlaybookTrigger } from "../config/index.ts";
 import { describeError, type Logger } from "../core/index.ts";
 import type { FleetDriver, FleetStats } from "../fleet/index.ts";
-import { crosses, describeTrigger, isTerminal, newRun, quorumSince, statValue, type Observation, type PlaybookRun, type PlaybookState, type PlaybookStore, type RunKind } from "../playbooks/index.ts";
-import { componentsInMaintenance, severityOf, type ComponentState, type StatusContext } from "../status/index.ts";
+import {
+  crosses,
+  describeTrigger,
+  isTerminal,
+  newRun,
+  quorumSince,
+  statValue,
+  type HoldGuard,
+  type Observation,
+  type PlaybookRun,
+  type PlaybookState,
+  type PlaybookStore,
+  type RunKind,
+} from "../playbooks/index.ts";
+import { componentsInMaintenance, isUnresolved, severityOf, type ComponentState, type StatusContext } from "../status/index.ts";
 
 /** What the evaluation decided for one playbook (for logs and tests). */
 export interface TriggerVerdict {
@@ -42,6 +55,19 @@ const STATUS_WORDS: Record<string, string> = {
   major_outage: "is in major outage",
 };
 
+/** A hold about to be recorded: what held which run back, in this evaluation. */
+interface HoldNote {
+  playbook: PlaybookConfig;
+  kind: RunKind;
+  guard: HoldGuard;
+  reason: string;
+  until?: string;
+  observation: Observation;
+  since?: number;
+  /** The incident the run would report to, when the caller knows it. */
+  incident?: string;
+}
+
 /** How long after the worker starts a gateway that does not answer yet is expected, not a problem. */
 const STARTUP_GRACE_MS = 30_000;
 
@@ -59,6 +85,8 @@ export class TriggerEvaluator {
   /** Problems reading gateway stats already warned of, so each is logged once until it clears. */
   private readonly troubles = new Set<string>();
   private readonly startedAt = Date.now();
+  /** The last hold recorded per playbook (and whether it names its incident), so a trigger firing every tick writes it once. */
+  private readonly noted = new Map<string, { id: string; incident?: string }>();
 
   constructor(private readonly options: TriggerEvaluatorOptions) {
     this.log = options.log.child({ module: "pipeline.playbook-triggers" });
@@ -94,8 +122,8 @@ export class TriggerEvaluator {
       const restore = playbook.restore;
       if (!state.restore_pending || !restore) return { outcome: "clear" };
       if (now - clearSince < restore.afterMs) return { outcome: "clear" };
-      if (held) return this.hold(playbook, held, state);
       const recovery = await store.run(state.restore_pending);
+      if (held) return this.hold({ playbook, kind: "restore", guard: "maintenance", reason: held, observation, since: clearSince, incident: recovery?.incident }, state);
       const description = `${describeTrigger(playbook.trigger, this.nameOf)}: clear for ${Math.round((now - clearSince) / 1_000)} s`;
       return this.start(playbook, "restore", { ...observation, description }, clearSince, state, now, recovery?.incident);
     }
@@ -103,9 +131,12 @@ export class TriggerEvaluator {
     if (state.clear_since !== undefined) await store.notClear(playbook.id);
     const since = observation.since ?? now;
     if (now - since < playbook.trigger.forMs) return { outcome: "waiting" };
-    if (state.tripped) return { outcome: "tripped", run: state.tripped };
+    if (state.tripped) {
+      await this.noteHold({ playbook, kind: "recovery", guard: "tripped", reason: `its run ${state.tripped} failed: no new run until its trigger clears (or it is enabled again)`, observation, since, incident: hint.incident });
+      return { outcome: "tripped", run: state.tripped };
+    }
     if (state.mitigated) return { outcome: "mitigated", run: state.mitigated };
-    if (held) return this.hold(playbook, held, state);
+    if (held) return this.hold({ playbook, kind: "recovery", guard: "maintenance", reason: held, observation, since, incident: hint.incident }, state);
     if (state.held) await store.setHeld(playbook.id, undefined);
     return this.start(playbook, "recovery", observation, since, state, now, hint.incident);
   }
@@ -136,9 +167,15 @@ export class TriggerEvaluator {
     if (!claim.claimed) {
       if (claim.guard === "busy") return { outcome: "busy", run: claim.detail };
       const until = Number(claim.detail) ? new Date(Number(claim.detail)).toISOString() : undefined;
-      if (await store.setRefused(playbook.id, { guard: claim.guard, until, at: new Date(now).toISOString() })) {
-        this.log.info({ playbook: playbook.id, guard: claim.guard, until }, "playbook trigger fired, but a guard holds the run back");
-      }
+      await store.setRefused(playbook.id, { guard: claim.guard, until, at: new Date(now).toISOString() });
+      const { guards } = playbook;
+      const reason =
+        claim.guard === "cooldown"
+          ? `its cooldown (${formatDuration(guards.cooldownMs)} after its last run) lasts until ${until ?? "later"}`
+          : `it ran ${guards.maxRuns} ${guards.maxRuns === 1 ? "time" : "times"} within ${formatDuration(guards.perMs)} already (max runs), until ${until ?? "later"}`;
+      // A condition that began before the last run ended is the one that run answered (its probes still on their way back up): not a run held back.
+      const answered = kind === "recovery" && state.last_ended_at !== undefined && since < state.last_ended_at;
+      if (!answered) await this.noteHold({ playbook, kind, guard: claim.guard, reason, until, observation, since, incident });
       return { outcome: `refused:${claim.guard}` };
     }
     this.log.warn({ playbook: playbook.id, run: run.id, kind, mode: run.mode, trigger: description }, "playbook run started");
@@ -146,11 +183,44 @@ export class TriggerEvaluator {
     return { outcome: "started", run: run.id };
   }
 
-  private async hold(playbook: PlaybookConfig, reason: string, state: PlaybookState): Promise<Omit<TriggerVerdict, "playbook">> {
-    if (!state.held && (await this.options.store.setHeld(playbook.id, { reason, since: new Date().toISOString() }))) {
-      this.log.info({ playbook: playbook.id, reason }, "playbook held");
-    }
+  private async hold(note: HoldNote, state: PlaybookState): Promise<Omit<TriggerVerdict, "playbook">> {
+    if (!state.held) await this.options.store.setHeld(note.playbook.id, { reason: note.reason, since: new Date().toISOString() });
+    await this.noteHold(note);
     return { outcome: "held" };
+  }
+
+  /**
+   * Records that a guard held a run back (the admin API's
+   * /playbooks/holds, which `pulseboard chaos` reads), once per guard and
+   * trigger episode, with the incident the run would have reported to: the
+   * one given, else the open automatic incident. A hold noted before its
+   * incident opened gets the incident once it is open.
+   */
+  private async noteHold(note: HoldNote): Promise<void> {
+    const { holds } = this.options.store;
+    const { playbook, kind, guard } = note;
+    const id = [playbook.id, kind, guard, note.since ?? "", note.until ?? ""].join(".");
+    const before = this.noted.get(playbook.id);
+    if (before?.id === id && before.incident) return;
+    const incident = note.incident ?? (await this.openAutomaticIncident());
+    if (before?.id === id) {
+      if (incident) await holds.attachIncident(id, incident);
+      this.noted.set(playbook.id, { id, incident });
+      return;
+    }
+    const at = new Date().toISOString();
+    const since = note.since === undefined ? undefined : new Date(note.since).toISOString();
+    const added = await holds.record({ id, playbook: playbook.id, name: playbook.name, kind, guard, reason: note.reason, until: note.until, incident, trigger: note.observation.description, since, at });
+    if (!added && incident) await holds.attachIncident(id, incident);
+    this.noted.set(playbook.id, { id, incident });
+    if (added) this.log.info({ playbook: playbook.id, kind, guard, until: note.until, incident, reason: note.reason }, "playbook trigger fired, but a guard holds the run back");
+  }
+
+  private async openAutomaticIncident(): Promise<string | undefined> {
+    const store = this.options.status.store;
+    const id = await store.automaticIncidentId();
+    const incident = id ? await store.incident(id) : undefined;
+    return incident && isUnresolved(incident) ? incident.id : undefined;
   }
 
   private holdReason(playbook: PlaybookConfig, snapshot: Snapshot): string | undefined {

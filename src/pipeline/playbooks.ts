@@ -12,6 +12,7 @@ import { PlaybookControl, RUN_JOB } from "./playbook-control.ts";
 import { playbookPoster } from "./playbook-posts.ts";
 import { TriggerEvaluator, type TriggerVerdict } from "./playbook-triggers.ts";
 import { ProbeControl } from "./probe-control.ts";
+import { followUpRecovery } from "./recovery-follow-up.ts";
 import { bullPrefix, QUEUE, WORKER_LOCK, type PlaybookJob } from "./queues.ts";
 import { RoleMetrics } from "./role-metrics.ts";
 
@@ -84,6 +85,15 @@ export function startPlaybookWorker(options: PlaybookWorkerOptions): PlaybookWor
   const countEnded = async (runId: string) => {
     const run = await store.run(runId);
     if (run && isTerminal(run.state)) ended.inc({ playbook: run.playbook, kind: run.kind, state: run.state });
+    return run;
+  };
+  /** Follow-ups under way (see recovery-follow-up.ts): best effort, stopped with the worker. */
+  const followUps = new Set<Promise<unknown>>();
+  const followUp = (run: PlaybookRun) => {
+    const task = followUpRecovery({ run, config, status, probes, log, signal: stopping.signal })
+      .catch((err: unknown) => log.warn({ run: run.id, err: describeError(err) }, "cannot follow the repaired components' probes up"))
+      .finally(() => followUps.delete(task));
+    followUps.add(task);
   };
 
   /** One evaluation at a time in this process: the clock and component changes take turns. */
@@ -171,7 +181,11 @@ export function startPlaybookWorker(options: PlaybookWorkerOptions): PlaybookWor
     }
     if ("expire" in data) return { expired: Boolean(await control.expire(data.expire)) };
     const outcome = await executor.execute(data.run, stopping.signal);
-    if ("ended" in outcome) await countEnded(data.run);
+    if ("ended" in outcome) {
+      const run = await countEnded(data.run);
+      // Only a run that ended just now: a job run again for a run long over follows nothing up.
+      if (run?.state === "succeeded" && Date.now() - Date.parse(run.ended_at ?? "") < 60_000) followUp(run);
+    }
     if ("waiting" in outcome || "interrupted" in outcome) {
       // Back to the queue: the run continues when the target is free, here or in another worker.
       await job.moveToDelayed(Date.now() + ("waiting" in outcome ? 1_000 : 250), token);
@@ -233,6 +247,7 @@ export function startPlaybookWorker(options: PlaybookWorkerOptions): PlaybookWor
     stopping.abort(new Error("the worker is stopping"));
     await clock;
     await worker.close();
+    await Promise.all(followUps);
     await options.redis.eval(RELEASE_LEASE_LUA, 1, store.keys.evaluator, owner).catch(() => {});
     await Promise.all([queue.close(), poster.close(), control.close(), probeControl?.close()]);
   }

@@ -14,6 +14,7 @@ export {
 } from "./model.ts";
 export { PlaybookStore, RunConflict, type ClaimResult, type Guard, type PlaybookState } from "./store.ts";
 export { PlaybookKeys } from "./keys.ts";
+export { HeldRuns, type HeldRun, type HoldGuard } from "./holds.ts";
 export { RunExecutor, type RunnerOptions, type ExecuteOutcome } from "./runner.ts";
 export { newRun, planOf, stepLabel } from "./runs.ts";
 export { ApprovalSigner, type ApprovalLink } from "./approval.ts";

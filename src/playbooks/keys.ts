@@ -30,6 +30,14 @@ export class PlaybookKeys {
   state(playbook: string): string {
     return `${this.base}:state:${playbook}`;
   }
+  /** Sorted set of held-back run ids (see `holds.ts`) by when the guard first held each. */
+  get held(): string {
+    return `${this.base}:held`;
+  }
+  /** Hash: held-back run id → its record (JSON). */
+  get heldDocs(): string {
+    return `${this.base}:held:docs`;
+  }
   /** Hash: playbook id → "on" / "off", set through the admin API (beats pulseboard.yaml). */
   get overrides(): string {
     return `${this.base}:overrides`;

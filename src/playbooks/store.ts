@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Redis, Result } from "ioredis";
 import { UpstreamError } from "../core/index.ts";
+import { HeldRuns } from "./holds.ts";
 import { PlaybookKeys } from "./keys.ts";
 import { isTerminal, type PlaybookRun, type RunState } from "./model.ts";
 import { CLAIM_LUA, FINISH_RUN_LUA, RELEASE_ACTIVE_LUA, RELEASE_LOCK_LUA, RENEW_LOCK_LUA, SAVE_RUN_LUA } from "./scripts.ts";
@@ -49,12 +50,15 @@ export class RunConflict extends UpstreamError {
  */
 export class PlaybookStore {
   readonly keys: PlaybookKeys;
+  /** Runs the guards held back. */
+  readonly holds: HeldRuns;
 
   constructor(
     readonly redis: Redis,
     prefix: string,
   ) {
     this.keys = new PlaybookKeys(prefix);
+    this.holds = new HeldRuns(redis, this.keys);
     redis.defineCommand("pulseboardClaimRun", { numberOfKeys: 5, lua: CLAIM_LUA });
     redis.defineCommand("pulseboardSaveRun", { numberOfKeys: 1, lua: SAVE_RUN_LUA });
     redis.defineCommand("pulseboardFinishRun", { numberOfKeys: 2, lua: FINISH_RUN_LUA });

@@ -18,6 +18,8 @@ export interface PlaybookAdmin {
   list(): Promise<unknown[]>;
   playbook(id: string): Promise<unknown>;
   runs(options: { playbook?: string; limit?: number }): Promise<unknown[]>;
+  /** Runs a guard held back (which playbook, which guard, until when, for which incident), most recent first. */
+  holds(options: { playbook?: string; since?: string; limit?: number }): Promise<unknown[]>;
   run(id: string): Promise<unknown>;
   /** Checks a playbook written as in pulseboard.yaml against the running config (ValidationError naming each field). */
   validate(entry: unknown): Promise<unknown>;
@@ -33,7 +35,7 @@ export interface PlaybookAdmin {
 
 /**
  * /admin/api/playbooks: the playbooks with their state, their runs (the audit
- * records), enable/disable, approve/reject, validate (a playbook written as in
+ * records), the runs their guards held back (/holds?since=ISO), enable/disable, approve/reject, validate (a playbook written as in
  * pulseboard.yaml, checked before it goes there), all behind the admin token; and
  * /admin/api/playbooks/approve/<token>, the approve link posted to on-call,
  * whose signed single-use token is its own authorization. Opening the link
@@ -77,6 +79,11 @@ export function adminPlaybooksRouter(options: { playbooks: PlaybookAdmin; auth: 
   guarded.get("/runs", async (req, res) => {
     const playbook = req.query.playbook === undefined ? undefined : String(req.query.playbook);
     res.json({ runs: await playbooks.runs({ playbook, limit: limitOf(req) }) });
+  });
+  guarded.get("/holds", async (req, res) => {
+    const playbook = req.query.playbook === undefined ? undefined : String(req.query.playbook);
+    const since = req.query.since === undefined ? undefined : String(req.query.since);
+    res.json({ holds: await playbooks.holds({ playbook, since, limit: limitOf(req) }) });
   });
   guarded.get("/runs/:id", async (req, res) => {
     res.json({ run: await playbooks.run(req.params.id) });
