@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { formatSummary, type ChaosSummary } from "../../src/chaos/index.ts";
-import { BIN, recoveryConfig, startService, type Service } from "../helpers/service.ts";
+import { recoveryConfig, runChaos, startService, type Service } from "../helpers/service.ts";
 
 const ADMIN_TOKEN = "chaos-held-e2e-admin-token-0123456789";
 const PLAYBOOK = "restart-stuck-gateway-node";
@@ -63,22 +62,7 @@ describe("pulseboard chaos within a playbook's cooldown (slow: whole service fro
 
   const adminGet = async <T>(p: string): Promise<T> => (await (await fetch(`http://127.0.0.1:${service.port}/admin/api${p}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as T;
 
-  function chaos(...args: string[]): Promise<ChaosSummary> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, "chaos", ...args, "--json"], { env: service.env, stdio: ["ignore", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on("close", (code) => {
-        try {
-          resolve(JSON.parse(stdout) as ChaosSummary);
-        } catch {
-          reject(new Error(`chaos ${args.join(" ")} exited ${code} without a summary:\n${stdout}\n${stderr}`));
-        }
-      });
-    });
-  }
+  const chaos = async (...args: string[]): Promise<ChaosSummary> => (await runChaos(service.env, ...args)).summary;
 
   /** Seconds from the run's verify step passing to the last time the page showed the Realtime gateway turning operational. */
   const lagAfterVerify = (summary: ChaosSummary, run: RunView): number => {

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { ChaosSummary } from "../../src/chaos/index.ts";
-import { BIN, recoveryConfig, startService, type Service } from "../helpers/service.ts";
+import { BIN, recoveryConfig, runChaos, startService, type Service } from "../helpers/service.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 const ADMIN_TOKEN = "chaos-e2e-admin-token-0123456789";
@@ -46,24 +46,7 @@ describe("pulseboard chaos rehearses the real outages (slow: whole service from 
     }
   };
 
-  /** Runs `pulseboard chaos SCENARIO … --json` to its end; its summary, exit status and progress output. */
-  function chaos(...args: string[]): Promise<{ summary: ChaosSummary; code: number | null; progress: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, "chaos", ...args, "--json"], { env, stdio: ["ignore", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on("error", reject);
-      child.on("close", (code) => {
-        try {
-          resolve({ summary: JSON.parse(stdout) as ChaosSummary, code, progress: stderr });
-        } catch {
-          reject(new Error(`chaos ${args.join(" ")} exited ${code} without a summary:\n${stdout}\n${stderr}`));
-        }
-      });
-    });
-  }
+  const chaos = (...args: string[]) => runChaos(env, ...args);
 
   /** When the realtime gateway showed degraded performance (its probes' word for a bypassed cache) within the fault, if it did. */
   const bypassedDuringFault = (s: ChaosSummary): number | undefined =>

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -7,7 +6,7 @@ import { chromium } from "playwright-core";
 import type { ChaosSummary } from "../../src/chaos/index.ts";
 import { REPO_ROOT } from "../helpers/config.ts";
 import { HttpReceiver } from "../helpers/receivers.ts";
-import { BIN, recoveryConfig, startService, type Service } from "../helpers/service.ts";
+import { recoveryConfig, runChaos, startService, type Service } from "../helpers/service.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 const ADMIN_TOKEN = "public-surfaces-admin-token-0123456789";
@@ -93,22 +92,7 @@ describe("public surfaces speak plain words during an outage; on-call keeps the 
     return found;
   }
 
-  function chaos(...args: string[]): Promise<ChaosSummary> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, "chaos", ...args, "--json"], { env: service.env, stdio: ["ignore", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on("close", (code) => {
-        try {
-          resolve(JSON.parse(stdout) as ChaosSummary);
-        } catch {
-          reject(new Error(`chaos exited ${code} without a summary:\n${stdout}\n${stderr}`));
-        }
-      });
-    });
-  }
+  const chaos = async (...args: string[]): Promise<ChaosSummary> => (await runChaos(service.env, ...args)).summary;
 
   it("crawled during safeguard-lockup and after it, no public surface shows an internal; the public timeline reads as a customer expects", async (t) => {
     const running = chaos("safeguard-lockup", "--node", "node-0", "--duration", "60s");

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import type { ChaosSummary } from "../../src/chaos/index.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -157,4 +158,23 @@ export async function startService(options: {
     throw new Error(`${(err as Error).message}; the service said:\n${output.slice(-20).join("\n")}`);
   }
   return service;
+}
+
+/** Runs `pulseboard chaos SCENARIO … --json` against a service to its end: its summary, exit status and progress output. */
+export function runChaos(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ summary: ChaosSummary; code: number | null; progress: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, "chaos", ...args, "--json"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      try {
+        resolve({ summary: JSON.parse(stdout) as ChaosSummary, code, progress: stderr });
+      } catch {
+        reject(new Error(`chaos ${args.join(" ")} exited ${code} without a summary:\n${stdout}\n${stderr}`));
+      }
+    });
+  });
 }
