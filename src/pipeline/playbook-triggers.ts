@@ -157,8 +157,10 @@ export class TriggerEvaluator {
         await this.options.watch(active);
         return { outcome: "busy", run: state.active };
       }
-      // Its record is gone or ended without freeing the playbook: free it.
+      // Its record is gone, or it ended after `state` was read (its restore done, its cooldown begun):
+      // free the playbook and decide on the next evaluation, from state read after the end.
       await store.release(playbook.id, state.active);
+      return { outcome: "busy", run: state.active };
     }
     const lasted = Math.round((now - since) / 1_000);
     const description = kind === "recovery" && lasted > 0 ? `${observation.description} (for ${lasted} s)` : observation.description;
