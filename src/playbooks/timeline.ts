@@ -40,7 +40,7 @@ export async function incidentFor(status: StatusContext, run: PlaybookRun, waitM
     await sleep(250, signal);
   }
   // What it acts for, by name: the public reads neither the playbook's id nor its trigger.
-  const concerned = run.inputs.components.map((id) => ({ id, status: "operational" as const }));
+  const concerned = concernedOf(run);
   const names = concerned.map((c) => wording.components.find((k) => k.id === c.id)?.name ?? c.id);
   const { incident } = await openIncident(status, {
     key: `playbook-run:${run.id}`,
@@ -91,9 +91,13 @@ export async function appendRunEntry(status: StatusContext, run: PlaybookRun, ke
 export async function resolveRunIncident(status: StatusContext, run: PlaybookRun, body: string, log: Logger, wording: WordingConfig): Promise<void> {
   if (!run.incident || !run.opened_incident) return;
   try {
-    const concerned = run.inputs.components.map((id) => ({ id, status: "operational" as const }));
-    await resolveIncident(status, { id: run.incident, key: `playbook:${run.id}:resolved`, body: publicText(wording, "resolved", concerned), detail: body, author: authorOf(run) });
+    await resolveIncident(status, { id: run.incident, key: `playbook:${run.id}:resolved`, body: publicText(wording, "resolved", concernedOf(run)), detail: body, author: authorOf(run) });
   } catch (err) {
     log.warn({ run: run.id, incident: run.incident, err: describeError(err) }, "cannot resolve the run's incident");
   }
+}
+
+/** The playbook's components, as the public wording of an incident the run opened names them. */
+function concernedOf(run: PlaybookRun): { id: string; status: "operational" }[] {
+  return run.inputs.components.map((id) => ({ id, status: "operational" }));
 }

@@ -1,13 +1,7 @@
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { freePort } from "../../src/core/index.ts";
-import { REPO_ROOT } from "../helpers/config.ts";
-import { freePortRange } from "../helpers/ports.ts";
-import { alive, commandLine, descendants } from "../helpers/processes.ts";
+import { alive, children, commandLine, descendants } from "../helpers/processes.ts";
+import { startService, type Service } from "../helpers/service.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 /**
@@ -19,18 +13,14 @@ import { waitFor } from "../helpers/wait.ts";
  * again.
  */
 
-const BIN = path.join(REPO_ROOT, "bin/pulseboard.js");
 const ADMIN_TOKEN = "footprint-roles-admin-token-0123456789";
 
 describe("pulseboard start runs worker, scheduler and agent in one core child (slow: whole service from the CLI)", { timeout: 180_000 }, () => {
-  let home: string;
+  let service: Service;
   let port: number;
-  let service: ChildProcess;
-  const output: string[] = [];
   const seen = new Set<number>();
 
-  const children = (pid: number): number[] => descendants(pid).filter((child) => readParent(child) === pid);
-  const childNamed = (suffix: string): number | undefined => children(service.pid!).find((pid) => alive(pid) && commandLine(pid).endsWith(suffix));
+  const childNamed = (suffix: string): number | undefined => children(service.pid).find((pid) => alive(pid) && commandLine(pid).endsWith(suffix));
   const lastResultAt = async (): Promise<number> => {
     const res = await fetch(`http://127.0.0.1:${port}/admin/api/components`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     const body = (await res.json()) as { components: { probes: { locations: { last_result: { finished_at: string } | null }[] }[] }[] };
@@ -39,45 +29,25 @@ describe("pulseboard start runs worker, scheduler and agent in one core child (s
   };
 
   before(async () => {
-    home = mkdtempSync(path.join(os.tmpdir(), "pulseboard-footprint-roles-"));
-    port = await freePort();
-    const configFile = path.join(home, "pulseboard.yaml");
-    writeFileSync(
-      configFile,
-      `
-page: { name: Footprint roles, url: "http://127.0.0.1:${port}" }
+    service = await startService({
+      config: (p) => `
+page: { name: Footprint roles, url: "http://127.0.0.1:${p}" }
 locations: [{ id: local }]
 components: [{ id: realtime-gateway, name: Realtime gateway }]
 gateway: { nodes: 2 }
 probes:
   - { id: gateway-connect, kind: websocket, interval: 1s, timeout: 800ms, components: [realtime-gateway], with: { channel: null } }
 `,
-    );
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      PULSEBOARD_CONFIG: configFile,
-      PULSEBOARD_HOME: home,
-      PORT: String(port),
-      GATEWAY_PORT: String(await freePortRange(3)),
-      GATEWAY_ADMIN_PORT: String(await freePort()),
-      ADMIN_TOKEN,
-      LOG_LEVEL: "info",
-    };
-    delete env.REDIS_URL;
-    delete env.CACHE_REDIS_URL;
-    service = spawn(process.execPath, [BIN, "start"], { env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-    const keep = (chunk: Buffer) => output.push(...chunk.toString().split("\n").filter(Boolean));
-    service.stdout!.on("data", keep);
-    service.stderr!.on("data", keep);
+      adminToken: ADMIN_TOKEN,
+      ready: async (s) => (await fetch(`http://127.0.0.1:${s.port}/`).catch(() => undefined))?.status === 200,
+    });
+    port = service.port;
   });
 
   after(async () => {
-    for (const pid of [...seen, ...(service.pid ? descendants(service.pid) : [])]) seen.add(pid);
-    try {
-      process.kill(-service.pid!, "SIGKILL");
-    } catch {
-      // already gone
-    }
+    for (const pid of descendants(service.pid)) seen.add(pid);
+    await service.stop();
+    // A core restarted during the test is in the same process group, but make sure nothing it started is left.
     for (const pid of seen) {
       try {
         if (alive(pid)) process.kill(pid, "SIGKILL");
@@ -85,12 +55,10 @@ probes:
         // gone meanwhile
       }
     }
-    rmSync(home, { recursive: true, force: true });
   });
 
   it("has web, gateway and core as children (no worker, scheduler or agent of their own); a killed core comes back while the page serves", async (t) => {
     try {
-      await waitFor("the status page", async () => (await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined))?.status === 200, 60_000, 200);
       const core = await waitFor("the core child", () => childNamed(" core"), 30_000, 100);
       const gateway = await waitFor("the gateway's two nodes", () => {
         const primary = childNamed(" gateway");
@@ -98,8 +66,8 @@ probes:
       }, 30_000, 100);
       const web = childNamed(" web");
       assert.ok(web, "web is a child of start");
-      for (const pid of descendants(service.pid!)) seen.add(pid);
-      const roles = children(service.pid!).map((pid) => commandLine(pid).replace(/^.*main\.[jt]s /, "").replace(/^\S*redis-server .*/, "redis-server"));
+      for (const pid of descendants(service.pid)) seen.add(pid);
+      const roles = children(service.pid).map((pid) => commandLine(pid).replace(/^.*main\.[jt]s /, "").replace(/^\S*redis-server .*/, "redis-server"));
       assert.deepEqual(roles.filter((r) => !r.includes("esbuild")).sort(), ["core", "gateway", "redis-server", "redis-server", "web"]);
       assert.ok(!descendants(gateway).some((pid) => /main\.[jt]s (?:web|core|worker)/.test(commandLine(pid))), "the gateway's tree holds only its nodes");
       await waitFor("a probe result evaluated", async () => (await lastResultAt()) > 0, 45_000, 250);
@@ -130,19 +98,11 @@ probes:
       assert.deepEqual(answers.filter((a) => a !== 200), [], "every ask of the page while core was down and restarting got 200");
       assert.equal(childNamed(" web"), web, "web was not restarted");
       assert.equal(childNamed(" gateway"), gateway, "the gateway was not restarted");
-      assert.ok(alive(service.pid!), "pulseboard start survived");
+      assert.ok(alive(service.pid), "pulseboard start survived");
     } catch (err) {
-      t.diagnostic(`service output (last 60 lines):\n${output.slice(-60).join("\n")}`);
+      t.diagnostic(`service output (last 60 lines):\n${service.output.slice(-60).join("\n")}`);
       throw err;
     }
   });
 });
 
-function readParent(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-  } catch {
-    return -1;
-  }
-}

@@ -4,9 +4,20 @@ import type { Config } from "../../src/config/index.ts";
 import { freePort } from "../../src/core/index.ts";
 import { createFleetDriver, type FleetDriver } from "../../src/fleet/index.ts";
 import { channelKinds } from "../../src/notify/index.ts";
-import { startAgent, startNotifyWorker, startPlaybookWorker, type Agent, type PlaybookWorker, type PlaybookWorkerOptions } from "../../src/pipeline/index.ts";
+import {
+  NotificationControl,
+  PlaybookControl,
+  ProbeControl,
+  startAgent,
+  startNotifyWorker,
+  startPlaybookWorker,
+  type Agent,
+  type PlaybookWorker,
+  type PlaybookWorkerOptions,
+} from "../../src/pipeline/index.ts";
 import { PlaybookStore, type PlaybookRun } from "../../src/playbooks/index.ts";
 import { setComponentStatus, StatusStore, type ComponentStatus, type StatusContext } from "../../src/status/index.ts";
+import { createWebApp, SnapshotService } from "../../src/web/index.ts";
 import { configFrom, probeRegistry, testLog } from "./config.ts";
 import type { TestFleet } from "./fleet.ts";
 import type { HttpReceiver } from "./receivers.ts";
@@ -124,4 +135,23 @@ export async function spawnPlaybookWorker(rig: PlaybookRig, redisUrl: string, na
     child.once("exit", (code) => reject(new Error(`the playbook worker child exited with ${code} before it was ready`)));
   });
   return child;
+}
+
+/** The web role's app on a rig's Redis, with the playbooks' admin API behind `adminToken`. */
+export function playbookWebApp(rig: PlaybookRig, redisUrl: string, adminToken: string): { app: ReturnType<typeof createWebApp>; close(): Promise<unknown> } {
+  const snapshot = SnapshotService.forStore(rig.status, () => rig.config, { refreshMs: 60_000, log: testLog() });
+  const control = new PlaybookControl({ config: () => rig.config, connection: rig.redis, log: testLog() });
+  const probes = new ProbeControl({ config: () => rig.config, url: redisUrl, connection: rig.redis, store: rig.status.store, log: testLog() });
+  const app = createWebApp({
+    config: rig.config,
+    status: rig.status,
+    snapshot,
+    adminTokens: [adminToken],
+    ready: async () => {},
+    probes,
+    notifications: new NotificationControl({ config: () => rig.config, connection: rig.redis, store: rig.status.store }),
+    playbooks: control,
+    log: testLog(),
+  });
+  return { app, close: () => Promise.all([control.close(), probes.close(), snapshot.stop()]) };
 }

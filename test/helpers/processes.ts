@@ -33,6 +33,11 @@ export function descendants(pid: number): number[] {
   return found;
 }
 
+/** The pids whose parent is `pid` (its children only). */
+export function children(pid: number): number[] {
+  return [...parents()].filter(([, parent]) => parent === pid).map(([child]) => child);
+}
+
 export function commandLine(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim();

@@ -15,6 +15,9 @@ import { waitFor } from "../helpers/wait.ts";
  * The evaluation and incident lifecycle on real queues: results go in the
  * evaluate queue the way agents put them there.
  */
+/** The same outcome at every location of the chat probe. */
+const all = (o: ProbeStatus) => ({ eu: o, us: o, ap: o });
+
 describe("evaluation and the incident lifecycle (real redis-server, BullMQ)", () => {
   let redis: TestRedis;
   let blocking: Redis;
@@ -74,18 +77,27 @@ ${extra}`, { REDIS_URL: redis.url });
       await incidents.close();
       await queue.close();
     };
-    return { config, status, results, settled, close, incidents: () => status.store.recentIncidents(10) };
+    const recent = () => status.store.recentIncidents(10);
+    /** Feeds one round of results and waits until the pipeline has taken them in. */
+    const round = async (probe: string, outcomes: Record<string, ProbeStatus>) => {
+      await results(probe, outcomes);
+      await settled();
+    };
+    const resolved = (what: string) =>
+      waitFor(what, async () => {
+        const [current] = await recent();
+        return current?.status === "resolved" ? current : undefined;
+      }, 5_000);
+    return { config, status, results, settled, round, resolved, close, incidents: recent };
   }
 
   it("opens nothing when one location of three fails; opens one incident when a majority does", async () => {
     const p = await pipeline();
     try {
       await p.results("chat-echo", { eu: "failed", us: "ok", ap: "ok" });
-      await p.results("chat-echo", { eu: "failed", us: "ok", ap: "ok" });
-      await p.settled();
+      await p.round("chat-echo", { eu: "failed", us: "ok", ap: "ok" });
       assert.deepEqual(await p.incidents(), [], "one sick location pages no one");
-      await p.results("chat-echo", { eu: "failed", us: "failed", ap: "ok" });
-      await p.settled();
+      await p.round("chat-echo", { eu: "failed", us: "failed", ap: "ok" });
       const incidents = await p.incidents();
       assert.equal(incidents.length, 1);
       assert.match(incidents[0]!.updates[0]!.detail!, /Chat: major outage\. .*failed from eu, us: connect: connection refused \(eu: 12 ms, us: 12 ms\)\. We are investigating\./, "on-call reads what failed, where and how");
@@ -99,13 +111,11 @@ ${extra}`, { REDIS_URL: redis.url });
     const p = await pipeline();
     try {
       await p.results("chat-echo", { eu: "failed", us: "ok", ap: "ok" });
-      await p.results("cache-ping", { eu: "failed" });
-      await p.settled();
+      await p.round("cache-ping", { eu: "failed" });
       const flags = await p.status.store.locationFlags();
       assert.deepEqual([...flags.keys()], ["eu"]);
       assert.match(flags.get("eu")!.reason, /every probe at eu \(2\) is failing at once/);
-      await p.results("cache-ping", { eu: "ok" });
-      await p.settled();
+      await p.round("cache-ping", { eu: "ok" });
       assert.equal((await p.status.store.locationFlags()).size, 0);
     } finally {
       await p.close();
@@ -117,8 +127,7 @@ ${extra}`, { REDIS_URL: redis.url });
     try {
       for (let i = 0; i < 8; i++) {
         const outcome = i % 2 === 0 ? "failed" : "ok";
-        await p.results("chat-echo", { eu: outcome, us: outcome, ap: outcome });
-        await p.settled();
+        await p.round("chat-echo", { eu: outcome, us: outcome, ap: outcome });
       }
       const incidents = await p.incidents();
       assert.equal(incidents.length, 1);
@@ -135,25 +144,17 @@ ${extra}`, { REDIS_URL: redis.url });
   it("recovery moves the incident to monitoring; a relapse reopens the same one; quiet resolves it", async () => {
     const p = await pipeline("", 10);
     try {
-      const all = (o: ProbeStatus) => ({ eu: o, us: o, ap: o });
-      await p.results("chat-echo", all("failed"));
-      await p.settled();
-      await p.results("chat-echo", all("ok"));
-      await p.settled();
+      await p.round("chat-echo", all("failed"));
+      await p.round("chat-echo", all("ok"));
       let [incident] = await p.incidents();
       assert.equal(incident!.status, "monitoring");
-      await p.results("chat-echo", all("failed"));
-      await p.settled();
+      await p.round("chat-echo", all("failed"));
       const reopened = await p.incidents();
       assert.equal(reopened.length, 1, "the relapse reopened the same incident");
       assert.equal(reopened[0]!.status, "investigating");
       assert.match(reopened[0]!.updates.at(-1)!.detail!, /^Relapse: /);
-      await p.results("chat-echo", all("ok"));
-      await p.settled();
-      incident = await waitFor("resolution after the quiet period", async () => {
-        const [current] = await p.incidents();
-        return current?.status === "resolved" ? current : undefined;
-      }, 5_000);
+      await p.round("chat-echo", all("ok"));
+      incident = await p.resolved("resolution after the quiet period");
       assert.deepEqual(incident.updates.map((u) => u.status), ["investigating", "monitoring", "investigating", "monitoring", "resolved"]);
     } finally {
       await p.close();
@@ -163,21 +164,13 @@ ${extra}`, { REDIS_URL: redis.url });
   it("the public timeline has one entry per status change in plain words; on-call keeps every change with its details", async () => {
     const p = await pipeline("", 20);
     try {
-      const all = (o: ProbeStatus) => ({ eu: o, us: o, ap: o });
-      await p.results("chat-echo", all("failed"));
-      await p.settled();
-      await p.results("cache-ping", { eu: "failed" });
-      await p.settled();
-      await p.results("chat-echo", all("ok"));
-      await p.settled();
+      await p.round("chat-echo", all("failed"));
+      await p.round("cache-ping", { eu: "failed" });
+      await p.round("chat-echo", all("ok"));
       let [stored] = await p.incidents();
       assert.equal(stored!.status, "investigating", "the cache is still down");
-      await p.results("cache-ping", { eu: "ok" });
-      await p.settled();
-      stored = await waitFor("resolution after the quiet period", async () => {
-        const [current] = await p.incidents();
-        return current?.status === "resolved" ? current : undefined;
-      }, 5_000);
+      await p.round("cache-ping", { eu: "ok" });
+      stored = await p.resolved("resolution after the quiet period");
       // On-call: opened, the cache joined, chat recovered, the cache recovered (monitoring), resolved.
       assert.deepEqual(stored.updates.map((u) => [u.status, u.internal ?? false]), [
         ["investigating", false],
@@ -209,25 +202,18 @@ ${extra}`, { REDIS_URL: redis.url });
   it("monitoring set before the components recovered (a playbook's verify passed) resolves only once they have, and a worse status then is no relapse", async () => {
     const p = await pipeline("", 20);
     try {
-      const all = (o: ProbeStatus) => ({ eu: o, us: o, ap: o });
-      await p.results("chat-echo", all("failed"));
-      await p.settled();
+      await p.round("chat-echo", all("failed"));
       let [stored] = await p.incidents();
       await appendUpdate(p.status, { id: stored!.id, status: "monitoring", body: "Chat is working normally again.", detail: "verify passed", author: { kind: "automatic", name: "Pulseboard playbook test" } });
       await new Promise((resolve) => setTimeout(resolve, 1_500));
       [stored] = await p.incidents();
       assert.equal(stored!.status, "monitoring", "no quiet check resolves it while chat is still down");
-      await p.results("chat-echo", all("degraded"));
-      await p.settled();
+      await p.round("chat-echo", all("degraded"));
       [stored] = await p.incidents();
       assert.equal(stored!.status, "monitoring", "a component already affected changing how bad it is does not reopen it");
       assert.equal(stored!.updates.at(-1)!.internal, true);
-      await p.results("chat-echo", all("ok"));
-      await p.settled();
-      stored = await waitFor("resolution a quiet period after chat recovered", async () => {
-        const [current] = await p.incidents();
-        return current?.status === "resolved" ? current : undefined;
-      }, 5_000);
+      await p.round("chat-echo", all("ok"));
+      stored = await p.resolved("resolution a quiet period after chat recovered");
       assert.deepEqual((await readSummary(p.status)).recent[0]!.updates.map((u) => u.status), ["investigating", "monitoring", "resolved"]);
     } finally {
       await p.close();
@@ -245,8 +231,7 @@ ${extra}`, { REDIS_URL: redis.url });
       let summary = await readSummary(p.status);
       assert.equal(summary.components.find((c) => c.config.id === "chat")!.status, "under_maintenance");
       assert.equal(summary.indicator, "maintenance");
-      await p.results("chat-echo", { eu: "failed", us: "failed", ap: "failed" });
-      await p.settled();
+      await p.round("chat-echo", { eu: "failed", us: "failed", ap: "failed" });
       assert.deepEqual(await p.incidents(), [], "held during maintenance");
       await waitFor("the window to end by itself", async () => (await p.status.store.openMaintenances()).length === 0, 10_000);
       const incident = await waitFor("an incident once the window ended with chat still down", async () => (await p.incidents())[0], 10_000);

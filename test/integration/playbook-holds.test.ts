@@ -1,13 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import request from "supertest";
-import { NotificationControl, PlaybookControl, ProbeControl } from "../../src/pipeline/index.ts";
 import type { HeldRun } from "../../src/playbooks/index.ts";
 import { openIncident, type Author } from "../../src/status/index.ts";
-import { createWebApp, SnapshotService } from "../../src/web/index.ts";
-import { testLog } from "../helpers/config.ts";
 import { startTestFleet, type TestFleet } from "../helpers/fleet.ts";
-import { startPlaybookRig, type PlaybookRig } from "../helpers/playbooks.ts";
+import { playbookWebApp, startPlaybookRig, type PlaybookRig } from "../helpers/playbooks.ts";
 import { HttpReceiver } from "../helpers/receivers.ts";
 import { startRedis, type TestRedis } from "../helpers/redis.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -27,7 +24,7 @@ describe("held-back playbook runs (real redis-server, gateway fleet, playbook wo
   let fleet: TestFleet;
   let hook: HttpReceiver;
   let rig: PlaybookRig;
-  let app: ReturnType<typeof createWebApp>;
+  let app: ReturnType<typeof playbookWebApp>["app"];
   let close: () => Promise<unknown>;
 
   before(async () => {
@@ -46,21 +43,7 @@ describe("held-back playbook runs (real redis-server, gateway fleet, playbook wo
     guards: { cooldown: ${COOLDOWN_MS}ms, max_runs: 10, per: 1h }
 `,
     });
-    const snapshot = SnapshotService.forStore(rig.status, () => rig.config, { refreshMs: 60_000, log: testLog() });
-    const control = new PlaybookControl({ config: () => rig.config, connection: rig.redis, log: testLog() });
-    const probes = new ProbeControl({ config: () => rig.config, url: redis.url, connection: rig.redis, store: rig.status.store, log: testLog() });
-    app = createWebApp({
-      config: rig.config,
-      status: rig.status,
-      snapshot,
-      adminTokens: [ADMIN_TOKEN],
-      ready: async () => {},
-      probes,
-      notifications: new NotificationControl({ config: () => rig.config, connection: rig.redis, store: rig.status.store }),
-      playbooks: control,
-      log: testLog(),
-    });
-    close = () => Promise.all([control.close(), probes.close(), snapshot.stop()]);
+    ({ app, close } = playbookWebApp(rig, redis.url, ADMIN_TOKEN));
   });
 
   after(async () => {

@@ -4,12 +4,9 @@ import os from "node:os";
 import path from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import request from "supertest";
-import { NotificationControl, PlaybookControl, ProbeControl } from "../../src/pipeline/index.ts";
 import { advanceMaintenances, cancelMaintenance, openIncident, scheduleMaintenance, type Author } from "../../src/status/index.ts";
-import { createWebApp, SnapshotService } from "../../src/web/index.ts";
-import { testLog } from "../helpers/config.ts";
 import { startTestFleet, type TestFleet } from "../helpers/fleet.ts";
-import { spawnPlaybookWorker, startPlaybookRig, type PlaybookRig } from "../helpers/playbooks.ts";
+import { playbookWebApp, spawnPlaybookWorker, startPlaybookRig, type PlaybookRig } from "../helpers/playbooks.ts";
 import { HttpReceiver } from "../helpers/receivers.ts";
 import { startRedis, type TestRedis } from "../helpers/redis.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -47,24 +44,7 @@ describe("playbooks (real redis-server, gateway fleet, agent, receivers)", { tim
   /** Posts the on-call receiver got for one run. */
   const postsAbout = (run: string) => hook.requests.filter((r) => JSON.stringify(r.json).includes(run)).map((r) => r.json as { data: { urgency: string; update: { body: string } } });
 
-  /** The web role's app on the rig's Redis, with the playbooks' admin API. */
-  const webApp = (r: PlaybookRig) => {
-    const snapshot = SnapshotService.forStore(r.status, () => r.config, { refreshMs: 60_000, log: testLog() });
-    const control = new PlaybookControl({ config: () => r.config, connection: r.redis, log: testLog() });
-    const probes = new ProbeControl({ config: () => r.config, url: redis.url, connection: r.redis, store: r.status.store, log: testLog() });
-    const app = createWebApp({
-      config: r.config,
-      status: r.status,
-      snapshot,
-      adminTokens: [ADMIN_TOKEN],
-      ready: async () => {},
-      probes,
-      notifications: new NotificationControl({ config: () => r.config, connection: r.redis, store: r.status.store }),
-      playbooks: control,
-      log: testLog(),
-    });
-    return { app, close: async () => Promise.all([control.close(), probes.close(), snapshot.stop()]) };
-  };
+  const webApp = (r: PlaybookRig) => playbookWebApp(r, redis.url, ADMIN_TOKEN);
   const admin = (method: "get" | "post", url: string, app: ReturnType<typeof webApp>["app"]) => request(app)[method](`/admin/api${url}`).set("authorization", `Bearer ${ADMIN_TOKEN}`);
 
   before(async () => {
