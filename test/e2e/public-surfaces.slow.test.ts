@@ -129,7 +129,8 @@ describe("public surfaces speak plain words during an outage; on-call keeps the 
     statuses.forEach((status, i) => {
       if (i > 0 && status === statuses[i - 1]) assert.equal(status, "investigating", `one public entry per status change, but for a newly affected component: ${statuses.join(" → ")}`);
     });
-    assert.match(story[0]!.body, /^New connections to Realtime gateway are (?:failing|being turned away)\.|Realtime gateway is turning new connections away\./, "says what is wrong, in plain words");
+    // Whichever of the gateway's probes failed first says it: connections refused, or messages not arriving.
+    assert.match(story[0]!.body, /^(?:New connections to Realtime gateway are failing|Realtime gateway is turning new connections away|Messages sent through Realtime gateway are not arriving)\. We are investigating\.$/, "says what is wrong, in plain words");
     assert.match(story.find((u) => u.status === "identified")!.body, /found the cause of the problem with Realtime gateway(?: and Chat)? and are fixing it/);
     assert.match(story.find((u) => u.status === "monitoring")!.body, /Realtime gateway(?: and Chat)? (?:is|are) working normally again/);
     assert.match(story.at(-1)!.body, /resolved/);
