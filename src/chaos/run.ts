@@ -25,7 +25,8 @@ export const CHAOS_USAGE = `Usage: pulseboard chaos SCENARIO [options]
 Rehearses a real outage against the running stack (\`pulseboard start\` on this
 machine by default, found through the same config and PULSEBOARD_HOME), shows
 what the status page says while it lasts, and ends with a summary: when it was
-detected, when it recovered and whether a playbook repaired it, the
+detected, when it recovered (every component operational again, and still so
+3 s later) and whether a playbook repaired it, the
 incidents it opened or reopened, what the playbooks did, and the runs a
 guard (cooldown, max runs, …) held back.
 

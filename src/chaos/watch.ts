@@ -2,6 +2,14 @@ import http from "node:http";
 
 /** How often the status page is read while a scenario runs. */
 const POLL_MS = 250;
+/**
+ * How long every component must stay operational before that counts as
+ * recovered. One lucky round of probes (each landing on the healthy node of
+ * two, say) turns the page green for a second while the fault still holds;
+ * a scenario that ended its fault on that blip would credit the stack with a
+ * repair it never made.
+ */
+export const STEADY_MS = 3_000;
 
 interface ComponentView {
   name: string;
@@ -20,7 +28,8 @@ export interface StatusChange {
  * Watches the public status page while a scenario runs, as a customer
  * would: reads /api/v2/components.json every 250 ms and keeps every change,
  * the first moment anything left `operational` (detected), the first moment
- * after that when everything was operational again (recovered), and how many
+ * after that when everything was operational again and stayed so for
+ * STEADY_MS (recovered, dated from the start of that stretch), and how many
  * reads got a 200.
  */
 export class StatusWatcher {
@@ -30,6 +39,8 @@ export class StatusWatcher {
   reads = 0;
   answered = 0;
   private last = new Map<string, string>();
+  /** Since when every component has been operational after a detection, while that is still under STEADY_MS. */
+  private greenSince?: number;
   private timer?: NodeJS.Timeout;
   private inFlight = false;
 
@@ -50,6 +61,7 @@ export class StatusWatcher {
   reset(): void {
     this.detectedAt = undefined;
     this.recoveredAt = undefined;
+    this.greenSince = undefined;
     this.changes.length = 0;
     this.reads = 0;
     this.answered = 0;
@@ -94,8 +106,13 @@ export class StatusWatcher {
         if (before !== undefined && before !== component.status) this.changes.push({ at: now, component: component.name, from: before, to: component.status });
         this.last.set(component.name, component.status);
       }
-      if (!this.allOperational) this.detectedAt ??= now;
-      else if (this.detectedAt !== undefined) this.recoveredAt ??= now;
+      if (!this.allOperational) {
+        this.detectedAt ??= now;
+        this.greenSince = undefined;
+      } else if (this.detectedAt !== undefined && this.recoveredAt === undefined) {
+        this.greenSince ??= now;
+        if (now - this.greenSince >= STEADY_MS) this.recoveredAt = this.greenSince;
+      }
     } finally {
       this.inFlight = false;
     }
