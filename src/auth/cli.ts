@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import type { Config } from "../config/index.ts";
 import { closeRedis, connectRedis } from "../core/index.ts";
-import { SCOPES, SCOPE_WORDS, TokenInputError, TokenStore } from "./tokens.ts";
+import { NARROW_SCOPE_WORDS, SCOPES, SCOPE_WORDS, TokenInputError, TokenStore } from "./tokens.ts";
 
 export const TOKENS_USAGE = `Usage: pulseboard tokens <command>
 
@@ -13,7 +13,8 @@ Commands:
   revoke ID                           revoke a token at once
 
 Scopes:
-${SCOPES.map((s) => `  ${s.padEnd(10)} ${SCOPE_WORDS[s]}`).join("\n")}
+${SCOPES.map((s) => `  ${s.padEnd(18)} ${SCOPE_WORDS[s]}`).join("\n")}
+${Object.entries(NARROW_SCOPE_WORDS).map(([s, words]) => `  ${s.padEnd(18)} ${words}`).join("\n")}
 
 The control-plane Redis is REDIS_URL, or the one \`pulseboard start\` embeds
 (found through PULSEBOARD_HOME). The bootstrap ADMIN_TOKEN has every scope.`;

@@ -2,12 +2,26 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Redis } from "ioredis";
 import { bearerToken, tokenMatcher } from "../core/index.ts";
 
-/** What an admin token may do. Every scope may read; `admin` includes every other scope. */
+/** What an admin token may do on the admin API. Each of them may read; `admin` includes every other scope. */
 export const SCOPES = ["read", "incidents", "playbooks", "fleet", "admin"] as const;
-export type Scope = (typeof SCOPES)[number];
+export type AdminScope = (typeof SCOPES)[number];
+/**
+ * A token scoped to one thing outside the admin API: `agent:<location>`
+ * (a remote agent pulls that location's probes and pushes its results) or
+ * `heartbeat:<probe>` (a job pings that heartbeat check). A token with only
+ * such scopes can do nothing on the admin API, not even read.
+ */
+export type NarrowScope = `agent:${string}` | `heartbeat:${string}`;
+export type Scope = AdminScope | NarrowScope;
+const NARROW_SCOPE = /^(agent|heartbeat):([a-z0-9][a-z0-9-]{0,62})$/;
 
 /** What each scope allows, for `pulseboard tokens` and the docs. */
-export const SCOPE_WORDS: Record<Scope, string> = {
+export const NARROW_SCOPE_WORDS = {
+  "agent:<location>": "only: pull that location's probes and push their results (a remote agent)",
+  "heartbeat:<probe>": "only: ping that heartbeat check (/api/heartbeat/<probe>)",
+};
+
+export const SCOPE_WORDS: Record<AdminScope, string> = {
   read: "read everything the admin API shows",
   incidents: "open, update and resolve incidents; maintenance; postmortems; notification replays",
   playbooks: "switch playbooks on and off, approve and reject runs, validate playbooks",
@@ -79,8 +93,16 @@ export class TokenStore {
     if (!NAME_PATTERN.test(cleanName)) throw new TokenInputError("name: 1 to 64 letters, digits, spaces or . _ @ -");
     const wanted = [...new Set(scopes.map((s) => s.trim()).filter(Boolean))];
     if (wanted.length === 0) throw new TokenInputError(`scopes: give at least one of ${SCOPES.join(", ")}`);
-    const unknown = wanted.filter((s) => !(SCOPES as readonly string[]).includes(s));
-    if (unknown.length > 0) throw new TokenInputError(`scopes: ${unknown.map((s) => JSON.stringify(s)).join(", ")} ${unknown.length === 1 ? "is not a scope" : "are not scopes"}; there are ${SCOPES.join(", ")}`);
+    const unknown = wanted.filter((s) => !isScope(s));
+    if (unknown.length > 0) {
+      throw new TokenInputError(
+        `scopes: ${unknown.map((s) => JSON.stringify(s)).join(", ")} ${unknown.length === 1 ? "is not a scope" : "are not scopes"}; there are ${SCOPES.join(", ")}, ${Object.keys(NARROW_SCOPE_WORDS).join(", ")}`,
+      );
+    }
+    const narrow = wanted.filter((s) => NARROW_SCOPE.test(s));
+    if (narrow.length > 0 && narrow.length < wanted.length) {
+      throw new TokenInputError(`scopes: ${narrow.join(", ")} cannot be combined with admin API scopes: a token given to an agent or a job must be good for nothing else`);
+    }
     const id = randomBytes(8).toString("hex").slice(0, 12);
     const secret = randomBytes(32).toString("base64url");
     const record: Stored = { id, name: cleanName, scopes: wanted as Scope[], created_at: new Date().toISOString(), hash: sha256(secret) };
@@ -130,9 +152,20 @@ export class TokenStore {
   }
 }
 
-/** Whether an actor's scopes allow `scope`: every scope reads, `admin` does everything. */
-export function allows(actor: Actor, scope: Scope): boolean {
-  return scope === "read" || actor.scopes.includes("admin") || actor.scopes.includes(scope);
+function isScope(text: string): text is Scope {
+  return (SCOPES as readonly string[]).includes(text) || NARROW_SCOPE.test(text);
+}
+
+/** Whether an actor's scopes allow `scope` on the admin API: every admin scope reads, `admin` does everything; agent and heartbeat scopes nothing. */
+export function allows(actor: Actor, scope: AdminScope): boolean {
+  if (actor.scopes.includes("admin")) return true;
+  const adminScopes = actor.scopes.filter((s) => (SCOPES as readonly string[]).includes(s));
+  return adminScopes.length > 0 && (scope === "read" || adminScopes.includes(scope));
+}
+
+/** Whether an actor may act for `scope` (`agent:eu-west`, `heartbeat:archiver`): holding it, or `admin`. */
+export function allowsNarrow(actor: Actor, scope: NarrowScope): boolean {
+  return actor.scopes.includes("admin") || actor.scopes.includes(scope);
 }
 
 function publicRecord(stored: Stored, used: Record<string, string> = {}): TokenRecord {

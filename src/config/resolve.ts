@@ -5,6 +5,7 @@ import type { ChannelConfig, ComponentConfig, ConfigFile, FleetSection, Location
 import { COMPONENT_STATUSES } from "./schema.ts";
 import { resolvePlaybooks, type PlaybookConfig, type PlaybookStepKinds } from "./playbooks.ts";
 import { formatDuration } from "./duration.ts";
+import { heartbeatProbe } from "./heartbeat.ts";
 import { formatIssues, shown, suggestKeys } from "./issues.ts";
 import { didYouMean, noSuchId } from "./closest.ts";
 import { servedPageUrl } from "./page-url.ts";
@@ -36,6 +37,8 @@ export interface ResolvedProbe extends Omit<ProbeConfig, "locations" | "timeout"
   /** Locations that must agree before the probe's state changes. */
   quorum: number;
   with: unknown;
+  /** The settings as written in the file (after ${ENV} interpolation): what a remote agent parses with its own kinds. */
+  rawWith: unknown;
 }
 
 /** The managed gateway: fleet shape, limits, history and admin API. */
@@ -162,7 +165,7 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
 
   const locationIds = new Set(file.locations.map((l) => l.id));
   const componentIds = new Set(file.components.map((c) => c.id));
-  const probes = file.probes.map((probe, i) => resolveProbe(probe, `probes[${i}]`, { ...ctx, locationIds, componentIds }));
+  const probes = file.probes.map((probe, i) => resolveProbe(probe, `probes[${i}]`, { ...ctx, locationIds, componentIds, locations: file.locations }));
   const probeIds = new Set(file.probes.map((p) => p.id));
   checkUnique(file.maintenance, "maintenance", problems);
   file.maintenance.forEach((m, i) => {
@@ -210,7 +213,7 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
     egress: { allowLinkLocal: file.egress.allow_link_local },
     admin: { token: file.admin.token, failedLogins: { max: file.admin.failed_logins.max, perMs: file.admin.failed_logins.per } },
     log: file.log,
-    locations: file.locations.map((l) => ({ id: l.id, name: l.name ?? l.id })),
+    locations: file.locations.map((l) => ({ id: l.id, name: l.name ?? l.id, remote: l.remote, silent_after: l.silent_after })),
     components: file.components,
     wording: file.wording,
     gateway: {
@@ -253,9 +256,11 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
 function resolveProbe(
   probe: ProbeConfig,
   at: string,
-  ctx: ResolveContext & { locationIds: Set<string>; componentIds: Set<string> },
+  ctx: ResolveContext & { locationIds: Set<string>; componentIds: Set<string>; locations: LocationConfig[] },
 ): ResolvedProbe {
   const { problems } = ctx;
+  // Pinged, not run: one location, quorum 1, no hysteresis beyond its grace (see heartbeat.ts).
+  if (probe.kind === "heartbeat") probe = heartbeatProbe(probe, at, ctx);
   const locations = probe.locations === "all" ? [...ctx.locationIds] : probe.locations;
   probe.components.forEach((component, j) => {
     if (!ctx.componentIds.has(component)) problems.push(`${at}.components[${j}]: ${noSuchId("component", component, ctx.componentIds)}`);
@@ -282,7 +287,7 @@ function resolveProbe(
     if (parsed.success) settings = parsed.data;
     else problems.push(...formatIssues(parsed.error.issues, `${at}.with`));
   }
-  return { ...probe, name: probe.name ?? probe.id, locations, timeout, quorum, with: settings };
+  return { ...probe, name: probe.name ?? probe.id, locations, timeout, quorum, with: settings, rawWith: probe.with };
 }
 
 function resolveChannel(channel: ChannelConfig, at: string, ctx: ResolveContext): ResolvedChannel {

@@ -75,6 +75,14 @@ const pageSchema = z.strictObject({
 const locationSchema = z.strictObject({
   id,
   name: z.string().min(1).optional(),
+  /**
+   * Its agent reaches the control plane over HTTPS only (`pulseboard agent
+   * --server …`), never through Redis: `start` runs no local agent for it
+   * and no probe queue is scheduled for it.
+   */
+  remote: z.boolean().default(false),
+  /** A remote location that pushed nothing for this many of its shortest probe interval is silent. */
+  silent_after: z.number().int().min(2).max(100).default(3),
 });
 
 const componentSchema = z.strictObject({

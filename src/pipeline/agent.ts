@@ -51,6 +51,7 @@ export function startAgent(options: AgentOptions): Agent {
     async (job: Job<ProbeJob>) => {
       const probe = probes.get(job.data.probe);
       if (!probe || !probe.locations.includes(location)) return skip("not configured here");
+      if (probe.kind === "heartbeat") return skip("heartbeat checks are pinged, never run");
       // How long after its slot the run starts: the agent's own queueing (busy, or down) shows here first.
       const lateMs = job.data.manual ? 0 : Date.now() - (job.timestamp + (job.opts.delay ?? 0));
       if (!job.data.manual) {

@@ -13,6 +13,7 @@ import {
 import { componentStatusFor, nextLocationState, probeState } from "./evaluation.ts";
 import { suppressFlaps, type FlapState } from "./flap.ts";
 import { KeyedLock } from "./keyed-lock.ts";
+import { LocationReports } from "./location-reports.ts";
 import { bullPrefix, QUEUE, WORKER_LOCK, type EvaluateJob, type IncidentJob } from "./queues.ts";
 import { RoleMetrics } from "./role-metrics.ts";
 
@@ -60,6 +61,7 @@ export function startEvaluator(options: EvaluatorOptions): { update(config: Conf
   let probes = new Map(config.probes.map((p) => [p.id, p]));
   const incidents = new Queue<IncidentJob>(QUEUE.incidents, { connection, prefix });
   const lock = new KeyedLock();
+  const reports = new LocationReports(connection, config.redis.prefix);
   const concurrency = options.concurrency ?? 16;
   const metrics = options.metrics ?? new RoleMetrics("worker", { runtime: false });
   const changes = metrics.counter("pulseboard_component_changes_total", "Component status changes the evaluator found, by component and new status", ["component", "status"]);
@@ -69,8 +71,18 @@ export function startEvaluator(options: EvaluatorOptions): { update(config: Conf
     const { result } = job.data;
     const probe = probes.get(result.probe);
     if (!probe) return Promise.resolve({ changed: [] });
+    // A result that arrived later than its probe's interval (a remote agent's buffer) is history, not news.
+    if (job.data.late) return status.store.recordResult(result, { late: true }).then(() => ({ changed: [] }));
     // Claimed before anything is awaited, so results wait for each other in the order BullMQ handed them out.
     return lock.run([`probe:${probe.id}`, ...probe.components.map((c) => `component:${c}`)], () => evaluateResult(probe, result));
+  }
+
+  /** The remote locations that take no part in quorum now: silent, or never heard from. */
+  async function leftOutLocations(feeding: ResolvedProbe[]): Promise<Set<string>> {
+    const remote = new Set(config.locations.filter((l) => l.remote).map((l) => l.id));
+    const involved = [...new Set(feeding.flatMap((p) => p.locations))].filter((l) => remote.has(l));
+    const states = await reports.states(involved);
+    return new Set(involved.filter((l) => states.get(l) !== "reporting"));
   }
 
   async function evaluateResult(probe: ResolvedProbe, result: ProbeResult): Promise<{ changed: string[] }> {
@@ -118,10 +130,10 @@ export function startEvaluator(options: EvaluatorOptions): { update(config: Conf
     let worst: { status: ComponentStatus; probe?: ResolvedProbe; states?: Map<string, ProbeLocationState> } = { status: "operational" };
     const feeding = config.probes.filter((p) => p.enabled && p.components.includes(componentId));
     // The other probes' states in one round trip: a component may have many probes.
-    const others = await status.store.probeStatesOf(feeding.filter((p) => p.id !== evaluatedProbe).map((p) => p.id));
+    const [others, leftOut] = await Promise.all([status.store.probeStatesOf(feeding.filter((p) => p.id !== evaluatedProbe).map((p) => p.id)), leftOutLocations(feeding)]);
     for (const probe of feeding) {
       const states = probe.id === evaluatedProbe ? evaluatedStates : (others.get(probe.id) ?? new Map<string, ProbeLocationState>());
-      const verdict = componentStatusFor(probe, probeState(probe, states));
+      const verdict = componentStatusFor(probe, probeState(probe, states, leftOut));
       if (severityOf(verdict) > severityOf(worst.status)) worst = { status: verdict, probe, states };
     }
     if (!worst.probe || !worst.states) return { status: worst.status };

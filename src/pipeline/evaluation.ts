@@ -39,11 +39,18 @@ export function nextLocationState(
 /**
  * The probe's state across locations: the worst state that at least
  * `quorum` locations share (a location with no result yet counts as up).
+ * Locations in `leftOut` (remote ones that are silent or never reported)
+ * take no part: the others decide, with the quorum capped at how many are
+ * left, and a probe with none left is up (an agent going quiet is not an
+ * outage).
  */
-export function probeState(probe: ResolvedProbe, states: Map<string, ProbeLocationState>): LocationState {
+export function probeState(probe: ResolvedProbe, states: Map<string, ProbeLocationState>, leftOut: ReadonlySet<string> = new Set()): LocationState {
+  const counted = probe.locations.filter((l) => !leftOut.has(l));
+  const quorum = Math.min(probe.quorum, counted.length);
+  if (quorum === 0) return "up";
   for (const candidate of ["down", "degraded"] as const) {
-    const agreeing = probe.locations.filter((l) => RANK[states.get(l)?.state ?? "up"] >= RANK[candidate]).length;
-    if (agreeing >= probe.quorum) return candidate;
+    const agreeing = counted.filter((l) => RANK[states.get(l)?.state ?? "up"] >= RANK[candidate]).length;
+    if (agreeing >= quorum) return candidate;
   }
   return "up";
 }

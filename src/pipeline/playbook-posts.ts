@@ -41,7 +41,7 @@ function eventOf(config: Config, post: ChannelPost): NotificationEvent {
     created_at: at,
     display_at: at,
     affected_components: [],
-    author: { kind: "automatic", name: "Pulseboard playbooks" },
+    author: { kind: "automatic", name: post.author ?? "Pulseboard playbooks" },
   };
   return {
     id: `msg_${update.id}`,

@@ -25,11 +25,15 @@ export function agentProbes(control: ProbeControl, status: StatusContext, config
         probe.locations.map(async (location): Promise<ProbeSample> => {
           const done = new AbortController();
           const both = AbortSignal.any([signal, done.signal]);
-          const runNow = control.runNow(probe, location).then(sample, (err: unknown) => {
-            if (both.aborted) return undefined;
-            throw err;
-          });
           const fresh = freshResult(status, probe.id, location, sinceMs, both);
+          // A heartbeat's next ping, a remote agent's next push: nothing here can run them sooner.
+          const pushed = probe.kind === "heartbeat" || config().locations.some((l) => l.id === location && l.remote);
+          const runNow = pushed
+            ? new Promise<undefined>((resolve) => both.addEventListener("abort", () => resolve(undefined), { once: true }))
+            : control.runNow(probe, location).then(sample, (err: unknown) => {
+                if (both.aborted) return undefined;
+                throw err;
+              });
           try {
             const first = await Promise.race([runNow, fresh.then((r) => r ?? runNow)]);
             if (first) return first;

@@ -1,7 +1,7 @@
 import { Queue, QueueEvents } from "bullmq";
 import { Redis } from "ioredis";
 import type { Config, ResolvedProbe } from "../config/index.ts";
-import { TimeoutError, type Logger } from "../core/index.ts";
+import { TimeoutError, ValidationError, type Logger } from "../core/index.ts";
 import type { ProbeResult } from "../probe-runtime/index.ts";
 import type { StatusStore } from "../status/index.ts";
 import { bullPrefix, probeQueue, type ProbeJob } from "./queues.ts";
@@ -30,6 +30,11 @@ export class ProbeControl {
   }
 
   async runNow(probe: ResolvedProbe, location: string): Promise<ProbeResult> {
+    // Neither has a queue an agent here consumes: a run-now would wait out its deadline for nothing.
+    if (probe.kind === "heartbeat") throw new ValidationError([`${probe.id} is a heartbeat check: it is pinged (POST /api/heartbeat/${probe.id}), never run`]);
+    if (this.options.config().locations.some((l) => l.id === location && l.remote)) {
+      throw new ValidationError([`location: ${location} is remote: its agent runs ${probe.id} on its own clock and pushes the result; the next one comes within ${Math.round(probe.interval / 1000)} s`]);
+    }
     const { queue, events } = await this.queueFor(location);
     const job = await queue.add("probe", { probe: probe.id, location, manual: true }, { removeOnComplete: { age: 600 }, removeOnFail: { age: 600 } });
     const waitMs = probe.timeout + PICKUP_MS;

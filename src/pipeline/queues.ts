@@ -46,6 +46,8 @@ export interface ProbeJob {
 
 export interface EvaluateJob {
   result: ProbeResult;
+  /** Older than its probe's interval when it arrived (a remote agent's buffer): kept for history, not for the current status. */
+  late?: boolean;
 }
 
 /** Work for the incident lifecycle, by job name: `transition`, `quiet` or `recheck`. */

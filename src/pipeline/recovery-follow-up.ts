@@ -42,7 +42,8 @@ export async function followUpRecovery(options: FollowUpOptions): Promise<Follow
   const { run, config, signal } = options;
   if (run.state !== "succeeded" || run.mode === "dry-run") return [];
   const concerned = new Set(run.inputs.components);
-  const probes = config.probes.filter((p) => p.enabled && p.components.some((c) => concerned.has(c)));
+  // A heartbeat check follows its next ping, not a run.
+  const probes = config.probes.filter((p) => p.enabled && p.kind !== "heartbeat" && p.components.some((c) => concerned.has(c)));
   const followed = await Promise.all(probes.map((probe) => followProbe(options, probe)));
   const done = followed.filter((f) => f.runs > 0);
   if (done.length > 0 && !signal.aborted) options.log.info({ run: run.id, playbook: run.playbook, probes: done }, "ran the probes of the repaired components again so their status follows the repair");

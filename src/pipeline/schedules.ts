@@ -12,7 +12,8 @@ export interface ScheduleSyncResult {
 
 /**
  * Makes the BullMQ job schedulers match the config: one scheduler per probe
- * and location, every `interval`, at the probe's own phase in it (phaseOf:
+ * and location (but remote locations, whose agents keep their own clock),
+ * every `interval`, at the probe's own phase in it (phaseOf:
  * a new probe's first run comes within one interval, not at once);
  * schedulers of probes or locations no longer configured, or of probes a
  * person paused, are removed. Idempotent, so any number of schedulers may
@@ -23,9 +24,11 @@ export async function syncSchedules(config: Config, connection: Redis, log: Logg
   const knownQueuesKey = `${config.redis.prefix}:probe-queues`;
   const paused = new Set(await connection.smembers(new Keys(config.redis.prefix).pausedProbes));
   const wanted = new Map<string, Map<string, { every: number; data: ProbeJob }>>();
-  for (const location of config.locations) wanted.set(probeQueue(location.id), new Map());
+  // A remote location's agent runs its probes on its own clock and pushes the results over HTTPS; a queue
+  // for it would only fill up. Heartbeat checks are not run at all: something outside pings them.
+  for (const location of config.locations) if (!location.remote) wanted.set(probeQueue(location.id), new Map());
   for (const probe of config.probes) {
-    if (!probe.enabled || paused.has(probe.id)) continue;
+    if (!probe.enabled || paused.has(probe.id) || probe.kind === "heartbeat") continue;
     for (const location of probe.locations) {
       wanted.get(probeQueue(location))?.set(probe.id, { every: probe.interval, data: { probe: probe.id, location } });
     }

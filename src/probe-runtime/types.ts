@@ -76,6 +76,8 @@ export interface ProbeResult {
   details?: Record<string, unknown>;
   started_at: string;
   finished_at: string;
+  /** When the control plane received it, for a result a remote agent pushed (its clock may differ from the server's). */
+  received_at?: string;
 }
 
 /** Thrown by a probe kind for a failure it understands; the message is shown as is. */

@@ -5,7 +5,7 @@ import { runScheduler } from "./scheduler.ts";
 import { runWorker } from "./worker.ts";
 
 /**
- * `pulseboard core`: the worker, the scheduler and one agent per location
+ * `pulseboard core`: the worker, the scheduler and one agent per local location
  * (or the one `--location` names) in one process, as `pulseboard start`
  * runs them on one machine. They share one Node runtime instead of paying
  * for one each; they never talked but through Redis, and still do. Their
@@ -13,7 +13,8 @@ import { runWorker } from "./worker.ts";
  * role or the gateway. In production each runs as its own role.
  */
 export async function runCore(ctx: RoleContext, location?: string): Promise<Role> {
-  const locations = location ? [location] : ctx.config.locations.map((l) => l.id);
+  // A remote location's agent runs elsewhere and reaches the control plane over HTTPS only.
+  const locations = location ? [location] : ctx.config.locations.filter((l) => !l.remote).map((l) => l.id);
   const part = (name: string): RoleContext => ({ ...ctx, log: ctx.log.child({ part: name }) });
   const started: Role[] = [];
   try {

@@ -4,7 +4,7 @@ import { UpstreamError, closeRedis, connectRedis } from "../core/index.ts";
 import { ClusterMetrics, NotificationControl, PlaybookControl, ProbeControl } from "../pipeline/index.ts";
 import { StatusStore, type StatusContext } from "../status/index.ts";
 import { QueuedConfirmations, SubscriberStore } from "../subscriptions/index.ts";
-import { AdminAuth, createWebApp, PageRenderer, SnapshotService, subscriptionsRouter, type SubscriptionViewData, type WebApp } from "../web/index.ts";
+import { AdminAuth, agentApiRouter, createWebApp, PageRenderer, SnapshotService, subscriptionsRouter, type SubscriptionViewData, type WebApp } from "../web/index.ts";
 import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./context.ts";
 
 /** The web role: public page, Statuspage-compatible API, admin API, health. */
@@ -43,7 +43,8 @@ export async function runWeb({ config, log, watcher }: RoleContext): Promise<Rol
   const auth = AdminAuth.forRedis(redis, config.redis.prefix, tokens, log, { failedLogins: config.admin.failedLogins, trustProxy: config.web.trustProxy });
   const subscriptions = subscriptionsRouter({ ctx: subscriptionContext, auth, render: (view, data) => pages.view(view, data as SubscriptionViewData), log });
   const metrics = new ClusterMetrics({ config: () => current, connection: redis, status, playbooks, notifications });
-  const app = createWebApp({ config, liveConfig: () => current, status, snapshot, adminTokens: tokens, auth, metrics, ready: () => store.ping(), probes, notifications, playbooks, subscriptions, log });
+  const agents = agentApiRouter({ config: () => current, tokens: auth.tokens, connection: redis, log });
+  const app = createWebApp({ config, liveConfig: () => current, status, snapshot, adminTokens: tokens, auth, metrics, ready: () => store.ping(), probes, notifications, playbooks, subscriptions, agents, log });
   const server = await listen(app, config.web.port, config.web.host);
   log.info({ port: config.web.port, url: config.page.url }, "status page serving");
   announceReady("web", { port: config.web.port });
@@ -60,6 +61,7 @@ export async function runWeb({ config, log, watcher }: RoleContext): Promise<Rol
       await notifications.close();
       await playbooks.close();
       await confirmations.close();
+      await agents.close();
       await metrics.close();
       await Promise.all([closeRedis(subscriber), closeRedis(redis)]);
     },

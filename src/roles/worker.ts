@@ -1,8 +1,9 @@
 import type { Config } from "../config/index.ts";
 import { closeRedis, connectRedis, describeError } from "../core/index.ts";
 import { createFleetDriver } from "../fleet/index.ts";
+import { startHeartbeatChecker } from "../heartbeat/index.ts";
 import { channelKinds } from "../notify/index.ts";
-import { RoleMetrics, startEvaluator, startIncidentWorker, startNotifyWorker, startOutboxDispatcher, startPlaybookWorker, type PlaybookWorker } from "../pipeline/index.ts";
+import { RoleMetrics, startEvaluator, startIncidentWorker, startNotifyWorker, startOutboxDispatcher, startLocationSilenceCheck, startPlaybookWorker, type PlaybookWorker } from "../pipeline/index.ts";
 import { StatusStore, type StatusContext } from "../status/index.ts";
 import { SubscriberStore, startSubscriberDelivery, startSubscriberDispatcher } from "../subscriptions/index.ts";
 import { StatuspageMapper } from "../web/index.ts";
@@ -29,6 +30,8 @@ export async function runWorker({ config, log, watcher, env }: RoleContext): Pro
   const subscriberDispatch = startSubscriberDispatcher({ ...subscribers, url, connection: redis });
   const subscriberDelivery = startSubscriberDelivery({ ...subscribers, connection, metrics });
   const playbooks = startPlaybooks({ config, status, connection, redis, url, log, metrics }, env);
+  const heartbeats = startHeartbeatChecker({ config: () => current, redis, log, paused: () => status.store.pausedProbes() });
+  const locationSilence = startLocationSilenceCheck({ config: () => current, connection: redis, log });
   metrics.publish(redis, config.redis.prefix, log);
   watcher.onChange((next) => {
     current = next;
@@ -43,7 +46,8 @@ export async function runWorker({ config, log, watcher, env }: RoleContext): Pro
     async stop() {
       watcher.stop();
       await metrics.close();
-      await Promise.all([evaluator.close(), incidents.close(), outbox.close(), notify.close(), subscriberDispatch.close(), subscriberDelivery.close(), playbooks?.close()]);
+      await heartbeats.close();
+      await Promise.all([evaluator.close(), incidents.close(), outbox.close(), notify.close(), subscriberDispatch.close(), subscriberDelivery.close(), playbooks?.close(), locationSilence.close()]);
       await Promise.all([closeRedis(connection), closeRedis(redis)]);
     },
   };

@@ -72,13 +72,15 @@ export class StatusStore {
     redis.defineCommand("pulseboardEffective", { numberOfKeys: 3, lua: EFFECTIVE_TRANSITION_LUA });
   }
 
-  /** Keeps a result (latest, recent list) and adds it to its minute and hour rollups, in one transaction. */
-  async recordResult(result: ProbeResult): Promise<void> {
+  /**
+   * Keeps a result (latest, recent list) and adds it to its minute and hour rollups, in one transaction;
+   * a `late` one (older than newer results already kept) goes to history and rollups only.
+   */
+  async recordResult(result: ProbeResult, options: { late?: boolean } = {}): Promise<void> {
     const json = JSON.stringify(result);
-    const tx = this.redis
-      .multi()
-      .set(this.keys.lastResult(result.probe, result.location), json)
-      .lpush(this.keys.results(result.probe, result.location), json)
+    const tx = this.redis.multi();
+    if (!options.late) tx.set(this.keys.lastResult(result.probe, result.location), json);
+    tx.lpush(this.keys.results(result.probe, result.location), json)
       .ltrim(this.keys.results(result.probe, result.location), 0, RESULTS_KEPT - 1);
     stageRollups(tx, this.keys, result);
     await tx.exec().then(checkExec);

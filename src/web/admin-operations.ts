@@ -60,10 +60,6 @@ export function adminOperationsRouter(options: { status: StatusContext; notifica
     res.json({ channel: req.params.id, enabled: true });
   });
 
-  router.get("/locations", async (_req, res) => {
-    res.json({ flagged: Object.fromEntries(await status.store.locationFlags()) });
-  });
-
   return router;
 }
 

@@ -1,6 +1,7 @@
 import express, { Router, type Request } from "express";
 import type { Config } from "../config/index.ts";
 import { NotFoundError, ValidationError } from "../core/index.ts";
+import { LocationReports } from "../pipeline/index.ts";
 import {
   appendUpdate,
   openIncident,
@@ -42,6 +43,14 @@ export function adminRouter(options: AdminOptions): Router {
   router.use(adminProbesRouter({ config: options.config, status, probes: options.probes }));
   router.use(adminOperationsRouter({ status, notifications: options.notifications }));
   router.use(adminAuthRouter(options.auth));
+
+  // Each location with its agents, last push, results per minute and reporting state (remote ones), and
+  // the locations flagged because every probe there fails at once.
+  router.get("/locations", async (_req, res) => {
+    const config = options.config();
+    const [locations, flags] = await Promise.all([new LocationReports(status.store.redis, config.redis.prefix).list(config), status.store.locationFlags()]);
+    res.json({ locations: locations.map((l) => ({ ...l, flag: flags.get(l.id) ?? null })), flagged: Object.fromEntries(flags) });
+  });
 
   router.get("/components", async (_req, res) => {
     const config = options.config();

@@ -10,6 +10,7 @@ import type { ProbeControl } from "./admin-probes.ts";
 import type { NotificationAdmin } from "./admin-operations.ts";
 import type { PlaybookAdmin } from "./admin-playbooks.ts";
 import { errorHandler } from "./errors.ts";
+import { heartbeatRouter } from "./heartbeat.ts";
 import { liveRouter } from "./live.ts";
 import { PageRenderer } from "./pages.ts";
 import { PublicSite, SECURITY_HEADERS } from "./public-site.ts";
@@ -41,6 +42,8 @@ export interface WebAppOptions {
   metrics?: { contentType: string; text(): Promise<string> };
   /** Status-page subscriptions (public and admin routes), from subscriptionsRouter. @defaultValue none */
   subscriptions?: express.RequestHandler;
+  /** The remote agents' API at /api/agent/v1, from agentApiRouter. @defaultValue none */
+  agents?: express.RequestHandler;
   log: Logger;
 }
 
@@ -95,9 +98,13 @@ export function createWebApp(options: WebAppOptions): WebApp {
     });
   }
   app.use("/admin/api", adminRouter({ config: options.liveConfig ?? (() => config), status: options.status, auth, probes: options.probes, notifications: options.notifications, playbooks: options.playbooks }));
+  // Heartbeat checks: jobs ping /api/heartbeat/<probe id> with their own token (see heartbeat.ts).
+  app.use("/api/heartbeat", heartbeatRouter({ config: options.liveConfig ?? (() => config), tokens: auth.tokens, redis: options.status.store.redis, trustProxy: config.web.trustProxy, log }));
 
   // Status-page subscriptions: /subscriptions/* and /admin/api/subscribers/* (see subscriptions.ts).
   if (options.subscriptions) app.use(options.subscriptions);
+  // Remote agents: pull a location's probes, push its results (see agent-api.ts).
+  if (options.agents) app.use("/api/agent/v1", options.agents);
 
   app.use((_req, res) => {
     res.status(404).json({ code: "not_found", message: "no such page" });

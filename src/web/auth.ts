@@ -1,6 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Redis } from "ioredis";
-import { allows, AuditLog, TokenStore, type Actor, type Scope } from "../auth/index.ts";
+import { allows, AuditLog, TokenStore, type Actor, type AdminScope } from "../auth/index.ts";
 import { describeError, type Logger } from "../core/index.ts";
 import type { Author } from "../status/index.ts";
 import { clientAddress } from "./client-address.ts";
@@ -10,7 +10,7 @@ import { clientAddress } from "./client-address.ts";
  * incidents, maintenance and notifications needs `incidents`; playbooks
  * `playbooks`; probes `fleet`; tokens, the audit log and subscribers `admin`.
  */
-export function scopeFor(method: string, path: string): Scope {
+export function scopeFor(method: string, path: string): AdminScope {
   const p = path.replace(/^\/admin\/api/, "").split("?")[0]!;
   if (/^\/(tokens|audit)(\/|$)/.test(p)) return "admin";
   if (method === "GET" || method === "HEAD") return "read";

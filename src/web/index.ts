@@ -8,3 +8,4 @@ export type { PlaybookAdmin } from "./admin-playbooks.ts";
 export { subscriptionsRouter, type SubscriptionsRouterOptions } from "./subscriptions.ts";
 export type { SubscriptionViewData, SubscriptionView } from "./subscription-pages.ts";
 export { AdminAuth, authorOf, scopeFor } from "./auth.ts";
+export { agentApiRouter, BATCH_MAX } from "./agent-api.ts";

@@ -50,6 +50,8 @@ export interface ChannelPost {
   incident?: Incident;
   /** Names the stand-in incident. */
   title: string;
+  /** Who the post is from. @defaultValue "Pulseboard playbooks" */
+  author?: string;
 }
 
 export interface ChannelPoster {
