@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Makes sure the system programs Pulseboard needs are installed:
-//   node scripts/system-deps.mjs redis-server [chromium] [mosquitto] [nats-server] [promtool]
+//   node scripts/system-deps.mjs redis-server [chromium] [mosquitto] [nats-server] [promtool] [openssl]
 // Installs a missing one with apt-get when running as root on Debian/Ubuntu;
 // elsewhere prints what to run and exits 1.
 import { spawnSync } from "node:child_process";
@@ -13,6 +13,7 @@ const PACKAGES = {
   mosquitto: { apt: "mosquitto", brew: "mosquitto", why: "the MQTT probes' tests run against a real Mosquitto broker" },
   "nats-server": { apt: "nats-server", brew: "nats-server", why: "the NATS probes' tests run against a real nats-server" },
   promtool: { apt: "prometheus", brew: "prometheus", why: "a test lints /metrics with Prometheus's promtool" },
+  openssl: { apt: "openssl", brew: "openssl", why: "tests make self-signed certificates (NATS over TLS, a remote agent with --ca)" },
 };
 
 function which(name) {

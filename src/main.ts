@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigWatcher, loadConfig, formatDuration, pageUrlWarning, type Config } from "./config/index.ts";
@@ -19,6 +20,7 @@ Commands:
   web                    status page, Statuspage-compatible API, admin API
   worker                 evaluate probe results, run the incident lifecycle
   agent --location ID    run the probes of one location
+  agent --location ID --server URL [--token-file FILE] [--ca FILE] [--buffer N]   the same over HTTPS only: no Redis, no config file
   scheduler              keep probe schedules in line with the config
   core [--location ID]   worker, scheduler and the agents (every location, or one) in one process
   gateway                the managed realtime gateway fleet
@@ -73,6 +75,10 @@ async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: "string" },
       location: { type: "string" },
+      server: { type: "string" },
+      "token-file": { type: "string" },
+      ca: { type: "string" },
+      buffer: { type: "string" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean", short: "v" },
     },
@@ -87,6 +93,9 @@ async function main(argv: string[]): Promise<number> {
     return values.help ? EXIT.ok : EXIT.config;
   }
   if (command === "config") return configCommand(rest, values.config);
+  const remoteOnly = (["token-file", "ca", "buffer"] as const).filter((flag) => values[flag] !== undefined);
+  if (command === "agent" && values.server !== undefined) return remoteAgentCommand(values);
+  if (remoteOnly.length > 0) throw new ConfigError(remoteOnly.map((flag) => `--${flag}: only a remote agent takes it (pulseboard agent --location ID --server URL --${flag} …)`));
   const load = ROLES[command];
   if (!load) {
     process.stderr.write(`pulseboard: unknown command "${command}"\n\n${USAGE}\n`);
@@ -100,6 +109,18 @@ async function main(argv: string[]): Promise<number> {
   const watcher = new ConfigWatcher(config, { probeKinds: registry, channelKinds, fleetKinds, playbookSteps }, log);
   const starting = run({ config, registry, log, env: process.env, watcher }, values.location);
   stopOnSignals(starting, log, command === "start" ? 9_500 : 8_000);
+  await starting;
+  return EXIT.ok;
+}
+
+/** `agent --server`: a location's probes over HTTPS only; no config file, no Redis. */
+async function remoteAgentCommand(values: { location?: string; server?: string; config?: string; "token-file"?: string; ca?: string; buffer?: string }): Promise<number> {
+  if (values.config !== undefined) throw new ConfigError(["--config: a remote agent reads no config file; it takes its probes from the server (--server)"]);
+  const [{ remoteAgentSettings, startRemoteAgent }, registry] = await Promise.all([import("./remote-agent/index.ts"), ProbeRegistry.load()]);
+  const settings = remoteAgentSettings({ location: values.location, server: values.server, tokenFile: values["token-file"], ca: values.ca, buffer: values.buffer }, process.env);
+  const log = createLogger({ level: process.env.LOG_LEVEL || "info", base: { role: `agent:${settings.location}` } });
+  const starting = Promise.resolve().then(() => startRemoteAgent({ settings, registry, log, agent: { name: os.hostname(), version: version() } }));
+  stopOnSignals(starting, log);
   await starting;
   return EXIT.ok;
 }
@@ -122,7 +143,7 @@ function describeConfig(config: Config): string {
   const lines = [
     `${config.file}: valid`,
     `  page: ${config.page.name} (${config.page.url})`,
-    `  locations: ${config.locations.map((l) => l.id).join(", ")}`,
+    `  locations: ${config.locations.map((l) => (l.remote ? `${l.id} (remote: its agent pushes over HTTPS)` : l.id)).join(", ")}`,
     `  components: ${config.components.map((c) => c.name).join(", ")}`,
     `  probes:`,
     ...config.probes.map(

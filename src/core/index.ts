@@ -9,3 +9,4 @@ export * from "./paths.ts";
 export * from "./rate.ts";
 export * from "./egress.ts";
 export * from "./secrets.ts";
+export * from "./phase.ts";
