@@ -226,6 +226,13 @@ notifications:
     assert.equal(fresh.body.late, 0);
     const [eu] = (await locations()).filter((l) => l.id === "eu-west");
     assert.ok(eu!.clock_skew_ms! > ahead - 30_000 && eu!.clock_skew_ms! < ahead + 30_000, `skew reported: ${eu!.clock_skew_ms} ms`);
+    // And one 10 minutes behind: its fresh result looks 10 minutes old by the server's clock, and is not late either.
+    const behind = result({ ageMs: ahead });
+    assert.equal((await push([behind], { sentAt: Date.now() - ahead }).expect(200)).body.late, 0);
+    const [slow] = (await locations()).filter((l) => l.id === "eu-west");
+    assert.ok(slow!.clock_skew_ms! < -ahead + 30_000 && slow!.clock_skew_ms! > -ahead - 30_000, `skew reported: ${slow!.clock_skew_ms} ms`);
+    // Without the skew taken out it would be: the same result sent with an honest clock is late.
+    assert.equal((await push([result({ ageMs: ahead })]).expect(200)).body.late, 1);
   });
 
   it("a silent location is left out of quorum, on-call hears it stop and come back, the component stays operational", async () => {
