@@ -95,7 +95,9 @@ notifications:
     assert.ok(results.every((r) => r.location === "eu-west" && typeof r.received_at === "string"));
     const eu = await waitFor("eu-west reporting", async () => ((await location("eu-west")).state === "reporting" ? location("eu-west") : undefined), 10_000, 200);
     assert.deepEqual(eu.agents.map((a) => a.name), ["fra-1"]);
-    assert.ok(!service.output.some((line) => line.includes('"location":"eu-west"') && line.includes("agent consuming probe queue")), "start ran no local agent for the remote location");
+    const consuming = service.output.filter((line) => line.includes("agent consuming probe queue"));
+    assert.ok(consuming.some((line) => line.includes('"location":"local"')), `start ran the local location's agent: ${consuming.join(" | ")}`);
+    assert.ok(!consuming.some((line) => line.includes("eu-west")), "and none for the remote location");
   });
 
   it("SIGSTOP: silent within 3 intervals, one on-call post, no incident, operational; SIGCONT: reporting again, nothing twice", async (t) => {
