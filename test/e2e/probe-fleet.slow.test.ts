@@ -156,7 +156,16 @@ describe("probe kinds against a real gateway fleet (slow: real cluster, admin AP
   it("with the cache bypassed, pubsub, resume and sse check each node on its own and say degraded, naming the bypass", async () => {
     assert.equal((await fleet.admin("POST", "/cache-mode", { mode: "bypass" })).status, 200);
     try {
-      assert.equal((await fleet.admin("GET", "/nodes")).body.mode, "bypass");
+      // Both nodes in the rotation (the previous test froze node-1; a node the fleet does not list ready is skipped).
+      await waitFor(
+        "both nodes ready in bypass mode",
+        async () => {
+          const { mode, nodes } = (await fleet.admin("GET", "/nodes")).body as { mode: string; nodes: { state: string }[] };
+          return mode === "bypass" && nodes.filter((n) => n.state === "ready").length === 2;
+        },
+        15_000,
+        100,
+      );
       const results = {
         pubsub: await run("pubsub", {}, { probe: "bypass-pubsub" }),
         pubsubNext: await run("pubsub", {}, { probe: "bypass-pubsub" }),
@@ -171,7 +180,7 @@ describe("probe kinds against a real gateway fleet (slow: real cluster, admin AP
       assert.deepEqual(
         [results.pubsub, results.pubsubNext].map((r) => `${r.details?.publisher} → ${r.details?.subscriber}`),
         ["node-0 → node-0", "node-1 → node-1"],
-        "each node in turn delivers its own publishes",
+        `each node in turn delivers its own publishes (nodes now: ${JSON.stringify((await fleet.admin("GET", "/nodes")).body.nodes)})`,
       );
       assert.equal(results.resume.details?.left, results.resume.details?.resumed_on);
     } finally {
