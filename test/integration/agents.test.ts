@@ -14,6 +14,7 @@ import { probeRegistry, testLog } from "../helpers/config.ts";
 import { startTestNode, type TestNode } from "../helpers/gateway.ts";
 import { startRedis, uniquePrefix, type TestRedis } from "../helpers/redis.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { captureLog } from "../helpers/receivers.ts";
 
 const TOKEN = "agents-test-admin-token";
 
@@ -50,6 +51,7 @@ describe("agents, locations and live config (real redis-server, BullMQ, gateway)
   let commands: Redis;
   let status: StatusContext;
   const agents: Agent[] = [];
+  const watcherLog = captureLog();
   const stops: (() => Promise<unknown>)[] = [];
 
   before(async () => {
@@ -61,7 +63,7 @@ describe("agents, locations and live config (real redis-server, BullMQ, gateway)
     const registry = await probeRegistry();
     const env = { REDIS_URL: redis.url };
     config = loadConfig({ file, env, probeKinds: registry });
-    watcher = new ConfigWatcher(config, { env, probeKinds: registry }, testLog(), 200);
+    watcher = new ConfigWatcher(config, { env, probeKinds: registry }, watcherLog.log, 200);
     blocking = new Redis(redis.url, { maxRetriesPerRequest: null });
     commands = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     status = { store: new StatusStore(commands, config.redis.prefix), components: config.components };
@@ -123,10 +125,21 @@ describe("agents, locations and live config (real redis-server, BullMQ, gateway)
   });
 
   it("keeps running on the old config when an edit is invalid", async () => {
-    const before = watcher.config.probes.length;
+    writeFileSync(file, yaml(config.redis.prefix, gateway.url, CONNECT));
+    await waitFor("the probe to be back", () => watcher.config.probes.length === 1, 3_000, 50);
+    const rejections = () => watcherLog.text().split("configuration changed but is invalid").length - 1;
+    const rejectedBefore = rejections();
     writeFileSync(file, "probes: [ { id: broken, kind: websocket, interval: soon } ]\n");
-    await new Promise((resolve) => setTimeout(resolve, 800));
-    assert.equal(watcher.config.probes.length, before);
+    await waitFor("the watcher to refuse the edit", () => rejections() > rejectedBefore, 5_000, 50);
+    assert.match(watcherLog.text(), /interval/, "naming the bad setting");
+    const refusedAt = Date.now();
+    await waitFor(
+      "a run of the old config's probe after the refusal",
+      async () => Date.parse((await status.store.recentResults("connect", "eu", 1))[0]?.started_at ?? "0") > refusedAt,
+      10_000,
+      100,
+    );
+    assert.deepEqual(watcher.config.probes.map((p) => p.id), ["connect"]);
   });
 
   it("admin API: lists probes, pauses and resumes schedules, runs one now at a location", async () => {

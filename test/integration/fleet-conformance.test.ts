@@ -212,6 +212,21 @@ for (const kind of FLEET_DRIVER_KINDS) {
         assert.doesNotMatch(outcome.summary, /dry run/i);
       }
       assert.notDeepEqual(await harness.snapshot(), before, "the restart left a trace on the platform");
+      // The restarted node itself: a new incarnation (another start time), or replaced by another (a new pod's name).
+      const again = (await waitForNodes(() => driver.nodes(call()), (nodes) => nodes.length === count)).find((n) => n.id === first!.id);
+      if (again && first!.startedAt !== undefined) assert.notEqual(again.startedAt, first!.startedAt, `${first!.id} was restarted: it started at ${first!.startedAt} and still says ${again.startedAt}`);
+      // Without a start time (the user's own automation need not say), the snapshot above carries its restart count.
+      else if (again) assert.ok(kind === "http" || kind === "command", `${kind}: the driver reports no start time for ${first!.id}, so a restart cannot be seen on the node`);
     });
   });
+}
+
+/** The driver's node list once `done` holds for it (a restarted node comes back, a scale settles), or the last one after 15 s. */
+async function waitForNodes<T>(list: () => Promise<T[]>, done: (nodes: T[]) => boolean): Promise<T[]> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const nodes = await list();
+    if (done(nodes) || Date.now() > deadline) return nodes;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
