@@ -118,13 +118,14 @@ export function startSubscriberDelivery(options: SubscriberDeliveryOptions): { c
     return retryOrGiveUp(job, outcome, subscriber);
   }
 
-  /** One send; a sender that throws counts as a failure a retry may fix. Reasons never quote the address. */
+  /** One send; a sender that throws counts as a failure a retry may fix. Reasons never quote the address, nor a webhook's host. */
   async function attempt(send: () => Promise<DeliveryOutcome>, address: string): Promise<DeliveryOutcome> {
+    const hidden = [address, ...(URL.canParse(address) ? [new URL(address).host] : [])];
     try {
       const outcome = await send();
-      return outcome.ok ? outcome : { ...outcome, reason: scrub(outcome.reason, [address]) };
+      return outcome.ok ? outcome : { ...outcome, reason: scrub(outcome.reason, hidden) };
     } catch (err) {
-      return { ok: false, retry: true, reason: scrub(describeError(err), [address]) };
+      return { ok: false, retry: true, reason: scrub(describeError(err), hidden) };
     }
   }
 
