@@ -5,7 +5,9 @@
  * fleet of one node (what the websocket probes check), the worker role
  * (evaluates every result) and the agent under test (`pulseboard agent`);
  * for the per-protocol steps also a broker of each other protocol
- * (brokers.ts), with websocket probes of each protocol in the config.
+ * (brokers.ts), with websocket probes of each protocol in the config; for
+ * the HTTPS-agent steps a remote location with probes of its own, whose web
+ * role and agent remote.ts starts and stops around each such step.
  */
 import type { ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -22,6 +24,8 @@ import { sleep } from "../gateway/shared.ts";
 import { startBrokers, type BenchBroker } from "./brokers.ts";
 
 export const LOCATION = "bench";
+/** The remote location (`remote: true`) of the HTTPS-agent steps: its agent pushes to the web role. */
+export const REMOTE_LOCATION = "bench-remote";
 /** Probes feeding one component: each component has this many, half of each kind. */
 export const PROBES_PER_COMPONENT = 10;
 /** BENCH_CPU_PROF=<dir>: the agent and the worker write a V8 CPU profile there when they exit. */
@@ -35,6 +39,16 @@ export interface Stack {
   /** A `blocking` connection for BullMQ queues (schedules, counts). */
   queues: ReturnType<typeof connectRedis>;
   pids: { agent: number; worker: number; gateway: () => Promise<number[]>; controlRedis: number; cacheRedis: number };
+  /** The remote location's probes, websocket and redis alternating (empty without HTTPS-agent steps). */
+  remoteProbes: string[];
+  /**
+   * Starts `bin/pulseboard.js <args>` as its own process with the stack's
+   * environment plus `env` (`replaceEnv`: only `env`), its warnings and
+   * errors collected with the others under `name`.
+   */
+  role(name: string, args: string[], options?: { env?: NodeJS.ProcessEnv; replaceEnv?: boolean }): ChildProcess;
+  /** The stack's PULSEBOARD_HOME (a temporary directory). */
+  home: string;
   /** The broker of each protocol the per-protocol steps probe (ours included). */
   brokers: Record<ProtocolName, BenchBroker>;
   /** Warnings and errors the agent, worker and gateway logged, with counts. */
@@ -46,6 +60,11 @@ export interface Stack {
   close(): Promise<void>;
 }
 
+/** The id of the `n`th probe of the HTTPS-agent steps: websocket and redis alternating, as in the mixed steps. */
+export function remoteProbeId(i: number): string {
+  return `${i % 2 === 0 ? "rws" : "rredis"}-${pad(Math.floor(i / 2))}`;
+}
+
 /** The id of the `n`th websocket probe of a per-protocol step. */
 export function protocolProbeId(protocol: ProtocolName, n: number): string {
   return `ws-${protocol.replace(/\W/g, "")}-${pad(n)}`;
@@ -54,25 +73,28 @@ export function protocolProbeId(protocol: ProtocolName, n: number): string {
 /**
  * The config text: `count` probes at 1 s, one component per
  * PROBES_PER_COMPONENT of them, websocket and redis alternating; then
- * `perProtocol` websocket probes of each protocol, on their own components.
+ * `perProtocol` websocket probes of each protocol, on their own components;
+ * then `remote` probes of the remote location, mixed as the first ones and on
+ * components of their own. Every probe names its one location: by default a
+ * probe runs from every location, the remote one included.
  */
-function configText(count: number, wsUrl: string, cacheUrl: string, brokers: Record<ProtocolName, BenchBroker>, perProtocol: number): string {
+function configText(count: number, wsUrl: string, cacheUrl: string, brokers: Record<ProtocolName, BenchBroker>, perProtocol: number, remote: number): string {
   const components = Math.ceil(count / PROBES_PER_COMPONENT);
   const lines = [
     "page: { name: Probe bench, url: http://127.0.0.1 }",
     "log: { level: warn }",
-    `locations: [{ id: ${LOCATION} }]`,
+    `locations: [{ id: ${LOCATION} }${remote > 0 ? `, { id: ${REMOTE_LOCATION}, name: HTTPS agent, remote: true }` : ""}]`,
     "components:",
     ...Array.from({ length: components }, (_, c) => `  - { id: c${pad(c)}, name: Component ${c} }`),
+    ...Array.from({ length: Math.ceil(remote / PROBES_PER_COMPONENT) }, (_, c) => `  - { id: r${pad(c)}, name: Remote component ${c} }`),
     "probes:",
   ];
-  for (let i = 0; i < count; i++) {
-    const n = Math.floor(i / 2);
-    const component = `c${pad(Math.floor(i / PROBES_PER_COMPONENT))}`;
-    // Each websocket probe echoes on its own channel, as real probes of different features do.
-    if (i % 2 === 0) lines.push(`  - { id: ws-${pad(n)}, kind: websocket, interval: 1s, components: [${component}], with: { url: "${wsUrl}", channel: bench.ws-${pad(n)} } }`);
-    else lines.push(`  - { id: redis-${pad(n)}, kind: redis, interval: 1s, components: [${component}], with: { url: "${cacheUrl}", key_prefix: "bench:probe:" } }`);
-  }
+  const mixed = (id: string, i: number, component: string, location: string): string =>
+    // Each websocket probe echoes on its own channel, as real probes of different features do; the redis probes name their Redis (a remote agent knows no cache URL of ours).
+    i % 2 === 0
+      ? `  - { id: ${id}, kind: websocket, interval: 1s, locations: [${location}], components: [${component}], with: { url: "${wsUrl}", channel: bench.${id} } }`
+      : `  - { id: ${id}, kind: redis, interval: 1s, locations: [${location}], components: [${component}], with: { url: "${cacheUrl}", key_prefix: "bench:probe:" } }`;
+  for (let i = 0; i < count; i++) lines.push(mixed(`${i % 2 === 0 ? "ws" : "redis"}-${pad(Math.floor(i / 2))}`, i, `c${pad(Math.floor(i / PROBES_PER_COMPONENT))}`, LOCATION));
   for (const protocol of PROTOCOLS) {
     const name = protocol.replace(/\W/g, "");
     // As many probes per component as the mixed steps have: the evaluator takes one component's results one at a time.
@@ -81,9 +103,10 @@ function configText(count: number, wsUrl: string, cacheUrl: string, brokers: Rec
     for (let n = 0; n < perProtocol; n++) {
       const component = components[Math.floor(n / PROBES_PER_COMPONENT)];
       const settings = { protocol, ...brokers[protocol].settings, channel: `bench.${name}-${pad(n)}` };
-      lines.push(`  - { id: ${protocolProbeId(protocol, n)}, kind: websocket, interval: 1s, components: [${component}], with: ${JSON.stringify(settings)} }`);
+      lines.push(`  - { id: ${protocolProbeId(protocol, n)}, kind: websocket, interval: 1s, locations: [${LOCATION}], components: [${component}], with: ${JSON.stringify(settings)} }`);
     }
   }
+  for (let i = 0; i < remote; i++) lines.push(mixed(remoteProbeId(i), i, `r${pad(Math.floor(i / PROBES_PER_COMPONENT))}`, REMOTE_LOCATION));
   return `${lines.join("\n")}\n`;
 }
 
@@ -91,8 +114,12 @@ function pad(n: number): string {
   return String(n).padStart(4, "0");
 }
 
-/** Starts everything; `probes` is the most any step schedules, `perProtocol` the most a per-protocol step does. */
-export async function startStack(procs: Processes, probes: number, perProtocol: number, log: (line: string) => void): Promise<Stack> {
+/**
+ * Starts everything; `probes` is the most any step schedules, `perProtocol`
+ * the most a per-protocol step does, `remote` the most an HTTPS-agent step
+ * runs (its web role and agent are remote.ts's to start).
+ */
+export async function startStack(procs: Processes, probes: number, perProtocol: number, remote: number, log: (line: string) => void): Promise<Stack> {
   const [control, cache] = await Promise.all([startRedis(procs, "control"), startRedis(procs, "cache")]);
   log(`redis-server: control plane pid ${control.pid}, cache pid ${cache.pid}`);
   const gateway = await startFleet(procs, { nodes: 1, cacheUrl: cache.url });
@@ -102,14 +129,15 @@ export async function startStack(procs: Processes, probes: number, perProtocol: 
 
   const home = procs.tempDir("probes-home");
   const file = path.join(home, "pulseboard.yaml");
-  const text = configText(probes, gateway.urls[0]!, cache.url, brokers, perProtocol);
+  const text = configText(probes, gateway.urls[0]!, cache.url, brokers, perProtocol, remote);
   writeFileSync(file, text);
   const env = { REDIS_URL: control.url, CACHE_REDIS_URL: cache.url, PULSEBOARD_HOME: home, PULSEBOARD_CONFIG: file, LOG_LEVEL: "warn" };
   const config = parseConfig(text, { file, env, cwd: home, probeKinds: await ProbeRegistry.load(), channelKinds });
 
   const problems = new Map<string, number>();
-  const role = (name: string, args: string[]): ChildProcess => {
-    const child = procs.spawn(process.execPath, [...PROFILE, "bin/pulseboard.js", ...args], { env: { ...process.env, ...env } });
+  const role: Stack["role"] = (name, args, options = {}) => {
+    const childEnv = options.replaceEnv ? options.env : { ...process.env, ...env, ...options.env };
+    const child = procs.spawn(process.execPath, [...PROFILE, "bin/pulseboard.js", ...args], { env: childEnv });
     collectLines(child, (line) => {
       const key = `${name}: ${summarizeLog(line)}`;
       problems.set(key, (problems.get(key) ?? 0) + 1);
@@ -141,6 +169,9 @@ export async function startStack(procs: Processes, probes: number, perProtocol: 
     redis,
     queues,
     pids: { agent: agent.pid!, worker: worker.pid!, gateway: () => gateway.pids(), controlRedis: control.pid, cacheRedis: cache.pid },
+    remoteProbes: Array.from({ length: remote }, (_, i) => remoteProbeId(i)),
+    role,
+    home,
     brokers,
     problems: () =>
       [...problems]

@@ -59,6 +59,9 @@ export function startEvaluator(options: EvaluatorOptions): { update(config: Conf
   const log = options.log.child({ module: "pipeline.evaluate" });
   const prefix = bullPrefix(config.redis.prefix);
   let probes = new Map(config.probes.map((p) => [p.id, p]));
+  /** The enabled probes feeding each component: looked up for every result, so kept, not filtered from the config each time. */
+  let feedingOf = feedingIndex(config);
+  let remoteLocations = new Set(config.locations.filter((l) => l.remote).map((l) => l.id));
   const incidents = new Queue<IncidentJob>(QUEUE.incidents, { connection, prefix });
   const lock = new KeyedLock();
   const reports = new LocationReports(connection, config.redis.prefix);
@@ -79,8 +82,8 @@ export function startEvaluator(options: EvaluatorOptions): { update(config: Conf
 
   /** The remote locations that take no part in quorum now: silent, or never heard from. */
   async function leftOutLocations(feeding: ResolvedProbe[]): Promise<Set<string>> {
-    const remote = new Set(config.locations.filter((l) => l.remote).map((l) => l.id));
-    const involved = [...new Set(feeding.flatMap((p) => p.locations))].filter((l) => remote.has(l));
+    if (remoteLocations.size === 0) return new Set();
+    const involved = [...new Set(feeding.flatMap((p) => p.locations))].filter((l) => remoteLocations.has(l));
     const states = await reports.states(involved);
     return new Set(involved.filter((l) => states.get(l) !== "reporting"));
   }
@@ -128,7 +131,7 @@ export function startEvaluator(options: EvaluatorOptions): { update(config: Conf
     evaluatedStates: Map<string, ProbeLocationState>,
   ): Promise<{ status: ComponentStatus; reason?: string; detail?: string }> {
     let worst: { status: ComponentStatus; probe?: ResolvedProbe; states?: Map<string, ProbeLocationState> } = { status: "operational" };
-    const feeding = config.probes.filter((p) => p.enabled && p.components.includes(componentId));
+    const feeding = feedingOf.get(componentId) ?? [];
     // The other probes' states in one round trip: a component may have many probes.
     const [others, leftOut] = await Promise.all([status.store.probeStatesOf(feeding.filter((p) => p.id !== evaluatedProbe).map((p) => p.id)), leftOutLocations(feeding)]);
     for (const probe of feeding) {
@@ -185,10 +188,26 @@ export function startEvaluator(options: EvaluatorOptions): { update(config: Conf
     update(next) {
       config = next;
       probes = new Map(next.probes.map((p) => [p.id, p]));
+      feedingOf = feedingIndex(next);
+      remoteLocations = new Set(next.locations.filter((l) => l.remote).map((l) => l.id));
     },
     async close() {
       await worker.close();
       await incidents.close();
     },
   };
+}
+
+/** Component id → the enabled probes that feed it, in config order. */
+function feedingIndex(config: Config): Map<string, ResolvedProbe[]> {
+  const index = new Map<string, ResolvedProbe[]>();
+  for (const probe of config.probes) {
+    if (!probe.enabled) continue;
+    for (const component of probe.components) {
+      const list = index.get(component);
+      if (list) list.push(probe);
+      else index.set(component, [probe]);
+    }
+  }
+  return index;
 }

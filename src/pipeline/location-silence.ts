@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Config } from "../config/index.ts";
 import { describeError, type Logger } from "../core/index.ts";
+import { Keys } from "../status/index.ts";
 import { LocationReports, silentAfterMs, type ReportingState } from "./location-reports.ts";
 import { playbookPoster } from "./playbook-posts.ts";
 
@@ -18,6 +19,7 @@ const CHECK_EVERY_MS = 1_000;
 export function startLocationSilenceCheck(options: { config: () => Config; connection: Redis; log: Logger }): { close(): Promise<void> } {
   const log = options.log.child({ module: "pipeline.locations" });
   const reports = new LocationReports(options.connection, options.config().redis.prefix);
+  const keys = new Keys(options.config().redis.prefix);
   const poster = playbookPoster({ config: options.config, connection: options.connection });
   let running = false;
 
@@ -25,11 +27,13 @@ export function startLocationSilenceCheck(options: { config: () => Config; conne
     const config = options.config();
     const remote = config.locations.filter((l) => l.remote);
     if (remote.length === 0) return;
-    const states = await reports.states(remote.map((l) => l.id));
+    const [states, paused] = await Promise.all([reports.states(remote.map((l) => l.id)), options.connection.smembers(keys.pausedProbes)]);
     const now = Date.now();
     for (const location of remote) {
       const lastPush = await reports.lastPush(location.id);
       if (lastPush === undefined) continue;
+      // An agent with nothing to run (every probe of its location paused or disabled) pushes nothing, and is not silent for it.
+      if (!config.probes.some((p) => p.enabled && !paused.includes(p.id) && p.kind !== "heartbeat" && p.locations.includes(location.id))) continue;
       const state = states.get(location.id) ?? "never seen";
       const limit = silentAfterMs(config, location.id);
       const quiet = now - lastPush > limit;

@@ -271,4 +271,18 @@ notifications:
     assert.equal(us?.state, "never seen");
     console.log(`# silent after ${toSilent} ms without a push (silent_after 3 × 1 s)`);
   });
+
+  it("an agent with nothing to run (its probes paused) is not silent for pushing nothing", async () => {
+    await push([result()]).expect(200);
+    await waitFor("eu-west reporting", async () => (await locations()).find((l) => l.id === "eu-west")?.state === "reporting", 10_000, 100);
+    const posts = hook.requests.length;
+    await connection.sadd(status.store.keys.pausedProbes, "chat-http");
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 5_000));
+      assert.equal((await locations()).find((l) => l.id === "eu-west")?.state, "reporting");
+      assert.equal(hook.requests.slice(posts).filter((r) => r.raw.includes("stopped reporting")).length, 0);
+    } finally {
+      await connection.srem(status.store.keys.pausedProbes, "chat-http");
+    }
+  });
 });
