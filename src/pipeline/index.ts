@@ -19,5 +19,5 @@ export type { TriggerVerdict } from "./playbook-triggers.ts";
 export { ClusterMetrics } from "./metrics.ts";
 export { RoleMetrics, readPublishedMetrics, type PublishingRole } from "./role-metrics.ts";
 export { startLeasedStreamReader, type LeasedStreamReaderOptions } from "./stream-consumer.ts";
-export { LocationReports, silentAfterMs, type LocationReport, type ReportingState, type PushReport } from "./location-reports.ts";
+export { LocationReports, probesRunFrom, silentAfterMs, type LocationReport, type ReportingState, type PushReport } from "./location-reports.ts";
 export { startLocationSilenceCheck } from "./location-silence.ts";

@@ -108,10 +108,18 @@ export class LocationReports {
     return (await this.redis.eval(MOVE_STATE, 1, this.key(location), from, to, new Date(at).toISOString())) === 1;
   }
 
-  /** When the location last pushed, as the server's clock saw it. */
-  async lastPush(location: string): Promise<number | undefined> {
-    const raw = await this.redis.hget(this.key(location), "last_push_at");
-    return raw ? Number(raw) : undefined;
+  /** Each location's state and when it last pushed (the server's clock), in one round trip. */
+  async pulse(locations: string[]): Promise<Map<string, { state: ReportingState; lastPush?: number }>> {
+    if (locations.length === 0) return new Map();
+    const pipeline = this.redis.pipeline();
+    for (const location of locations) pipeline.hmget(this.key(location), "state", "last_push_at");
+    const answers = (await pipeline.exec()) ?? [];
+    return new Map(
+      locations.map((location, i) => {
+        const [state, lastPush] = (answers[i]?.[1] ?? []) as (string | null)[];
+        return [location, { state: (state ?? "never seen") as ReportingState, ...(lastPush ? { lastPush: Number(lastPush) } : {}) }];
+      }),
+    );
   }
 
   async list(config: Config, now = Date.now()): Promise<LocationReport[]> {
@@ -147,6 +155,11 @@ export class LocationReports {
 /** How long a remote location may push nothing before it is silent: `silent_after` of its shortest probe interval. */
 export function silentAfterMs(config: Config, location: string): number {
   const settings = config.locations.find((l) => l.id === location);
-  const intervals = config.probes.filter((p) => p.enabled && p.kind !== "heartbeat" && p.locations.includes(location)).map((p) => p.interval);
+  const intervals = probesRunFrom(config, location).map((p) => p.interval);
   return (settings?.silent_after ?? 3) * (intervals.length > 0 ? Math.min(...intervals) : NO_PROBE_INTERVAL_MS);
+}
+
+/** The probes an agent of `location` runs: enabled, not paused, not heartbeat checks (those are pinged, never run). */
+export function probesRunFrom(config: Config, location: string, paused: ReadonlySet<string> = new Set()): Config["probes"] {
+  return config.probes.filter((p) => p.enabled && !paused.has(p.id) && p.kind !== "heartbeat" && p.locations.includes(location));
 }

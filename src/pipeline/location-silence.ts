@@ -2,7 +2,7 @@ import type { Redis } from "ioredis";
 import type { Config } from "../config/index.ts";
 import { describeError, type Logger } from "../core/index.ts";
 import { Keys } from "../status/index.ts";
-import { LocationReports, silentAfterMs, type ReportingState } from "./location-reports.ts";
+import { LocationReports, probesRunFrom, silentAfterMs, type ReportingState } from "./location-reports.ts";
 import { playbookPoster } from "./playbook-posts.ts";
 
 const CHECK_EVERY_MS = 1_000;
@@ -27,14 +27,13 @@ export function startLocationSilenceCheck(options: { config: () => Config; conne
     const config = options.config();
     const remote = config.locations.filter((l) => l.remote);
     if (remote.length === 0) return;
-    const [states, paused] = await Promise.all([reports.states(remote.map((l) => l.id)), options.connection.smembers(keys.pausedProbes)]);
+    const [pulse, paused] = await Promise.all([reports.pulse(remote.map((l) => l.id)), options.connection.smembers(keys.pausedProbes)]);
     const now = Date.now();
     for (const location of remote) {
-      const lastPush = await reports.lastPush(location.id);
+      const { state, lastPush } = pulse.get(location.id) ?? { state: "never seen" as const };
       if (lastPush === undefined) continue;
       // An agent with nothing to run (every probe of its location paused or disabled) pushes nothing, and is not silent for it.
-      if (!config.probes.some((p) => p.enabled && !paused.includes(p.id) && p.kind !== "heartbeat" && p.locations.includes(location.id))) continue;
-      const state = states.get(location.id) ?? "never seen";
+      if (probesRunFrom(config, location.id, new Set(paused)).length === 0) continue;
       const limit = silentAfterMs(config, location.id);
       const quiet = now - lastPush > limit;
       const next: ReportingState = quiet ? "silent" : "reporting";

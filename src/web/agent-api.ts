@@ -6,7 +6,7 @@ import { z } from "zod";
 import { allowsNarrow, type Actor, type TokenStore } from "../auth/index.ts";
 import type { Config, ResolvedProbe } from "../config/index.ts";
 import { describeError, type Logger } from "../core/index.ts";
-import { bullPrefix, LocationReports, platformTargets, QUEUE, type EvaluateJob } from "../pipeline/index.ts";
+import { bullPrefix, LocationReports, platformTargets, probesRunFrom, QUEUE, type EvaluateJob } from "../pipeline/index.ts";
 import type { ProbeResult } from "../probe-runtime/index.ts";
 import { Keys } from "../status/index.ts";
 
@@ -170,9 +170,7 @@ function agentConfig(config: Config, location: string, paused: Set<string>) {
     location: { id: here.id, name: here.name },
     poll_ms: POLL_MS,
     batch_max: BATCH_MAX,
-    probes: config.probes
-      .filter((p) => p.enabled && !paused.has(p.id) && p.kind !== "heartbeat" && p.locations.includes(location))
-      .map((p) => ({
+    probes: probesRunFrom(config, location, paused).map((p) => ({
         id: p.id,
         kind: p.kind,
         name: p.name,
