@@ -1,6 +1,9 @@
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { z } from "zod";
+import { lazyPackage } from "../src/core/lazy.ts";
 import { defineProbe, durationSetting, ProbeFailure } from "../src/probe-runtime/index.ts";
+
+const ioredis = lazyPackage<typeof import("ioredis")>("ioredis");
 
 const share = z.number().gt(0).max(1);
 
@@ -61,7 +64,7 @@ export default defineProbe({
     const url = settings.url ?? ctx.targets.cacheRedisUrl;
     if (!url) throw new ProbeFailure("no Redis URL: set `with.url` on the probe, or CACHE_REDIS_URL for the gateway's cache");
     const host = new URL(url).host;
-    const redis = new Redis(url, {
+    const redis: Redis = new (ioredis().Redis)(url, {
       lazyConnect: true,
       connectTimeout: ctx.timeoutMs,
       maxRetriesPerRequest: 0,

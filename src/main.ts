@@ -151,6 +151,7 @@ function describeConfig(config: Config): string {
     ),
     `  notification channels: ${config.notifications.channels.map((c) => `${c.id} (${c.kind})`).join(", ") || "none"}`,
     `  playbooks: ${config.playbooks.map((p) => `${p.id} (${p.mode})`).join(", ") || "none"}`,
+    `  incidents: publish ${config.incidents.publish} (${config.incidents.publish === "review" ? `automatic incidents open as drafts for a person; an unreviewed one publishes itself after ${formatDuration(config.incidents.reviewTimeout)}` : "automatic incidents are public as they open"})`,
     `  gateway: ${config.gateway.nodes} nodes on port ${config.gateway.port}`,
     `  fleet driver: ${config.fleet.driver}`,
   ];

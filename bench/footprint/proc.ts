@@ -76,7 +76,7 @@ export function processTree(root: number): ProcessInfo[] {
 
 /**
  * A process's role, from its command line: the pulseboard command (and
- * `agent:<location>`), `gateway node` for a cluster worker of the gateway,
+ * `agent:<location>`), `gateway` for the gateway's primary, `gateway node` for a cluster worker of it,
  * `redis-server control|cache` by the pid files `start` keeps in
  * PULSEBOARD_HOME, else the program's base name.
  */
@@ -85,6 +85,7 @@ export function roleOf(info: ProcessInfo, tree: ProcessInfo[], redisPids: Map<nu
   if (redis) return `redis-server ${redis}`;
   const args = info.cmdline.split(" ");
   if (args.some((a) => /(?:^|\/)node-main\.[jt]s$/.test(a))) return "gateway node";
+  if (args.some((a) => /(?:^|\/)primary-main\.[jt]s$/.test(a))) return "gateway";
   const main = args.findIndex((a) => /(?:^|\/)(?:main\.[jt]s|pulseboard(?:\.js)?)$/.test(a));
   if (main < 0) return path.basename(args[0] ?? "?") + (args[1] ? ` ${path.basename(args[1])}` : "");
   const command = args.slice(main + 1).filter((a) => !a.startsWith("-"));

@@ -30,7 +30,7 @@ import { embeddedRedisPids, processTree, readProcess, roleOf, type ProcessInfo }
 import { medianRows, renderTable, type Row, type RunResult } from "./table.ts";
 
 const { values: flags } = parseArgs({
-  options: { idle: { type: "string", default: "60" }, cpu: { type: "string", default: "30" }, runs: { type: "string", default: "1" } },
+  options: { idle: { type: "string", default: "60" }, cpu: { type: "string", default: "30" }, runs: { type: "string", default: "1" }, "node-options": { type: "string" } },
 });
 const IDLE_S = Number(flags.idle);
 const CPU_S = Number(flags.cpu);
@@ -75,6 +75,8 @@ async function measureOnce(run: number): Promise<RunResult> {
     GATEWAY_ADMIN_PORT: String(await freePort()),
   };
   for (const name of ["REDIS_URL", "CACHE_REDIS_URL", "ADMIN_TOKEN", "PULSEBOARD_CONFIG", "LOG_LEVEL", "NODE_OPTIONS"]) delete env[name];
+  // An experiment: V8 or Node flags for every process of the tree.
+  if (flags["node-options"]) env.NODE_OPTIONS = flags["node-options"];
   const log: string[] = [];
   const stack = spawn(process.execPath, [path.join(REPO_ROOT, "scripts/start.mjs")], { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   const keep = (chunk: Buffer): void => {
@@ -136,7 +138,7 @@ async function main(): Promise<void> {
   const median = medianRows(runs);
   const heading = RUNS > 1 ? `medians of ${RUNS} runs` : "one run";
   process.stdout.write(`\nembedded default (npm start), ${heading}:\n${renderTable(median.rows, { idleS: IDLE_S, cpuS: CPU_S, totals: median.totals })}\n`);
-  const plan = IDLE_S === 60 && CPU_S === 30 ? "full" : "custom";
+  const plan = IDLE_S === 60 && CPU_S === 30 && !flags["node-options"] ? "full" : "custom";
   const file = writeBenchResult("footprint", plan, started, { idle_s: IDLE_S, cpu_s: CPU_S, runs: runs.map((r) => r.rows), median: median.rows, totals: median.totals });
   say(`wrote ${file}`);
 }

@@ -74,6 +74,8 @@ export class TokenStore {
   private readonly key: string;
   private readonly usedKey: string;
   private readonly bootstrap: (offered: string | undefined) => boolean;
+  /** sha256 of each bootstrap token, hex: what a session's reference to one is checked against. */
+  private readonly bootstrapDigests: Set<string>;
 
   private readonly usedAt = new Map<string, number>();
 
@@ -85,6 +87,7 @@ export class TokenStore {
     this.key = `${prefix}:auth:tokens`;
     this.usedKey = `${prefix}:auth:used`;
     this.bootstrap = tokenMatcher(bootstrapTokens);
+    this.bootstrapDigests = new Set(bootstrapTokens.map(sha256));
   }
 
   /** Creates a token; the answer is the only place its secret ever appears. */
@@ -137,9 +140,18 @@ export class TokenStore {
 
   /** Who an `Authorization` header's token is, or undefined for a missing, unknown or revoked one. */
   async verify(header: string | undefined): Promise<Actor | undefined> {
-    const offered = bearerToken(header);
+    return (await this.verifyToken(bearerToken(header)))?.actor;
+  }
+
+  /**
+   * Who a token is, with a reference to it that is safe to keep (a console
+   * session keeps it, see `actorOf`): the stored token's id, or
+   * `bootstrap:<sha256>` for ADMIN_TOKEN; never the secret. Undefined for
+   * a missing, unknown or revoked token.
+   */
+  async verifyToken(offered: string | undefined): Promise<{ actor: Actor; ref: string } | undefined> {
     if (!offered) return undefined;
-    if (this.bootstrap(offered)) return { id: "bootstrap", name: "admin", scopes: ["admin"] };
+    if (this.bootstrap(offered)) return { actor: BOOTSTRAP_ACTOR, ref: `bootstrap:${sha256(offered)}` };
     const match = TOKEN_PATTERN.exec(offered);
     if (!match) return undefined;
     const raw = await this.redis.hget(this.key, match[1]!);
@@ -148,9 +160,26 @@ export class TokenStore {
     const same = timingSafeEqual(Buffer.from(sha256(match[2]!), "hex"), Buffer.from(record.hash, "hex"));
     if (!same || record.revoked_at) return undefined;
     this.markUsed(record.id);
+    return { actor: { id: record.id, name: record.name, scopes: record.scopes }, ref: record.id };
+  }
+
+  /**
+   * The actor a reference from `verifyToken` names while its token is still
+   * good: undefined once the token is revoked, or once the bootstrap token it
+   * names is no longer configured.
+   */
+  async actorOf(ref: string): Promise<Actor | undefined> {
+    if (ref.startsWith("bootstrap:")) return this.bootstrapDigests.has(ref.slice("bootstrap:".length)) ? BOOTSTRAP_ACTOR : undefined;
+    const raw = await this.redis.hget(this.key, ref);
+    if (!raw) return undefined;
+    const record = JSON.parse(raw) as Stored;
+    if (record.revoked_at) return undefined;
+    this.markUsed(record.id);
     return { id: record.id, name: record.name, scopes: record.scopes };
   }
 }
+
+const BOOTSTRAP_ACTOR: Actor = { id: "bootstrap", name: "admin", scopes: ["admin"] };
 
 function isScope(text: string): text is Scope {
   return (SCOPES as readonly string[]).includes(text) || NARROW_SCOPE.test(text);

@@ -14,6 +14,7 @@ export {
   type MaintenanceConfig,
 } from "./schema.ts";
 export { ConfigWatcher } from "./watch.ts";
+export { PUBLISH_MODES, type PublishMode } from "./incidents.ts";
 export { DEFAULT_WORDING, INCIDENT_PHASES, EFFECT_STATUSES, type IncidentPhase, type EffectStatus, type Wording } from "./wording.ts";
 export {
   PLAYBOOK_ACTIONS,

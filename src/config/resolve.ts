@@ -10,6 +10,7 @@ import { formatIssues, shown, suggestKeys } from "./issues.ts";
 import { didYouMean, noSuchId } from "./closest.ts";
 import { servedPageUrl } from "./page-url.ts";
 import type { Wording } from "./wording.ts";
+import type { PublishMode } from "./incidents.ts";
 
 /** The kinds of something that exist (probes, notification channels), so config naming them can be checked. */
 export interface KindSchemas {
@@ -113,7 +114,8 @@ export interface Config {
   redis: { url?: string; prefix: string };
   /** The gateway's cache Redis; no url means `start` embeds one. */
   cache: { url?: string };
-  admin: { token?: string; failedLogins: { max: number; perMs: number } };
+  /** `sessionIdleMs`: how long a console session lives without a request. */
+  admin: { token?: string; failedLogins: { max: number; perMs: number }; sessionIdleMs: number };
   egress: { allowLinkLocal: boolean };
   log: { level: string };
   locations: Required<LocationConfig>[];
@@ -129,6 +131,8 @@ export interface Config {
     retry: { baseMs: number; maxMs: number; attempts: number };
   };
   evaluation: { flapWindow: number; flapChanges: number; quietPeriod: number };
+  /** `publish`: whether automatic incidents open public (`auto`) or as drafts for a person (`review`); `reviewTimeout`: ms a draft waits before it publishes itself. */
+  incidents: { publish: PublishMode; reviewTimeout: number };
   maintenance: MaintenanceConfig[];
   playbooks: PlaybookConfig[];
   subscriptions: SubscriptionsConfig;
@@ -211,7 +215,7 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
     redis: file.redis,
     cache: file.cache,
     egress: { allowLinkLocal: file.egress.allow_link_local },
-    admin: { token: file.admin.token, failedLogins: { max: file.admin.failed_logins.max, perMs: file.admin.failed_logins.per } },
+    admin: { token: file.admin.token, failedLogins: { max: file.admin.failed_logins.max, perMs: file.admin.failed_logins.per }, sessionIdleMs: file.admin.session_idle },
     log: file.log,
     locations: file.locations.map((l) => ({ id: l.id, name: l.name ?? l.id, remote: l.remote, silent_after: l.silent_after })),
     components: file.components,
@@ -246,6 +250,7 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
       retry: { baseMs: file.notifications.retry_base, maxMs: file.notifications.retry_max, attempts: file.notifications.attempts },
     },
     evaluation: { flapWindow: file.evaluation.flap_window, flapChanges: file.evaluation.flap_changes, quietPeriod: file.evaluation.quiet_period },
+    incidents: { publish: file.incidents.publish, reviewTimeout: file.incidents.review_timeout },
     maintenance: file.maintenance,
     playbooks,
     subscriptions: resolveSubscriptions(file.subscriptions, ctx),

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { durationSchema } from "./duration.ts";
 import { shown } from "./issues.ts";
 import { parseSize } from "./size.ts";
+import { incidentsSchema } from "./incidents.ts";
 import { playbookEntrySchema } from "./playbooks.ts";
 import { wordingSchema } from "./wording.ts";
 
@@ -308,6 +309,13 @@ export const fileSchema = z.strictObject({
       failed_logins: z
         .strictObject({ max: z.number().int().min(1).max(100_000).default(10), per: duration.default(60_000) })
         .prefault({}),
+      /**
+       * A console session (/admin) that sees no request for this long is
+       * signed out. From 1m to 7d. @defaultValue 30m
+       */
+      session_idle: durationSchema("30m")
+        .refine((ms) => ms >= 60_000 && ms <= 7 * 86_400_000, { error: "must be from 1m to 7d (an idle console session is signed out after it)" })
+        .default(30 * 60_000),
     })
     .prefault({}),
   /**
@@ -326,6 +334,8 @@ export const fileSchema = z.strictObject({
   probes: z.array(probeSchema).default([]),
   notifications: notificationsSchema.prefault({}),
   evaluation: evaluationSchema.prefault({}),
+  /** Whether automatic incidents reach customers at once or wait for a person (src/config/incidents.ts). */
+  incidents: incidentsSchema.prefault({}),
   maintenance: z.array(maintenanceSchema).default([]),
   playbooks: z.array(playbookSchema).default([]),
   subscriptions: subscriptionsSchema.prefault({}),

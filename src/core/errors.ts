@@ -48,6 +48,13 @@ export class NotFoundError extends PulseboardError {
   }
 }
 
+/** What was asked cannot be done in the state the thing is in now (publishing an incident that is public already). */
+export class ConflictError extends PulseboardError {
+  constructor(message: string) {
+    super("conflict", message);
+  }
+}
+
 /** A dependency (Redis, a receiver, a child process) failed or is missing. */
 export class UpstreamError extends PulseboardError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -10,3 +10,4 @@ export * from "./rate.ts";
 export * from "./egress.ts";
 export * from "./secrets.ts";
 export * from "./phase.ts";
+export * from "./lazy.ts";

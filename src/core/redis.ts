@@ -1,8 +1,11 @@
 import { UpstreamError } from "./errors.ts";
-import { Redis, type RedisOptions } from "ioredis";
+import type { Redis, RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import { describeError } from "./errors.ts";
+import { lazyPackage } from "./lazy.ts";
 import { redactUrl } from "./logger.ts";
+
+const ioredis = lazyPackage<typeof import("ioredis")>("ioredis");
 
 /**
  * How a connection behaves when Redis is slow or gone.
@@ -34,7 +37,7 @@ export function connectRedis(url: string, options: RedisConnectionOptions): Redi
     options.profile === "blocking"
       ? { maxRetriesPerRequest: null, enableReadyCheck: true }
       : { maxRetriesPerRequest: 1, commandTimeout: 3_000 };
-  const redis = new Redis(url, { ...base, ...profile });
+  const redis = new (ioredis().Redis)(url, { ...base, ...profile });
   watchConnection(redis, url, options);
   return redis;
 }

@@ -4,7 +4,7 @@ import { z } from "zod";
 import { formatIssues, parseDuration } from "../config/index.ts";
 import { bearerToken, describeError, tokenMatcher, type Logger } from "../core/index.ts";
 import { GatewayFleet, NodeNotFound } from "./fleet.ts";
-import { FaultsDisabled, type Fault } from "./node.ts";
+import { FaultsDisabled, type Fault } from "./faults.ts";
 import { parseNodeId } from "./settings.ts";
 
 const BODY_LIMIT = 16 * 1024;

@@ -5,7 +5,8 @@ import type { GatewayConfig } from "../config/index.ts";
 import { describeError, fromSource, sleep, type Logger } from "../core/index.ts";
 import type { CacheMode } from "./broker.ts";
 import type { FromNode, NodeLoad, NodeOp, NodeOps, NodeSettings, ToNode } from "./ipc.ts";
-import { FaultsDisabled, type Fault, type NodeStats } from "./node.ts";
+import { FaultsDisabled, type Fault } from "./faults.ts";
+import type { NodeStats } from "./node.ts";
 import { nodeId } from "./settings.ts";
 
 export type NodeState = "starting" | "ready" | "draining" | "unresponsive" | "stopped";
@@ -61,9 +62,13 @@ const CRASH_RESTART_MS = 500;
 
 /** What every node runs: its own small entry point, compiled or (in development) the source through tsx. */
 const NODE_MAIN = fileURLToPath(new URL(fromSource ? "./node-main.ts" : "./node-main.js", import.meta.url));
+/** V8's memory-for-speed trade (no optimizing compiler, lazy feedback): for processes that relay little. */
+export const LITE_MODE = "--lite-mode";
+
 /** The primary's Node options, with tsx's loader when the sources run uncompiled (bin/ registers it in-process). */
 function nodeExecArgv(): string[] {
-  const argv = process.execArgv;
+  // The primary may run in V8's lite mode (it relays little); nodes carry the traffic and keep the optimizing compiler.
+  const argv = process.execArgv.filter((arg) => arg !== LITE_MODE);
   return fromSource && !argv.some((arg) => arg.includes("tsx")) ? ["--import", import.meta.resolve("tsx"), ...argv] : argv;
 }
 

@@ -6,3 +6,4 @@ export { nodeOptions, nodeId, parseNodeId } from "./settings.ts";
 export { parseClientFrame, PROTOCOL, type ClientFrame, type ServerFrame, type ErrorCode } from "./protocol.ts";
 export { formatSerial, parseSerial, type Position } from "./serial.ts";
 export type { CacheMode, HistorySettings } from "./broker.ts";
+export { runFleetPrimary, type PrimarySettings } from "./primary.ts";

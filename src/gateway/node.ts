@@ -15,6 +15,9 @@ import { RedisBroker } from "./redis-broker.ts";
 import { Safeguard, type SafeguardHealth } from "./safeguard.ts";
 import { NodeMetrics, RateWindow, type Rates } from "./stats.ts";
 import { WsTransport, type Delivery, type Transport } from "./transport.ts";
+import { FaultsDisabled, type Fault } from "./faults.ts";
+
+export { FaultsDisabled, type Fault };
 
 export interface GatewayLimits {
   /** Undefined: as many as the open-file limit allows. */
@@ -52,14 +55,6 @@ export interface GatewayNodeOptions {
   relay?: (channel: string, dataJson: string) => void;
   log: Logger;
 }
-
-/** A fault to inject (only when the node was started with faults enabled). */
-export type Fault =
-  | { fault: "freeze"; ms: number }
-  | { fault: "lock-safeguard"; ms: number }
-  | { fault: "slow-handshake"; ms: number; delayMs: number }
-  | { fault: "drop-publishes"; ms: number }
-  | { fault: "clear" };
 
 export interface NodeStats {
   node: string;
@@ -518,12 +513,4 @@ function effectiveLimit(configured: number | undefined, log: Logger): number {
   const limit = Math.max(1, files - FILE_RESERVE);
   log.warn({ configured, openFileLimit: files, limit }, "max_connections is above what the open-file limit allows; refusing new clients past this lower limit");
   return limit;
-}
-
-/** Fault injection was asked for on a gateway started without it. */
-export class FaultsDisabled extends Error {
-  constructor() {
-    super("fault injection is disabled on this gateway (set gateway.faults: true or GATEWAY_FAULTS=1)");
-    this.name = "FaultsDisabled";
-  }
 }

@@ -1,12 +1,15 @@
-import nodemailer, { type SendMailOptions } from "nodemailer";
+import type { SendMailOptions } from "nodemailer";
 import { z } from "zod";
 import { describeError } from "../core/index.ts";
 import { formatDuration } from "../config/index.ts";
-import { scrub } from "../core/index.ts";
+import { lazyPackage, scrub } from "../core/index.ts";
 import { htmlOf, textOf } from "./email-body.ts";
 import { headline } from "./render.ts";
-import { timeoutSetting } from "./settings.ts";
+import { timeoutSetting, tlsOptions, tlsSetting } from "./settings.ts";
 import { defineNotifier, type DeliveryOutcome, type NotificationEvent, type NotifierContext } from "./types.ts";
+
+/** Loaded at the first mail: a role that never mails does not hold nodemailer. */
+const nodemailer = lazyPackage<typeof import("nodemailer")>("nodemailer");
 
 const addressHint = 'expected an email address like "oncall@example.com" or "Pulseboard <status@example.com>"';
 const address = z.string({ error: addressHint }).regex(/^(?:[^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/, { error: addressHint });
@@ -23,6 +26,8 @@ const settingsSchema = z
      * upgrades (a local relay), unset upgrades when the server offers it.
      */
     starttls: z.boolean().optional(),
+    /** Trust for the server's certificate (`ca`, `insecure`). @defaultValue the system's CAs */
+    tls: tlsSetting.optional(),
     user: z.string().min(1).optional(),
     /** Write it as ${SMTP_PASSWORD} rather than in the file. */
     pass: z.string().min(1).optional(),
@@ -43,7 +48,12 @@ interface SmtpError extends Error {
   permanent?: boolean;
   /** The SMTP command the server answered ("RCPT TO", "STARTTLS", …). */
   command?: string;
+  /** The socket's own code under ESOCKET ("DEPTH_ZERO_SELF_SIGNED_CERT", "ERR_TLS_CERT_ALTNAME_INVALID", …). */
+  originalCode?: string;
 }
+
+/** Node's codes for a server certificate it does not accept (untrusted, expired, for another name). */
+const TLS_CODE = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_/;
 
 /** nodemailer codes for mistakes in the settings or the message: retrying repeats them. */
 const CONFIG_CODES = new Set(["EAUTH", "ENOAUTH", "ECONFIG", "EENVELOPE", "EREQUIRETLS", "EMAXRECIPIENTS"]);
@@ -77,12 +87,13 @@ export type SmtpMessage = Omit<SendMailOptions, "signal">;
  */
 export async function sendSmtp(settings: SmtpSettings, message: SmtpMessage, ctx: NotifierContext): Promise<DeliveryOutcome> {
   const target = `SMTP server ${settings.host}:${portOf(settings)}`;
-  const transport = nodemailer.createTransport({
+  const transport = nodemailer().createTransport({
     host: settings.host,
     port: portOf(settings),
     secure: settings.secure,
     requireTLS: settings.starttls === true,
     ignoreTLS: settings.starttls === false,
+    ...(settings.tls ? { tls: tlsOptions(settings.tls) } : {}),
     ...(settings.user !== undefined ? { auth: { user: settings.user, pass: settings.pass } } : {}),
     connectionTimeout: settings.timeout,
     greetingTimeout: settings.timeout,
@@ -127,6 +138,9 @@ function explain(err: SmtpError, target: string, ownTimeoutMs: number | undefine
     const at = err.command ? ` at ${err.command.split(" ").slice(0, 2).join(" ")}` : "";
     const hint = err.command === "STARTTLS" ? " (the server offers no TLS upgrade; starttls: true requires one)" : "";
     return { ok: false, retry: !permanent, status: err.responseCode, reason: `${target} ${what} the message${at}: ${reply}${hint}` };
+  }
+  if (err.originalCode && TLS_CODE.test(err.originalCode)) {
+    return { ok: false, retry: true, reason: `${target} presented a certificate that was refused: ${err.message} (${err.originalCode}); trust its issuer with the channel's tls.ca, or connect by a name the certificate lists` };
   }
   if (err.code === "ETIMEDOUT") return { ok: false, retry: true, reason: `timed out waiting for ${target}: ${describeError(err)}` };
   if (err.code && CONFIG_CODES.has(err.code)) return { ok: false, retry: false, reason: `${target} could not take the message: ${describeError(err)}` };

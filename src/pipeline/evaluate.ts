@@ -110,14 +110,20 @@ export function startEvaluator(options: EvaluatorOptions): { update(config: Conf
       const known = current.get(componentId);
       const from = known?.status ?? "operational";
       if (known && from === computed && known.reason === reason) continue;
-      if (from !== computed) {
+      // A hold that starts on a change for the better leaves the status as it was: the incident must still say so.
+      const holdStarts = flap.note !== undefined && flapBefore?.held === undefined;
+      if (from !== computed || holdStarts) {
         // The incident's timeline gets the sample latencies too; the component's reason stays stable between runs.
         const detail = [flap.note, verdict.detail].filter(Boolean).join(" ") || undefined;
         const transition = { component: componentId, from, to: computed, at: result.finished_at, reason: detail };
         await incidents.add("transition", { transition }, { ...TRANSITION_JOB, jobId: `${componentId}.${result.id}` });
-        changes.inc({ component: componentId, status: computed });
-        changed.push(componentId);
-        log.info({ component: componentId, from, to: computed, reason }, "component status changed");
+        if (from !== computed) {
+          changes.inc({ component: componentId, status: computed });
+          changed.push(componentId);
+          log.info({ component: componentId, from, to: computed, reason }, "component status changed");
+        } else {
+          log.warn({ component: componentId, status: computed, reason }, "component flapping: held at its worse status");
+        }
       }
       await setComponentStatus(status, { id: componentId, status: computed, reason, at: result.finished_at });
     }

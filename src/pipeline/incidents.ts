@@ -2,7 +2,7 @@ import { Queue, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Config } from "../config/index.ts";
 import { formatDuration } from "../config/index.ts";
-import type { Logger } from "../core/index.ts";
+import { ConflictError, type Logger } from "../core/index.ts";
 import {
   appendUpdate,
   componentsInMaintenance,
@@ -18,6 +18,7 @@ import {
 } from "../status/index.ts";
 import { bullPrefix, QUEUE, WORKER_LOCK, type IncidentJob, type PlaybookJob } from "./queues.ts";
 import { affectedNow } from "./public-effects.ts";
+import { publishDraft } from "./publish-draft.ts";
 import { RoleMetrics } from "./role-metrics.ts";
 
 const PULSEBOARD: Author = { kind: "automatic", name: "Pulseboard" };
@@ -56,7 +57,7 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
   const queue = new Queue<IncidentJob>(QUEUE.incidents, { connection, prefix });
   const playbooks = new Queue<PlaybookJob>(QUEUE.playbooks, { connection, prefix });
   const metrics = options.metrics ?? new RoleMetrics("worker", { runtime: false });
-  const events = metrics.counter("pulseboard_incident_events_total", "Automatic incident events: opened, updated, relapse, monitoring, resolved, held (a change during maintenance)", ["event"]);
+  const events = metrics.counter("pulseboard_incident_events_total", "Automatic incident events: opened, updated, relapse, monitoring, resolved, held (a change during maintenance), published (a draft its review timeout published)", ["event"]);
   const nameOf = (id: string): string => status.components.find((c) => c.id === id)?.name ?? id;
 
   async function activeAutomaticIncident(): Promise<Incident | undefined> {
@@ -82,6 +83,7 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
     if (transition.to !== "operational") {
       const detail = sentence(`${name}: ${LABEL[transition.to]}. ${transition.reason ?? ""}`);
       if (!active) {
+        const review = config.incidents.publish === "review";
         const { incident } = await openIncident(status, {
           key,
           name: `${capitalize(LABEL[transition.to])} of ${name}`,
@@ -90,9 +92,12 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
           components,
           automatic: true,
           author: PULSEBOARD,
+          ...(review ? { draft: { publish_at: new Date(Date.now() + config.incidents.reviewTimeout).toISOString() } } : {}),
         });
+        // Also when a retry found it opened already: the job id keeps it to one timer.
+        if (incident.draft) await schedulePublish(incident);
         events.inc({ event: "opened" });
-        log.info({ incident: incident.id, component: transition.component }, "opened automatic incident");
+        log.info({ incident: incident.id, component: transition.component, draft: incident.draft === true }, incident.draft ? "opened automatic incident as a draft for review" : "opened automatic incident");
         return { incident: incident.id };
       }
       const joins = (active.components[transition.component] ?? "operational") === "operational";
@@ -175,6 +180,38 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
     return { incident: incident.id };
   }
 
+  /**
+   * The draft's review timeout, as a delayed job in Redis: it outlives the
+   * worker that queued it, and its id makes it one however many workers or
+   * retries queue it.
+   */
+  async function schedulePublish(incident: Incident): Promise<void> {
+    if (!incident.publish_at) return;
+    await queue.add(
+      "publish",
+      { publish: { incident: incident.id } },
+      { delay: Math.max(0, Date.parse(incident.publish_at) - Date.now()), jobId: `publish.${incident.id}`, attempts: 10, backoff: { type: "exponential", delay: 1_000 }, removeOnComplete: { age: 24 * 3_600 }, removeOnFail: 1_000 },
+    );
+  }
+
+  async function onPublish(check: { incident: string }, key: string): Promise<{ incident?: string; published?: boolean }> {
+    const incident = await status.store.incident(check.incident);
+    // Published by a person first, or resolved while a draft (which never becomes public).
+    if (!incident?.draft || !isUnresolved(incident)) return {};
+    try {
+      const { written } = await publishDraft(config, status, { id: incident.id, author: PULSEBOARD, automatically: true, key });
+      if (written) {
+        events.inc({ event: "published" });
+        log.warn({ incident: incident.id, after_ms: config.incidents.reviewTimeout }, "nobody reviewed the draft in time: it published itself");
+      }
+      return { incident: incident.id, published: written };
+    } catch (err) {
+      // Someone published it between our read and our write: nothing is left to do.
+      if (err instanceof ConflictError) return { incident: incident.id, published: false };
+      throw err;
+    }
+  }
+
   async function onRecheck(check: { component: string; at: string }, key: string): Promise<{ incident?: string; held?: string }> {
     const state = (await status.store.components()).get(check.component);
     if (!state || state.status === "operational") return {};
@@ -200,6 +237,7 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
       return outcome;
     }
     if ("quiet" in data) return onQuiet(data.quiet, key);
+    if ("publish" in data) return onPublish(data.publish, key);
     return onRecheck(data.recheck, key);
   }
 

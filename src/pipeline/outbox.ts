@@ -4,6 +4,7 @@ import type { Config } from "../config/index.ts";
 import type { Logger } from "../core/index.ts";
 import type { NotificationEvent } from "../notify/index.ts";
 import { currentImpact, onCallText, type Incident, type OutboxEntry, type StatusContext } from "../status/index.ts";
+import { draftNote } from "./draft-notes.ts";
 import { routeChannels } from "./notify-routing.ts";
 import { bullPrefix, QUEUE, type NotifyJob } from "./queues.ts";
 import { startLeasedStreamReader } from "./stream-consumer.ts";
@@ -98,8 +99,9 @@ export function deliveryOptions(config: Config) {
 function eventOf(config: Config, entry: OutboxEntry, incident: Incident, index: number): NotificationEvent {
   const pageUrl = config.page.url.replace(/\/$/, "");
   const stored = incident.updates[index]!;
-  // On-call channels get every technical detail, and what the page says beside it.
-  const update = { ...stored, body: onCallText(stored) };
+  // On-call channels get every technical detail, and what the page says beside it (or, for a draft, that it says nothing yet).
+  const note = draftNote(incident, stored, index, pageUrl);
+  const update = { ...stored, body: note ? `${onCallText(stored)}\n\n${note}` : onCallText(stored) };
   return {
     id: `msg_${update.id}`,
     type: entry.type,

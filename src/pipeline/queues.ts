@@ -50,14 +50,16 @@ export interface EvaluateJob {
   late?: boolean;
 }
 
-/** Work for the incident lifecycle, by job name: `transition`, `quiet` or `recheck`. */
+/** Work for the incident lifecycle, by job name: `transition`, `quiet`, `recheck` or `publish`. */
 export type IncidentJob =
   /** A component changed status. */
   | { transition: ComponentTransition }
   /** The quiet period after recovery is over: resolve, unless it relapsed since `monitoringAt`. */
   | { quiet: { incident: string; monitoringAt: string } }
   /** A maintenance window ended: open or join an incident if the component is still unwell. */
-  | { recheck: { component: string; at: string } };
+  | { recheck: { component: string; at: string } }
+  /** A draft's review timeout is over: publish it, unless someone did or it resolved meanwhile. */
+  | { publish: { incident: string } };
 
 /** One notification to deliver to one channel. */
 export interface NotifyJob {

@@ -1,7 +1,7 @@
 import type { Config } from "../config/index.ts";
 import { closeRedis, connectRedis, describeError } from "../core/index.ts";
 import { RoleMetrics, startHousekeeping, startMaintenanceClock, syncSchedules } from "../pipeline/index.ts";
-import { StatusStore } from "../status/index.ts";
+import { StatusStore, type StatusContext } from "../status/index.ts";
 import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./context.ts";
 
 /** How often the schedules are re-checked against the config (self-healing). */
@@ -17,7 +17,7 @@ const RETRY_MS = 2_000;
 export async function runScheduler({ config, log, watcher }: RoleContext): Promise<Role> {
   const url = controlPlaneUrl(config, "scheduler");
   const connection = connectRedis(url, { profile: "command", name: "scheduler", log });
-  const status = { store: new StatusStore(connection, config.redis.prefix), components: config.components };
+  const status: StatusContext = { store: new StatusStore(connection, config.redis.prefix), components: config.components, publish: config.incidents.publish };
   let current: Config = config;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
@@ -35,6 +35,7 @@ export async function runScheduler({ config, log, watcher }: RoleContext): Promi
   watcher.onChange((next) => {
     current = next;
     status.components = next.components;
+    status.publish = next.incidents.publish;
     void sync();
   });
   await sync();

@@ -4,11 +4,14 @@ import { fileURLToPath } from "node:url";
 import { pageUrlWarning } from "../config/index.ts";
 import { MissingDependencyError, findExecutable, fromSource, sleep, type Logger } from "../core/index.ts";
 import { ChildSupervisor, EmbeddedRedis, ensureToken, watchParent, type ReadyMessage } from "../supervisor/index.ts";
+import type { PrimarySettings } from "../gateway/index.ts";
 import type { Role, RoleContext } from "./context.ts";
 
 /** The CLI entry point every child runs: the compiled one, or the source (through tsx's loader) in development. */
 const MAIN_FILE = fileURLToPath(new URL(fromSource ? "../main.ts" : "../main.js", import.meta.url));
 const NODE_ARGS = fromSource ? ["--import", import.meta.resolve("tsx")] : [];
+/** The gateway's primary: a small entry point of its own, with the settings start resolved. */
+const GATEWAY_FILE = fileURLToPath(new URL(fromSource ? "../gateway/primary-main.ts" : "../gateway/primary-main.js", import.meta.url));
 /** Time given to children to stop before they are killed. */
 const CHILD_GRACE_MS = 6_000;
 /** Longest wait for the gateway before the agents start probing anyway. */
@@ -68,7 +71,7 @@ export async function runStart({ config, log, env }: RoleContext): Promise<Role>
     });
     const child = (name: string, ...args: string[]) => children.start({ name, args: [...NODE_ARGS, MAIN_FILE, ...args], env: childEnv });
     child("web", "web");
-    if (needs.gateway) child("gateway", "gateway");
+    if (needs.gateway) children.start({ name: "gateway", args: [...NODE_ARGS, "--lite-mode", GATEWAY_FILE], env: childEnv, settings: gatewaySettings(config, cacheUrl, gatewayAdminToken) });
     // The agents start once the gateway listens, so start-up itself does not read as an outage.
     if (needs.gateway) await Promise.race([gatewayUp, sleep(GATEWAY_WAIT_MS)]);
     // Worker, scheduler and every location's agent share one process (`pulseboard core`): one Node
@@ -89,6 +92,11 @@ export async function runStart({ config, log, env }: RoleContext): Promise<Role>
     await stopEmbedded();
     throw err;
   }
+}
+
+/** The gateway's settings as start resolved them, for its primary (sent over IPC, so the secrets stay out of its environment). */
+function gatewaySettings(config: RoleContext["config"], cacheUrl: string | undefined, adminToken: string): PrimarySettings {
+  return { gateway: { ...config.gateway, adminToken }, cacheUrl, logLevel: config.log.level };
 }
 
 /** Probe kinds that only ever watch our own gateway. */

@@ -13,7 +13,7 @@ export async function runWeb({ config, log, watcher }: RoleContext): Promise<Rol
   const redis = connectRedis(url, { profile: "command", name: "web", log });
   const subscriber = connectRedis(url, { profile: "command", name: "web-events", log });
   const store = new StatusStore(redis, config.redis.prefix);
-  const status: StatusContext = { store, components: config.components };
+  const status: StatusContext = { store, components: config.components, publish: config.incidents.publish };
   let current = config;
   const snapshot = SnapshotService.forStore(status, () => current, {
     file: path.join(config.home, "web", "snapshot.json"),
@@ -32,6 +32,7 @@ export async function runWeb({ config, log, watcher }: RoleContext): Promise<Rol
   watcher.onChange((next) => {
     current = next;
     status.components = next.components;
+    status.publish = next.incidents.publish;
     void snapshot.refresh({ history: true });
   });
   const probes = new ProbeControl({ config: () => current, url, connection: redis, store, log });

@@ -6,7 +6,7 @@ import { channelKinds } from "../notify/index.ts";
 import { RoleMetrics, startEvaluator, startIncidentWorker, startNotifyWorker, startOutboxDispatcher, startLocationSilenceCheck, startPlaybookWorker, type PlaybookWorker } from "../pipeline/index.ts";
 import { StatusStore, type StatusContext } from "../status/index.ts";
 import { SubscriberStore, startSubscriberDelivery, startSubscriberDispatcher } from "../subscriptions/index.ts";
-import { StatuspageMapper } from "../web/index.ts";
+import { StatuspageMapper } from "../status/index.ts";
 import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./context.ts";
 
 /**
@@ -18,7 +18,7 @@ export async function runWorker({ config, log, watcher, env }: RoleContext): Pro
   const url = controlPlaneUrl(config, "worker");
   const connection = connectRedis(url, { profile: "blocking", name: "worker-queues", log });
   const redis = connectRedis(url, { profile: "command", name: "worker-store", log });
-  const status: StatusContext = { store: new StatusStore(redis, config.redis.prefix), components: config.components };
+  const status: StatusContext = { store: new StatusStore(redis, config.redis.prefix), components: config.components, publish: config.incidents.publish };
   let current: Config = config;
   const metrics = new RoleMetrics("worker");
   const evaluator = startEvaluator({ config, status, connection, log, metrics });
@@ -36,6 +36,7 @@ export async function runWorker({ config, log, watcher, env }: RoleContext): Pro
   watcher.onChange((next) => {
     current = next;
     status.components = next.components;
+    status.publish = next.incidents.publish;
     evaluator.update(next);
     incidents.update(next);
     playbooks?.update(next);

@@ -8,6 +8,7 @@ export type { StatusContext } from "./verbs/context.ts";
 export { openIncident, openIncidentInput, type OpenIncidentInput } from "./verbs/open-incident.ts";
 export { appendUpdate, appendUpdateInput, type AppendUpdateInput } from "./verbs/append-update.ts";
 export { resolveIncident, resolveIncidentInput, type ResolveIncidentInput } from "./verbs/resolve-incident.ts";
+export { publishIncident, publishIncidentInput, type PublishIncidentInput } from "./verbs/publish-incident.ts";
 export { setComponentStatus, type SetComponentStatusInput } from "./verbs/set-component-status.ts";
 export { refreshEffective } from "./verbs/refresh-effective.ts";
 export type { LatencyPoint } from "./rollups.ts";
@@ -22,3 +23,5 @@ export {
   type ScheduleMaintenanceInput,
 } from "./verbs/maintenance.ts";
 export { writePostmortem, writePostmortemInput } from "./verbs/write-postmortem.ts";
+export { StatuspageMapper } from "./statuspage.ts";
+export type * from "./statuspage-types.ts";

@@ -37,6 +37,10 @@ export class Keys {
   get unresolved(): string {
     return `${this.prefix}:incidents:unresolved`;
   }
+  /** Sorted set of draft incident ids (automatic ones waiting for review) by creation time: never read by a public surface. */
+  get drafts(): string {
+    return `${this.prefix}:incidents:drafts`;
+  }
   /** Id of the open automatic incident, if any. */
   get automaticIncident(): string {
     return `${this.prefix}:incidents:automatic`;

@@ -114,6 +114,17 @@ export interface IncidentUpdate {
   internal?: boolean;
   /** What on-call engineers read instead of `body`: every technical detail (nodes, addresses, probes, steps). */
   detail?: string;
+  /**
+   * False: on the page, but not posted to status-page subscribers (on-call
+   * channels still get it). Stored only when false. @defaultValue true
+   */
+  notify?: boolean;
+  /**
+   * Written while its incident was a draft: on the on-call timeline only,
+   * like an `internal` entry, even after the incident is published.
+   * @defaultValue false
+   */
+  draft?: boolean;
 }
 
 export interface Incident {
@@ -140,6 +151,16 @@ export interface Incident {
   postmortem: string | null;
   /** Incremented by every write; guards read-modify-write against lost updates. */
   revision: number;
+  /**
+   * An automatic incident waiting for a person (`incidents.publish: review`):
+   * on-call hears of it, customers see nothing of it until it is published.
+   * @defaultValue false
+   */
+  draft?: boolean;
+  /** When a draft publishes itself if nobody reviews it; null once it resolved as a draft (it never will). */
+  publish_at?: string | null;
+  /** When a draft was published (by a person or its review timeout). */
+  published_at?: string;
 }
 
 export function isUnresolved(incident: Incident): boolean {
@@ -178,15 +199,19 @@ export interface Maintenance {
 /**
  * What customers see for a component: `under_maintenance` during one of its
  * maintenance windows (unless an incident says worse), else the worse of what
- * the pipeline computed and what any unresolved incident says of it.
+ * the pipeline computed and what any unresolved (public) incident says of it.
+ * With `review` (automatic incidents wait for a person) the computed status
+ * is left out: only what public incidents say moves the component, so the
+ * page never shows an outage that no incident on it explains.
  */
 export function effectiveStatus(
   component: string,
   computed: ComponentState | undefined,
   unresolved: Incident[],
   inMaintenance = false,
+  review = false,
 ): ComponentStatus {
-  let status: ComponentStatus = inMaintenance ? "under_maintenance" : (computed?.status ?? "operational");
+  let status: ComponentStatus = inMaintenance ? "under_maintenance" : review ? "operational" : (computed?.status ?? "operational");
   for (const incident of unresolved) {
     const inIncident = incident.components[component];
     if (inIncident) status = worseStatus(status, inIncident);

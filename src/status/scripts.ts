@@ -2,10 +2,12 @@
  * Writes an incident document and its indexes in one step, with the outbox
  * entry that announces the new timeline entry to on-call channels (so a post
  * is never lost, nor sent for a write that did not happen).
- * KEYS: incident, incidents (zset), unresolved (set), automatic id, idempotency marker, outbox stream
+ * A draft goes into the drafts index instead of the public ones (and leaves
+ * it, for them, when it is published), so no public reader ever meets it.
+ * KEYS: incident, incidents (zset), unresolved (set), automatic id, idempotency marker, outbox stream, drafts (zset)
  * ARGV: json, created ms, id, unresolved 0/1, automatic set|clear|"", expected
  *       revision or "", use idempotency 0/1, idempotency ttl s, events channel, event json,
- *       outbox entry json or ""
+ *       outbox entry json or "", draft 0/1
  * Returns "written", "duplicate" (the idempotency key was used) or "conflict".
  */
 export const WRITE_INCIDENT_LUA = `
@@ -22,11 +24,16 @@ if ARGV[6] ~= "" then
   end
 end
 redis.call("SET", KEYS[1], ARGV[1])
-redis.call("ZADD", KEYS[2], ARGV[2], ARGV[3])
-if ARGV[4] == "1" then
-  redis.call("SADD", KEYS[3], ARGV[3])
+if ARGV[12] == "1" then
+  redis.call("ZADD", KEYS[7], ARGV[2], ARGV[3])
 else
-  redis.call("SREM", KEYS[3], ARGV[3])
+  redis.call("ZREM", KEYS[7], ARGV[3])
+  redis.call("ZADD", KEYS[2], ARGV[2], ARGV[3])
+  if ARGV[4] == "1" then
+    redis.call("SADD", KEYS[3], ARGV[3])
+  else
+    redis.call("SREM", KEYS[3], ARGV[3])
+  end
 end
 if ARGV[5] == "set" then
   redis.call("SET", KEYS[4], ARGV[3])

@@ -68,7 +68,7 @@ export class StatusStore {
     prefix: string,
   ) {
     this.keys = new Keys(prefix);
-    redis.defineCommand("pulseboardWriteIncident", { numberOfKeys: 6, lua: WRITE_INCIDENT_LUA });
+    redis.defineCommand("pulseboardWriteIncident", { numberOfKeys: 7, lua: WRITE_INCIDENT_LUA });
     redis.defineCommand("pulseboardEffective", { numberOfKeys: 3, lua: EFFECTIVE_TRANSITION_LUA });
   }
 
@@ -277,12 +277,26 @@ export class StatusStore {
     return values.flatMap((v) => (v ? [JSON.parse(v) as Incident] : []));
   }
 
-  /** Most recent incidents first. */
+  /** Most recent public incidents first (drafts are never among them). */
   async recentIncidents(limit: number): Promise<Incident[]> {
     const ids = await this.redis.zrevrange(this.keys.incidents, 0, limit - 1);
     return this.incidents(ids);
   }
 
+  /** What on-call lists: the most recent incidents, drafts among them, newest first. */
+  async recentIncidentsAndDrafts(limit: number): Promise<Incident[]> {
+    const answers = await this.redis
+      .pipeline()
+      .zrevrange(this.keys.incidents, 0, limit - 1, "WITHSCORES")
+      .zrevrange(this.keys.drafts, 0, limit - 1, "WITHSCORES")
+      .exec()
+      .then(checkExec);
+    const scored = answers.flatMap(([, flat]) => pairs(flat as string[]));
+    const ids = scored.sort((a, b) => b.score - a.score).slice(0, limit).map((e) => e.id);
+    return this.incidents(ids);
+  }
+
+  /** Public incidents not yet resolved, newest first (drafts are never among them). */
   async unresolvedIncidents(): Promise<Incident[]> {
     const ids = await this.redis.smembers(this.keys.unresolved);
     const incidents = await this.incidents(ids);
@@ -310,8 +324,8 @@ export class StatusStore {
     const outbox: OutboxEntry | undefined =
       options.announce && update ? { type: options.announce, incident: incident.id, update: update.id, at: update.created_at } : undefined;
     return this.writeDocument(
-      { doc: this.keys.incident(incident.id), index: this.keys.incidents, open: this.keys.unresolved, automatic: this.keys.automaticIncident },
-      { id: incident.id, json: JSON.stringify(incident), createdAt: incident.created_at, open: isUnresolved(incident), revision: incident.revision },
+      { doc: this.keys.incident(incident.id), index: this.keys.incidents, open: this.keys.unresolved, automatic: this.keys.automaticIncident, drafts: this.keys.drafts },
+      { id: incident.id, json: JSON.stringify(incident), createdAt: incident.created_at, open: isUnresolved(incident), revision: incident.revision, draft: incident.draft === true },
       { type: "incident", id: incident.id, at: incident.updated_at },
       { ...options, outbox },
     );
@@ -337,7 +351,13 @@ export class StatusStore {
   /** Writes a maintenance like an incident: atomically, keyed, guarded by its revision. */
   async writeMaintenance(maintenance: Maintenance, options: { key?: string; expectedRevision?: number } = {}): Promise<boolean> {
     return this.writeDocument(
-      { doc: this.keys.maintenance(maintenance.id), index: this.keys.maintenances, open: this.keys.maintenancesOpen, automatic: `${this.keys.maintenances}:-` },
+      {
+        doc: this.keys.maintenance(maintenance.id),
+        index: this.keys.maintenances,
+        open: this.keys.maintenancesOpen,
+        automatic: `${this.keys.maintenances}:-`,
+        drafts: `${this.keys.maintenances}:-drafts`,
+      },
       {
         id: maintenance.id,
         json: JSON.stringify(maintenance),
@@ -357,8 +377,8 @@ export class StatusStore {
   }
 
   private async writeDocument(
-    keys: { doc: string; index: string; open: string; automatic: string },
-    doc: { id: string; json: string; createdAt: string; open: boolean; revision: number },
+    keys: { doc: string; index: string; open: string; automatic: string; drafts: string },
+    doc: { id: string; json: string; createdAt: string; open: boolean; revision: number; draft?: boolean },
     event: ChangeEvent,
     options: { key?: string; expectedRevision?: number; automatic?: "set" | "clear"; outbox?: OutboxEntry },
   ): Promise<boolean> {
@@ -369,6 +389,7 @@ export class StatusStore {
       keys.automatic,
       this.keys.idempotency(options.key ?? "-"),
       this.keys.outbox,
+      keys.drafts,
       doc.json,
       String(Date.parse(doc.createdAt)),
       doc.id,
@@ -380,6 +401,7 @@ export class StatusStore {
       this.keys.events,
       JSON.stringify(event),
       options.outbox ? JSON.stringify(options.outbox) : "",
+      doc.draft ? "1" : "0",
     );
     if (answer === "conflict") throw new IncidentConflict(doc.id);
     return answer === "written";
@@ -389,6 +411,13 @@ export class StatusStore {
   async ping(): Promise<void> {
     await this.redis.ping();
   }
+}
+
+/** `[id, score, id, score, …]` as ZRANGE WITHSCORES answers, as pairs. */
+function pairs(flat: string[]): { id: string; score: number }[] {
+  const out: { id: string; score: number }[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push({ id: flat[i]!, score: Number(flat[i + 1]) });
+  return out;
 }
 
 /** Someone else wrote the incident (or maintenance) between our read and our write. */

@@ -65,7 +65,8 @@ export async function readSummary(ctx: StatusContext, recentLimit = 50): Promise
   const recent = recentStored.map(publicIncident);
   const generatedAt = (ctx.now?.() ?? new Date()).toISOString();
   const underMaintenance = componentsInMaintenance(maintenances);
-  const components = ctx.components.map((config, i) => viewOf(config, i + 1, states.get(config.id), unresolved, underMaintenance.has(config.id)));
+  const review = ctx.publish === "review";
+  const components = ctx.components.map((config, i) => viewOf(config, i + 1, states.get(config.id), unresolved, underMaintenance.has(config.id), review));
   const indicator = indicatorOf(components.map((c) => c.status), unresolved);
   const stamps = [
     ...components.map((c) => c.computed?.updated_at ?? ""),
@@ -85,8 +86,8 @@ export async function readSummary(ctx: StatusContext, recentLimit = 50): Promise
   };
 }
 
-function viewOf(config: ComponentConfig, position: number, computed: ComponentState | undefined, unresolved: Incident[], inMaintenance: boolean): ComponentView {
-  return { config, position, status: effectiveStatus(config.id, computed, unresolved, inMaintenance), computed };
+function viewOf(config: ComponentConfig, position: number, computed: ComponentState | undefined, unresolved: Incident[], inMaintenance: boolean, review: boolean): ComponentView {
+  return { config, position, status: effectiveStatus(config.id, computed, unresolved, inMaintenance, review), computed };
 }
 
 function indicatorOf(statuses: ComponentStatus[], unresolved: Incident[]): Indicator {

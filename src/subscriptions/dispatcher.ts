@@ -62,10 +62,16 @@ export function startSubscriberDispatcher(options: SubscriberDispatcherOptions):
     const stored = await status.store.incident(entry.incident);
     // Subscribers are the public: on-call-only entries are never posted to them, and none shows a technical detail.
     if (!stored) return undefined;
+    // A person chose not to notify subscribers of this entry ("Notify subscribers" off, `notify: false`).
+    if (stored.updates.find((u) => u.id === entry.update)?.notify === false) return undefined;
+    // A draft has nothing public; its entries stay on-call only once it is published.
+    if (stored.draft) return undefined;
     const incident = publicIncident(stored);
     const index = incident.updates.findIndex((u) => u.id === entry.update);
     if (index < 0) return undefined;
-    return incidentPost(options.shapes, await readSummary(status), entry, incident, index);
+    // The first entry customers see opens the incident for them (a published draft's is an update to on-call).
+    const event: OutboxEntry = index === 0 ? { ...entry, type: "incident.opened" } : entry;
+    return incidentPost(options.shapes, await readSummary(status), event, incident, index);
   }
 
   async function fanOut(post: SubscriberPost): Promise<void> {

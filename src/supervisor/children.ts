@@ -7,6 +7,8 @@ export interface ChildSpec {
   /** Arguments after the node binary. */
   args: string[];
   env: NodeJS.ProcessEnv;
+  /** Sent over IPC when the child says hello, at each of its starts (settings that should not sit in its environment). */
+  settings?: object;
 }
 
 /** Message a role sends its parent once it serves. */
@@ -82,8 +84,10 @@ export class ChildSupervisor {
     const proc = spawn(process.execPath, entry.spec.args, { env: entry.spec.env, stdio: ["ignore", "inherit", "inherit", "ipc"] });
     entry.process = proc;
     entry.startedAt = Date.now();
-    proc.on("message", (message: ReadyMessage) => {
+    proc.on("message", (message: ReadyMessage | { type: "hello" }) => {
       if (message?.type === "ready") this.onReady(message, entry.spec.name);
+      // The child asks once it listens: a message sent before it has a listener would be lost.
+      else if (message?.type === "hello" && entry.spec.settings && proc.connected) proc.send({ type: "settings", settings: entry.spec.settings });
     });
     proc.once("error", (err) => this.log.error({ child: entry.spec.name, err: err.message }, "cannot start child process"));
     proc.once("exit", (code, signal) => void this.onExit(entry, code, signal));

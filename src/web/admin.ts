@@ -1,12 +1,14 @@
 import express, { Router, type Request } from "express";
 import type { Config } from "../config/index.ts";
 import { NotFoundError, ValidationError } from "../core/index.ts";
-import { LocationReports } from "../pipeline/index.ts";
+import { LocationReports, publishDraft } from "../pipeline/index.ts";
 import {
   appendUpdate,
+  isUnresolved,
   openIncident,
   resolveIncident,
   type AppendUpdateInput,
+  type Incident,
   type OpenIncidentInput,
   type ResolveIncidentInput,
   type StatusContext,
@@ -76,13 +78,20 @@ export function adminRouter(options: AdminOptions): Router {
   });
 
   router.get("/incidents", async (req, res) => {
-    res.json({ incidents: await status.store.recentIncidents(limitOf(req)) });
+    res.json({ incidents: (await status.store.recentIncidentsAndDrafts(limitOf(req))).map(reviewView) });
   });
 
   router.get("/incidents/:id", async (req, res) => {
     const incident = await status.store.incident(req.params.id);
     if (!incident) throw new NotFoundError(`incident ${req.params.id}`);
-    res.json({ incident });
+    res.json({ incident: reviewView(incident) });
+  });
+
+  // A draft (incidents.publish: review) goes public: the same scope, audit and credit as any incident write.
+  router.post("/incidents/:id/publish", async (req, res) => {
+    const { body, key } = publishBody(bodyOf(req));
+    const { incident } = await publishDraft(options.config(), status, { id: req.params.id, author: authorOf(res), automatically: false, body, key });
+    res.json({ incident: reviewView(incident) });
   });
 
   router.post("/incidents", async (req, res) => {
@@ -128,6 +137,21 @@ function bodyOf(req: Request): Record<string, unknown> {
   if (header === undefined || object.key !== undefined) return object;
   if (header.length < 1 || header.length > 200) throw new ValidationError(["Idempotency-Key (header): expected 1 to 200 characters"]);
   return { ...object, key: `api:${header}` };
+}
+
+/** An incident as on-call reads it: whether it is a draft, and when an unreviewed one publishes itself (null: it never will). */
+function reviewView(incident: Incident): Incident & { draft: boolean; publish_at: string | null } {
+  const draft = incident.draft === true;
+  return { ...incident, draft, publish_at: draft && isUnresolved(incident) ? (incident.publish_at ?? null) : null };
+}
+
+/** What a publish request may say: the first public entry's words (else the automatic wording), and its idempotency key. */
+function publishBody(body: Record<string, unknown>): { body?: string; key?: string } {
+  const { body: text, key, ...rest } = body;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) throw new ValidationError(unknown.map((k) => `${k}: not a field of a publish request (it takes "body", what customers read first)`));
+  if (text !== undefined && typeof text !== "string") throw new ValidationError(["body: expected the text customers read first"]);
+  return { ...(text !== undefined ? { body: text } : {}), ...(typeof key === "string" ? { key } : {}) };
 }
 
 function limitOf(req: Request): number {

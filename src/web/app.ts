@@ -9,6 +9,7 @@ import { adminRouter } from "./admin.ts";
 import type { ProbeControl } from "./admin-probes.ts";
 import type { NotificationAdmin } from "./admin-operations.ts";
 import type { PlaybookAdmin } from "./admin-playbooks.ts";
+import { consoleRouter } from "./console/router.ts";
 import { errorHandler } from "./errors.ts";
 import { heartbeatRouter } from "./heartbeat.ts";
 import { liveRouter } from "./live.ts";
@@ -16,7 +17,7 @@ import { PageRenderer } from "./pages.ts";
 import { PublicSite, SECURITY_HEADERS } from "./public-site.ts";
 import { publicRoutes } from "./public-routes.ts";
 import type { SnapshotService } from "./snapshot.ts";
-import { StatuspageMapper } from "./statuspage.ts";
+import { StatuspageMapper } from "../status/index.ts";
 
 export const PUBLIC_DIR = path.join(PACKAGE_ROOT, "public");
 
@@ -105,6 +106,8 @@ export function createWebApp(options: WebAppOptions): WebApp {
   if (options.subscriptions) app.use(options.subscriptions);
   // Remote agents: pull a location's probes, push its results (see agent-api.ts).
   if (options.agents) app.use("/api/agent/v1", options.agents);
+  // The operator console: pages for people under /admin (see console/router.ts); after every /admin/api router.
+  app.use("/admin", consoleRouter({ config: options.liveConfig ?? (() => config), status: options.status, auth, log }).router);
 
   app.use((_req, res) => {
     res.status(404).json({ code: "not_found", message: "no such page" });

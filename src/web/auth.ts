@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Redis } from "ioredis";
 import { allows, AuditLog, TokenStore, type Actor, type AdminScope } from "../auth/index.ts";
@@ -66,9 +67,9 @@ export class AdminAuth {
             res.status(401).set("WWW-Authenticate", 'Bearer realm="pulseboard-admin"').json({ code: "unauthorized", message: "a valid bearer token is required" });
             return;
           }
-          const scope = scopeFor(req.method, req.originalUrl);
-          if (!allows(actor, scope)) {
-            res.status(403).json({ code: "forbidden", message: `the token "${actor.name}" lacks the "${scope}" scope that ${req.method} ${pathOf(req)} needs (it has ${actor.scopes.join(", ")})` });
+          const refusal = forbidden(actor, req.method, req.originalUrl);
+          if (refusal) {
+            res.status(403).json({ code: "forbidden", message: refusal });
             return;
           }
           res.locals.actor = actor;
@@ -78,6 +79,16 @@ export class AdminAuth {
         (err: unknown) => next(err),
       );
     };
+  }
+
+  /** Seconds until this request's address may try to sign in again (the console's form shares the API's limit); 0 when it may now. */
+  loginWait(req: IncomingMessage): number {
+    return this.lockedFor(clientAddress(req, this.limits.trustProxy));
+  }
+
+  /** Counts a failed sign-in (a wrong token in the console's form) against this request's address, as a 401 of the API counts. */
+  loginFailed(req: IncomingMessage): void {
+    this.failed(clientAddress(req, this.limits.trustProxy));
   }
 
   /** Seconds until this address may try again; 0 when it may now. */
@@ -99,8 +110,12 @@ export class AdminAuth {
     for (const [client, times] of this.failures) if (times.every((t) => Date.now() - t >= this.limits.failedLogins.perMs)) this.failures.delete(client);
   }
 
-  /** Records the action before it runs and its outcome once answered; refuses it when it cannot be recorded. */
-  private audited(actor: Actor, req: Request, res: Response, next: NextFunction): void {
+  /**
+   * Records the action before it runs and its outcome once answered; refuses
+   * it when it cannot be recorded (with `refuse`, e.g. a page for the
+   * console; by default the API's JSON 503).
+   */
+  audited(actor: Actor, req: Request, res: Response, next: NextFunction, refuse?: (res: Response, message: string) => void): void {
     const path = pathOf(req);
     this.audit!.begin(actor, req.method, path).then(
       (id) => {
@@ -114,10 +129,20 @@ export class AdminAuth {
       },
       (err: unknown) => {
         this.log?.error({ err: describeError(err), method: req.method, path }, "cannot write the audit log; the admin action was refused");
-        res.status(503).set("retry-after", "5").json({ code: "audit_unavailable", message: `the audit log cannot be written, so ${req.method} ${path} was not done; retry shortly` });
+        const message = `the audit log cannot be written, so ${req.method} ${path} was not done; retry shortly`;
+        res.status(503).set("retry-after", "5");
+        if (refuse) refuse(res, message);
+        else res.json({ code: "audit_unavailable", message });
       },
     );
   }
+}
+
+/** Why `actor` may not do `method path` on the admin API (the scope it lacks), or undefined when it may. */
+export function forbidden(actor: Actor, method: string, path: string): string | undefined {
+  const scope = scopeFor(method, path);
+  if (allows(actor, scope)) return undefined;
+  return `the token "${actor.name}" lacks the "${scope}" scope that ${method} ${path.split("?")[0]} needs (it has ${actor.scopes.join(", ")})`;
 }
 
 /** The person a request's token names, as incident timelines credit them. */

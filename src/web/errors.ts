@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from "express";
-import { NotFoundError, PulseboardError, TimeoutError, ValidationError, describeError, type Logger } from "../core/index.ts";
+import { ConflictError, NotFoundError, PulseboardError, TimeoutError, ValidationError, describeError, type Logger } from "../core/index.ts";
 
 /**
  * The one error middleware: typed errors become `{ code, message, requestId }`
@@ -12,6 +12,7 @@ export function errorHandler(log: Logger) {
       res.status(status).json({ code, message, requestId, ...extra });
     if (err instanceof ValidationError) return void body(400, err.code, err.message, { issues: err.issues });
     if (err instanceof NotFoundError) return void body(404, err.code, err.message);
+    if (err instanceof ConflictError) return void body(409, err.code, err.message);
     const httpError = err as { status?: number; type?: string; expose?: boolean; message?: string };
     if (httpError.type === "entity.parse.failed") return void body(400, "bad_json", "the request body is not valid JSON");
     if (httpError.type === "entity.too.large") return void body(413, "body_too_large", "the request body is too large");

@@ -121,6 +121,11 @@ export class PageRenderer {
     return this.render("not-found", { title: `Not found · ${this.config.page.name} status` }, snapshot);
   }
 
+  /** A request the page cannot answer as asked; `message` says what was wrong with it, in plain words. */
+  badRequest(snapshot: Snapshot, message: string): string {
+    return this.render("bad-request", { title: `Bad request · ${this.config.page.name} status`, message }, snapshot);
+  }
+
   /** Shown before the first snapshot could be read. */
   unavailable(): string {
     return this.render("unavailable", { title: this.title(), refresh: 5 });

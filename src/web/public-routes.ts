@@ -6,7 +6,7 @@ import type { PageRenderer } from "./pages.ts";
 import type { PublicRoute, PublicSiteOptions } from "./public-site.ts";
 import { CACHE_CONTROL, rendered, renderedJson } from "./rendered.ts";
 import { pageRoutes } from "./routes-pages.ts";
-import type { StatuspageMapper } from "./statuspage.ts";
+import type { StatuspageMapper } from "../status/index.ts";
 
 /** What every public route renders with. */
 export interface RouteContext {

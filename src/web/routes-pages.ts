@@ -21,9 +21,11 @@ export function pageRoutes({ pages }: RouteContext): PublicRoute[] {
       path: "/history",
       query: ["page"],
       render: (s, _params, query) => {
-        const page = query.page === undefined ? 1 : Number(query.page);
-        if (!Number.isInteger(page) || page < 1) return undefined;
-        const html = pages.history(s, page);
+        if (query.page !== undefined && !/^[1-9]\d*$/.test(query.page)) {
+          const message = `The history has no page “${query.page}”: the page parameter takes a whole number from 1.`;
+          return rendered(HTML, pages.badRequest(s, message), { status: 400, cacheControl: CACHE_CONTROL.page });
+        }
+        const html = pages.history(s, query.page === undefined ? 1 : Number(query.page));
         return html === undefined ? undefined : rendered(HTML, html, { cacheControl: CACHE_CONTROL.page });
       },
     },

@@ -59,7 +59,7 @@ class NpmStart {
     return waitFor("every process of the stack", () => {
       const tree = descendants(this.pid);
       const count = (pattern: RegExp) => tree.filter((pid) => pattern.test(commandLine(pid))).length;
-      return count(/^\S*redis-server /) === 2 && count(/ gateway$|node-main\.js$/) >= 3 && count(/ core$/) >= 1 ? tree : undefined;
+      return count(/^\S*redis-server /) === 2 && count(/(?:primary|node)-main\.js$/) >= 3 && count(/ core$/) >= 1 ? tree : undefined;
     }, 20_000, 200).catch((err: Error) => {
       throw new Error(`${err.message}; running:\n  ${descendants(this.pid).map((pid) => `${pid} ${commandLine(pid)}`).join("\n  ")}`);
     });
@@ -67,7 +67,7 @@ class NpmStart {
 
   /** The process `pulseboard start` runs in. */
   startPid(tree: number[]): number {
-    const found = tree.find((pid) => /^\S*node \S*main\.js start$/.test(commandLine(pid)));
+    const found = tree.find((pid) => /^\S*node (?:--lite-mode )?\S*main\.js start$/.test(commandLine(pid)));
     assert.ok(found, `pulseboard start among ${tree.map((pid) => commandLine(pid)).join(" | ")}`);
     return found;
   }

@@ -115,7 +115,7 @@ describe("pulseboard start (slow: whole service from the CLI)", { timeout: 240_0
   });
 
   it("stopping the gateway by hand takes Realtime gateway out of operational within 30 s", async (t) => {
-    const gateway = descendants(service!.pid).find((pid) => / gateway$/.test(commandLine(pid)));
+    const gateway = descendants(service!.pid).find((pid) => /primary-main\.[jt]s$/.test(commandLine(pid)));
     assert.ok(gateway, "the gateway is a child process of start");
     process.kill(gateway, "SIGTERM");
     const stoppedAt = Date.now();
@@ -164,7 +164,7 @@ describe("pulseboard start (slow: whole service from the CLI)", { timeout: 240_0
   });
 
   it("SIGTERM stops every process of the tree (gateway nodes, embedded redis-servers) within 10 s", async (t) => {
-    await waitFor("the gateway fleet", () => descendants(service!.pid).filter((pid) => / gateway$|node-main\.js$/.test(commandLine(pid))).length >= 3, 20_000, 200);
+    await waitFor("the gateway fleet", () => descendants(service!.pid).filter((pid) => /(?:primary|node)-main\.js$/.test(commandLine(pid))).length >= 3, 20_000, 200);
     const tree = descendants(service!.pid);
     assert.ok(tree.filter((pid) => commandLine(pid).includes("redis-server")).length === 2, "two embedded redis-servers");
     const sentAt = Date.now();

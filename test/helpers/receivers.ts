@@ -24,6 +24,8 @@ export interface RecordedRequest {
   raw: string;
   /** The body parsed as JSON, or undefined when it is not JSON. */
   json: unknown;
+  /** When the whole request had arrived (epoch ms), to measure the gaps between attempts. */
+  at: number;
 }
 
 /** How to answer one request. */
@@ -117,7 +119,7 @@ export class HttpReceiver {
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
       const raw = Buffer.concat(chunks).toString("utf8");
-      const recorded: RecordedRequest = { method: req.method ?? "", path: req.url ?? "", headers: req.headers, raw, json: parseJson(raw) };
+      const recorded: RecordedRequest = { method: req.method ?? "", path: req.url ?? "", headers: req.headers, raw, json: parseJson(raw), at: Date.now() };
       this.requests.push(recorded);
       const answer = this.script.shift() ?? this.fallback;
       const reply = () => {
@@ -150,6 +152,8 @@ export interface RecordedMail {
   envelope: { from: string; to: string[] };
   /** The user the client authenticated as, if it did. */
   user?: string;
+  /** Whether the message came over TLS (implicit, or after STARTTLS). */
+  secure: boolean;
   raw: string;
   /** Top-level headers by lower-case name, unfolded, encoded words decoded. */
   headers: Map<string, string>;
@@ -158,11 +162,21 @@ export interface RecordedMail {
   html: string;
 }
 
+/** The SMTP server's TLS: its key and certificate (PEM), and TLS from the first byte (`implicit`) or through STARTTLS. */
+export interface SmtpTls {
+  key: string;
+  cert: string;
+  /** @defaultValue false (STARTTLS) */
+  implicit?: boolean;
+}
+
 /** What to do to the next message: refuse at a stage with an SMTP code, or stall there. */
 export type SmtpScript = { at: "mail" | "rcpt" | "data"; code: number; message?: string } | { at: "mail" | "rcpt" | "data"; delayMs: number };
 
 export class SmtpReceiver {
   readonly messages: RecordedMail[] = [];
+  /** What the server reported going wrong with a client (a TLS handshake the client broke off, …). */
+  readonly errors: Error[] = [];
   private readonly script: SmtpScript[] = [];
   private readonly scripts = new WeakMap<SMTPServerSession, SmtpScript | undefined>();
   /** Stalled replies still waiting; stop() ends them so nothing outlives the receiver. */
@@ -172,11 +186,17 @@ export class SmtpReceiver {
   private constructor(
     public port: number,
     private readonly credentials?: { user: string; pass: string },
+    private readonly tls?: SmtpTls,
   ) {}
 
-  /** Starts on a free loopback port: no TLS; AUTH checked against `credentials` when given, else optional. */
-  static async start(credentials?: { user: string; pass: string }): Promise<SmtpReceiver> {
-    const receiver = new SmtpReceiver(0, credentials);
+  /**
+   * Starts on a free loopback port; AUTH checked against `credentials` when
+   * given, else optional. Without `tls`, plain text only (no STARTTLS); with
+   * it, STARTTLS offered with that key and certificate, or TLS from the first
+   * byte when `implicit`.
+   */
+  static async start(credentials?: { user: string; pass: string }, tls?: SmtpTls): Promise<SmtpReceiver> {
+    const receiver = new SmtpReceiver(0, credentials, tls);
     await receiver.listen();
     return receiver;
   }
@@ -218,7 +238,7 @@ export class SmtpReceiver {
     };
     this.server = new SMTPServer({
       logger: false,
-      disabledCommands: ["STARTTLS"],
+      ...(this.tls ? { secure: this.tls.implicit ?? false, key: this.tls.key, cert: this.tls.cert } : { disabledCommands: ["STARTTLS"] }),
       authOptional: !this.credentials,
       allowInsecureAuth: true,
       closeTimeout: 200,
@@ -244,12 +264,14 @@ export class SmtpReceiver {
               from: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
               to: session.envelope.rcptTo.map((r) => r.address),
             };
-            this.messages.push({ envelope, ...(typeof session.user === "string" ? { user: session.user } : {}), raw, ...parseMail(raw) });
+            this.messages.push({ envelope, ...(typeof session.user === "string" ? { user: session.user } : {}), secure: session.secure, raw, ...parseMail(raw) });
             callback();
           });
         });
       },
     });
+    // Unhandled, a client's failed TLS handshake would throw out of the test process.
+    this.server.on("error", (err: Error) => this.errors.push(err));
     return new Promise((resolve, reject) => {
       this.server.once("error", reject);
       this.server.listen(this.port, "127.0.0.1", () => {

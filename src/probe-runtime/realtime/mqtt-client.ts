@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
-import { MqttClient, type IClientOptions, type IConnackPacket, type ISubscriptionGrant } from "mqtt";
+import type { IClientOptions, IConnackPacket, ISubscriptionGrant, MqttClient } from "mqtt";
+import { lazyPackage } from "../../core/index.ts";
 import { explainSocketError } from "../gateway-session.ts";
 import { ProbeFailure } from "../types.ts";
 import { BrokerRefused, ClientBase } from "./client-base.ts";
@@ -10,6 +11,8 @@ import type { MqttSettings } from "./mqtt-settings.ts";
 import { openMqttStream } from "./mqtt-wire.ts";
 import { describeTarget, phaseName } from "./transport.ts";
 import type { ConnectOptions, ConnectTarget, PhaseRunner, Position, ResumableClient, Resumed } from "./types.ts";
+
+const mqttJs = lazyPackage<typeof import("mqtt")>("mqtt");
 
 /** The user name a `{ token }` auth is sent with: MQTT has no token field, so the token goes as the password. */
 export const TOKEN_USERNAME = "pulseboard";
@@ -178,7 +181,7 @@ export class MqttProbeClient extends ClientBase implements ResumableClient {
       // mqtt.js's debug log (DEBUG=mqttjs*) would print CONNECT with its password.
       log: () => {},
     };
-    const session: Session = { stream, mqtt: new MqttClient(() => stream, options) };
+    const session: Session = { stream, mqtt: new (mqttJs().MqttClient)(() => stream, options) };
     const { mqtt } = session;
     const current = (): boolean => this.session === session;
     mqtt.on("connect", (connack) => {

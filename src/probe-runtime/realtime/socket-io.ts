@@ -2,7 +2,7 @@ import http from "node:http";
 import https from "node:https";
 import type net from "node:net";
 import type { Duplex } from "node:stream";
-import { Manager, type Socket } from "socket.io-client";
+import type { Manager, Socket } from "socket.io-client";
 import { z } from "zod";
 import { checkEgressUrl, egressLookup } from "../../core/index.ts";
 import { explainSocketError } from "../gateway-session.ts";
@@ -10,6 +10,9 @@ import { ProbeFailure } from "../types.ts";
 import { ClientBase } from "./client-base.ts";
 import { describeTarget, phaseName, tlsOptions, upgradeHeaders } from "./transport.ts";
 import { defineAdapter, type ConnectOptions, type ConnectTarget, type PhaseRunner, type Position, type ResumableClient, type Resumed } from "./types.ts";
+import { lazyPackage } from "../../core/index.ts";
+
+const socketIoClient = lazyPackage<typeof import("socket.io-client")>("socket.io-client");
 
 /** Names socket.io-client keeps for itself: emitting one throws, listening to one hears the library, not the app. */
 const RESERVED_EVENTS = ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"];
@@ -124,7 +127,7 @@ class SocketIoClient extends ClientBase implements ResumableClient {
     const tls = secure ? tlsOptions(settings) : {};
     this.agent = timedAgent(secure, tls, (socket) => this.watch(socket, secure));
     const headers = upgradeHeaders(settings);
-    this.manager = new Manager(`${url.protocol}//${url.host}${url.search}`, {
+    this.manager = new (socketIoClient().Manager)(`${url.protocol}//${url.host}${url.search}`, {
       path: this.settings.path,
       transports: this.settings.transports,
       autoConnect: false,

@@ -32,6 +32,8 @@ export const appendUpdateInput = z.strictObject({
   detail: detailSchema,
   /** On the on-call timeline only (admin API, on-call channels), never on a public surface. @defaultValue false */
   internal: z.boolean().default(false),
+  /** False: on the page, but not posted to status-page subscribers (on-call channels still get it). @defaultValue true */
+  notify: z.boolean().default(true),
   /** Components whose status in this incident changes (others stay as they are). */
   components: z.record(z.string(), componentStatusSchema).default({}),
   impact: z.enum(INCIDENT_IMPACTS).optional(),
@@ -109,8 +111,12 @@ function applyUpdate(ctx: StatusContext, current: Incident, input: z.output<type
         author: input.author,
         ...(input.internal ? { internal: true } : {}),
         ...(input.detail !== undefined ? { detail: input.detail } : {}),
+        ...(current.draft ? { draft: true } : {}),
+        ...(input.notify ? {} : { notify: false }),
       },
     ],
+    // A draft that resolves never publishes itself: customers are not told of a problem that is over.
+    ...(current.draft && status === "resolved" ? { publish_at: null } : {}),
     revision: current.revision + 1,
   };
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { COMPONENT_STATUSES, type ComponentConfig } from "../../config/index.ts";
+import { COMPONENT_STATUSES, type ComponentConfig, type PublishMode } from "../../config/index.ts";
 import { ValidationError } from "../../core/index.ts";
 import { formatIssues } from "../../config/index.ts";
 import type { StatusStore } from "../store.ts";
@@ -11,6 +11,12 @@ export interface StatusContext {
   components: ComponentConfig[];
   /** The clock; tests replace it. @defaultValue () => new Date() */
   now?: () => Date;
+  /**
+   * `incidents.publish`: with `review`, what customers see of a component
+   * follows public incidents only, never a probe's verdict alone (see
+   * effectiveStatus). @defaultValue "auto"
+   */
+  publish?: PublishMode;
 }
 
 export const authorSchema = z.strictObject({

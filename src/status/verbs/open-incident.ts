@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { newId, stableId } from "../../core/index.ts";
+import { ValidationError, newId, stableId } from "../../core/index.ts";
 import { INCIDENT_IMPACTS, impactOf, worstStatus, type AffectedComponent, type Incident } from "../model.ts";
 import { refreshEffective } from "./refresh-effective.ts";
 import {
@@ -15,7 +15,8 @@ import {
 
 export const openIncidentInput = z.strictObject({
   name: z.string().trim().min(1).max(200),
-  status: z.enum(["investigating", "identified", "monitoring"]).default("investigating"),
+  /** `resolved` records one that is over already (a retroactive report). */
+  status: z.enum(["investigating", "identified", "monitoring", "resolved"]).default("investigating"),
   /** @defaultValue derived from the worst affected component status */
   impact: z.enum(INCIDENT_IMPACTS).optional(),
   body: z.string().trim().min(1).max(20_000),
@@ -23,6 +24,15 @@ export const openIncidentInput = z.strictObject({
   /** Affected components and the status each has in this incident. */
   components: z.record(z.string(), componentStatusSchema).default({}),
   automatic: z.boolean().default(false),
+  /**
+   * Opens an automatic incident as a draft (`incidents.publish: review`):
+   * on-call hears of it, customers see nothing until it is published
+   * (publishIncident), by a person or by itself at `publish_at`.
+   * @defaultValue public at once
+   */
+  draft: z.strictObject({ publish_at: z.iso.datetime({ offset: true, error: "expected an ISO 8601 time like 2026-12-01T02:10:00Z" }) }).optional(),
+  /** False: on the page, but not posted to status-page subscribers. @defaultValue true */
+  notify: z.boolean().default(true),
   author: authorSchema,
   /** Idempotency key: opening twice with the same key opens one incident. */
   key: z.string().min(1).max(300).optional(),
@@ -39,6 +49,7 @@ export async function openIncident(
 ): Promise<{ incident: Incident; created: boolean }> {
   const input = parseInput(openIncidentInput, rawInput);
   checkComponentIds(ctx, Object.keys(input.components));
+  if (input.draft && !input.automatic) throw new ValidationError(["draft: only automatic incidents open as drafts; a person's incident is public when it is written"]);
   // The same key always names the same incident, so a retried open finds it.
   const id = input.key ? stableId(`incident:${input.key}`) : newId();
   if (input.key) {
@@ -63,7 +74,7 @@ export async function openIncident(
     updated_at: at,
     started_at: at,
     monitoring_at: input.status === "monitoring" ? at : null,
-    resolved_at: null,
+    resolved_at: input.status === "resolved" ? at : null,
     components: input.components,
     updates: [
       {
@@ -75,10 +86,13 @@ export async function openIncident(
         affected_components: affected,
         author: input.author,
         ...(input.detail !== undefined ? { detail: input.detail } : {}),
+        ...(input.draft ? { draft: true } : {}),
+        ...(input.notify ? {} : { notify: false }),
       },
     ],
     postmortem: null,
     revision: 1,
+    ...(input.draft ? { draft: true, publish_at: new Date(input.draft.publish_at).toISOString() } : {}),
   };
   const written = await ctx.store.writeIncident(incident, {
     key: input.key,

@@ -7,6 +7,8 @@ export const resolveIncidentInput = z.strictObject({
   id: z.string().min(1).max(64),
   body: z.string().trim().min(1).max(20_000).default("This incident has been resolved."),
   detail: detailSchema,
+  /** False: the resolution is not posted to status-page subscribers. @defaultValue true */
+  notify: z.boolean().default(true),
   author: authorSchema,
   key: z.string().min(1).max(300).optional(),
 });

@@ -1,4 +1,5 @@
-import type { ComponentStatus, Indicator, IncidentImpact, IncidentStatus, MaintenanceStatus } from "../status/index.ts";
+import type { ComponentStatus, IncidentImpact, IncidentStatus, MaintenanceStatus } from "./model.ts";
+import type { Indicator } from "./summary.ts";
 
 /**
  * Atlassian Statuspage's public API (v2) documents: field names, nesting,

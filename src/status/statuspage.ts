@@ -1,14 +1,7 @@
 import type { Config } from "../config/index.ts";
 import { stableId } from "../core/index.ts";
-import {
-  worstStatus,
-  type ComponentStatus,
-  type ComponentView,
-  type Incident,
-  type Maintenance,
-  type MaintenanceStatus,
-  type StatusSummary,
-} from "../status/index.ts";
+import { worstStatus, type ComponentStatus, type Incident, type Maintenance, type MaintenanceStatus } from "./model.ts";
+import type { ComponentView, StatusSummary } from "./summary.ts";
 import type { SpAffectedComponent, SpComponent, SpIncident, SpIncidentUpdate, SpMaintenance, SpPage, SpStatus, SpSummary } from "./statuspage-types.ts";
 
 export type * from "./statuspage-types.ts";
@@ -161,7 +154,7 @@ export class StatuspageMapper {
 
   private update<S extends string>(
     incidentId: string,
-    update: { id: string; status: S; body: string; created_at: string },
+    update: { id: string; status: S; body: string; created_at: string; notify?: boolean },
     displayAt: string,
     affected: SpAffectedComponent[],
   ): SpIncidentUpdate<S> {
@@ -174,7 +167,7 @@ export class StatuspageMapper {
       updated_at: update.created_at,
       display_at: displayAt,
       affected_components: affected.length > 0 ? affected : null,
-      deliver_notifications: true,
+      deliver_notifications: update.notify !== false,
       custom_tweet: null,
       tweet_id: null,
     };

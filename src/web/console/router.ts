@@ -1,0 +1,62 @@
+import express, { Router, type NextFunction, type Request, type Response } from "express";
+import type { Config } from "../../config/index.ts";
+import { describeError, type Logger } from "../../core/index.ts";
+import type { StatusContext } from "../../status/index.ts";
+import type { AdminAuth } from "../auth.ts";
+import { messagePage, signedIn } from "./guard.ts";
+import { incidentRoutes } from "./incident-routes.ts";
+import { loginRoutes } from "./login-routes.ts";
+import { ConsoleRenderer } from "./render.ts";
+import { ConsoleSessions } from "./sessions.ts";
+
+/** The largest form the console reads from a signed-in session: big enough that an oversized field is named, not just refused. */
+export const CONSOLE_BODY_LIMIT = "2mb";
+
+export interface ConsoleOptions {
+  /** The running config (it changes when pulseboard.yaml is reloaded). */
+  config: () => Config;
+  status: StatusContext;
+  /** The admin API's tokens, scope checks, failed-login limit and audit log. */
+  auth: AdminAuth;
+  /** @defaultValue sessions in the status store's Redis, with admin.session_idle */
+  sessions?: ConsoleSessions;
+  log: Logger;
+}
+
+/**
+ * The operator console under /admin (beside the admin API at /admin/api):
+ * server-rendered pages that work without JavaScript, signed in with an
+ * admin token into a server-side session. Every write goes through the
+ * admin API's scope check and audit log and calls the same verbs.
+ */
+export function consoleRouter(options: ConsoleOptions): { router: Router; sessions: ConsoleSessions } {
+  const config = options.config;
+  const log = options.log.child({ module: "web.console" });
+  const sessions =
+    options.sessions ??
+    new ConsoleSessions({ redis: options.status.store.redis, prefix: config().redis.prefix, tokens: options.auth.tokens, idleMs: config().admin.sessionIdleMs, trustProxy: config().web.trustProxy });
+  const render = new ConsoleRenderer(config);
+  const router = Router();
+
+  router.use((req, res, next) => {
+    // The admin API lives under the same prefix and answers in JSON, whatever the console would say.
+    if (/^\/api(\/|$)/.test(req.path)) return next("router");
+    res.set("cache-control", "no-store");
+    next();
+  });
+  router.get("/", (_req, res) => res.redirect(303, "/admin/incidents"));
+  router.use(loginRoutes({ auth: options.auth, sessions, render, trustProxy: () => config().web.trustProxy, log }));
+  router.use(signedIn(sessions));
+  router.use(express.urlencoded({ extended: false, limit: CONSOLE_BODY_LIMIT, parameterLimit: 200 }));
+  router.use(incidentRoutes({ config, status: options.status, auth: options.auth, render }));
+  router.use((_req, res) => messagePage(render, res, 404, "Not found", ["The console has no such page."]));
+  router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const type = (err as { type?: string }).type;
+    if (type === "entity.too.large") return messagePage(render, res, 413, "Form too large", [`The form is larger than ${CONSOLE_BODY_LIMIT.replace("mb", " MiB")}, so nothing was read or saved. Shorten the text (a Message holds at most 20,000 characters) and send it again.`]);
+    if (type === "parameters.too.many") return messagePage(render, res, 413, "Form refused", ["The form has too many fields, so nothing was read or saved."]);
+    if (type === "entity.parse.failed" || type === "encoding.unsupported" || type === "charset.unsupported") return messagePage(render, res, 400, "Form refused", ["The form could not be read, so nothing was saved."]);
+    log.error({ err: describeError(err), method: req.method, path: req.path }, "console request failed");
+    messagePage(render, res, 500, "Something went wrong", ["The console could not answer; nothing is known to have changed. Try again shortly."]);
+  });
+  return { router, sessions };
+}
