@@ -64,7 +64,7 @@ const steps = [
   [process.execPath, [path.join(root, "scripts/system-deps.mjs"), "redis-server", "--unless-urls"]],
   [packageManager[0], [...packageManager[1], "run", "build", "--silent"]],
   // The supervisor relays little: V8's lite mode (no optimizing compiler) saves it some 8 MiB.
-  [process.execPath, ["--lite-mode", path.join(root, "dist/src/main.js"), "start", ...process.argv.slice(2)]],
+  [process.execPath, ["--lite-mode", "--no-expose-wasm", path.join(root, "dist/src/main.js"), "start", ...process.argv.slice(2)]],
 ];
 for (const [index, [command, args]] of steps.entries()) {
   if (stopReason) exitLike({ code: 1, signal: STOP_SIGNALS.includes(stopReason) ? stopReason : null });

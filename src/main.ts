@@ -152,10 +152,19 @@ function describeConfig(config: Config): string {
     `  notification channels: ${config.notifications.channels.map((c) => `${c.id} (${c.kind})`).join(", ") || "none"}`,
     `  playbooks: ${config.playbooks.map((p) => `${p.id} (${p.mode})`).join(", ") || "none"}`,
     `  incidents: publish ${config.incidents.publish} (${config.incidents.publish === "review" ? `automatic incidents open as drafts for a person; an unreviewed one publishes itself after ${formatDuration(config.incidents.reviewTimeout)}` : "automatic incidents are public as they open"})`,
+    `  console sign-in: ${describeOidc(config)}`,
     `  gateway: ${config.gateway.nodes} nodes on port ${config.gateway.port}`,
     `  fleet driver: ${config.fleet.driver}`,
   ];
   return `${lines.join("\n")}\n`;
+}
+
+/** admin.oidc as `config check` shows it: never the client's secret. */
+function describeOidc(config: Config): string {
+  const oidc = config.admin.oidc;
+  if (!oidc) return "tokens";
+  const groups = Object.entries(oidc.scopes).map(([group, scopes]) => `${group} → ${scopes.join(", ")}`).join("; ");
+  return `tokens, and OpenID Connect with ${oidc.name} (issuer ${oidc.issuer}, client ${oidc.clientId}, callback ${oidc.redirectUrl}; groups from the "${oidc.claim}" claim: ${groups})`;
 }
 
 function version(): string {

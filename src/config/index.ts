@@ -15,6 +15,7 @@ export {
 } from "./schema.ts";
 export { ConfigWatcher } from "./watch.ts";
 export { PUBLISH_MODES, type PublishMode } from "./incidents.ts";
+export { CONSOLE_SCOPES, OIDC_CALLBACK_PATH, type ConsoleScope, type OidcConfig } from "./oidc.ts";
 export { DEFAULT_WORDING, INCIDENT_PHASES, EFFECT_STATUSES, type IncidentPhase, type EffectStatus, type Wording } from "./wording.ts";
 export {
   PLAYBOOK_ACTIONS,
@@ -30,3 +31,4 @@ export {
   type StepReference,
 } from "./playbooks.ts";
 export { checkPlaybook } from "./playbook-check.ts";
+export { tlsSetting } from "./tls.ts";

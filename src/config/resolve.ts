@@ -11,6 +11,7 @@ import { didYouMean, noSuchId } from "./closest.ts";
 import { servedPageUrl } from "./page-url.ts";
 import type { Wording } from "./wording.ts";
 import type { PublishMode } from "./incidents.ts";
+import { resolveOidc, type OidcConfig } from "./oidc.ts";
 
 /** The kinds of something that exist (probes, notification channels), so config naming them can be checked. */
 export interface KindSchemas {
@@ -114,8 +115,8 @@ export interface Config {
   redis: { url?: string; prefix: string };
   /** The gateway's cache Redis; no url means `start` embeds one. */
   cache: { url?: string };
-  /** `sessionIdleMs`: how long a console session lives without a request. */
-  admin: { token?: string; failedLogins: { max: number; perMs: number }; sessionIdleMs: number };
+  /** `sessionIdleMs`: how long a console session lives without a request; `oidc`: sign-in with an identity provider, when configured. */
+  admin: { token?: string; failedLogins: { max: number; perMs: number }; sessionIdleMs: number; oidc?: OidcConfig };
   egress: { allowLinkLocal: boolean };
   log: { level: string };
   locations: Required<LocationConfig>[];
@@ -215,7 +216,12 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
     redis: file.redis,
     cache: file.cache,
     egress: { allowLinkLocal: file.egress.allow_link_local },
-    admin: { token: file.admin.token, failedLogins: { max: file.admin.failed_logins.max, perMs: file.admin.failed_logins.per }, sessionIdleMs: file.admin.session_idle },
+    admin: {
+      token: file.admin.token,
+      failedLogins: { max: file.admin.failed_logins.max, perMs: file.admin.failed_logins.per },
+      sessionIdleMs: file.admin.session_idle,
+      oidc: resolveOidc(file.admin.oidc, { pageUrl: file.page.url ?? servedPageUrl(file.web), cwd: ctx.cwd, problems }),
+    },
     log: file.log,
     locations: file.locations.map((l) => ({ id: l.id, name: l.name ?? l.id, remote: l.remote, silent_after: l.silent_after })),
     components: file.components,

@@ -3,6 +3,7 @@ import { durationSchema } from "./duration.ts";
 import { shown } from "./issues.ts";
 import { parseSize } from "./size.ts";
 import { incidentsSchema } from "./incidents.ts";
+import { oidcSchema } from "./oidc.ts";
 import { playbookEntrySchema } from "./playbooks.ts";
 import { wordingSchema } from "./wording.ts";
 
@@ -316,6 +317,8 @@ export const fileSchema = z.strictObject({
       session_idle: durationSchema("30m")
         .refine((ms) => ms >= 60_000 && ms <= 7 * 86_400_000, { error: "must be from 1m to 7d (an idle console session is signed out after it)" })
         .default(30 * 60_000),
+      /** Sign in to the console with the team's identity provider (src/config/oidc.ts). @defaultValue tokens only */
+      oidc: oidcSchema.optional(),
     })
     .prefault({}),
   /**

@@ -5,7 +5,7 @@ import { runShell, OUTPUT_LIMIT, type ShellResult } from "./command-run.ts";
 import { FleetConfigError, FleetError, FleetNodeNotFound, FleetPermissionError, FleetUpstreamError, FleetValidationError } from "./errors.ts";
 import { parseJson } from "./http-json.ts";
 import { checkReplicaLimits, checkReplicas, durationSetting, NOTHING_CHANGED, plural, replicaLimits, took } from "./settings.ts";
-import { defineFleetDriver, type ActionOutcome, type CacheMode, type DriverCall, type FleetDriver, type FleetNode, type FleetStats, type RestartTarget } from "./types.ts";
+import { defineFleetDriver, FLEET_ACTIONS, type ActionOutcome, type CacheMode, type DriverCall, type FleetAction, type FleetDriver, type FleetNode, type FleetStats, type RestartTarget } from "./types.ts";
 
 const shellCommand = z.string({ error: 'expected a shell command, like "systemctl restart chat@$PULSEBOARD_NODE"' }).trim().min(1, { error: "give the command to run" });
 
@@ -97,6 +97,11 @@ class CommandFleet implements FleetDriver {
   ) {
     const commands = [settings.restart, settings.scale, settings.cache_mode, settings.nodes, settings.stats].flatMap((c) => (c ? words(c.run) : []));
     this.secrets = [...secretsIn(settings), ...secretsIn(commands)];
+  }
+
+  /** Only the actions with a command (fleet.restart, fleet.scale, fleet.cache_mode). */
+  get actions(): readonly FleetAction[] {
+    return FLEET_ACTIONS.filter((action) => this.settings[action] !== undefined);
   }
 
   async nodes(call: DriverCall): Promise<FleetNode[]> {

@@ -8,6 +8,8 @@ export interface AdminNode {
   port: number;
   state: string;
   connections: number | null;
+  /** `closed` while the node is full and routed around; null before the fleet has heard its load. */
+  intake?: "open" | "closed" | null;
   restarts: number;
   started_at?: string;
 }
@@ -100,6 +102,8 @@ export function toFleetNode(node: AdminNodeStats | AdminNode): FleetNode {
     connections: stats?.connections ?? node.connections ?? undefined,
     safeguardStuck: stats ? stats.safeguard.stuck : undefined,
     ...(node.started_at ? { startedAt: node.started_at } : {}),
+    ...(node.intake ? { intake: node.intake } : {}),
+    restarts: node.restarts,
   };
 }
 

@@ -3,7 +3,7 @@ import { firstIssue, nodesAnswer, statsAnswer, toNode } from "./answers.ts";
 import { FleetConfigError, FleetNodeNotFound, FleetUpstreamError } from "./errors.ts";
 import { answerError, requestJson, safeUrl } from "./http-json.ts";
 import { checkReplicaLimits, checkReplicas, durationSetting, httpUrl, NOTHING_CHANGED, plural, replicaLimits } from "./settings.ts";
-import { defineFleetDriver, type ActionOutcome, type CacheMode, type DriverCall, type FleetDriver, type FleetNode, type FleetStats, type RestartTarget } from "./types.ts";
+import { defineFleetDriver, FLEET_ACTIONS, type ActionOutcome, type CacheMode, type DriverCall, type FleetAction, type FleetDriver, type FleetNode, type FleetStats, type RestartTarget } from "./types.ts";
 
 const actionEndpoint = z.strictObject({
   url: httpUrl,
@@ -54,6 +54,11 @@ class HttpFleet implements FleetDriver {
   readonly kind = "http";
 
   constructor(private readonly settings: HttpSettings) {}
+
+  /** Only the actions with an endpoint (fleet.restart, fleet.scale, fleet.cache_mode). */
+  get actions(): readonly FleetAction[] {
+    return FLEET_ACTIONS.filter((action) => this.settings[action] !== undefined);
+  }
 
   async nodes(call: DriverCall): Promise<FleetNode[]> {
     if (!this.settings.nodes) {

@@ -2,6 +2,7 @@ export type {
   ActionOutcome,
   CacheMode,
   DriverCall,
+  FleetAction,
   FleetDriver,
   FleetDriverContext,
   FleetDriverKind,
@@ -10,7 +11,7 @@ export type {
   GatewayAdminTarget,
   RestartTarget,
 } from "./types.ts";
-export { defineFleetDriver } from "./types.ts";
+export { defineFleetDriver, FLEET_ACTIONS } from "./types.ts";
 export { FleetConfigError, FleetError, FleetNodeNotFound, FleetPermissionError, FleetUpstreamError, FleetValidationError } from "./errors.ts";
 export { createFleetDriver, FLEET_DRIVER_KINDS, fleetDrivers, fleetKinds, isFleetDriverName, type FleetDriverName } from "./registry.ts";
 export { GatewayAdminClient, type AdminNode, type AdminNodeStats, type AdminStats } from "./gateway-admin.ts";

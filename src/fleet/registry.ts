@@ -78,6 +78,7 @@ function logged(driver: FleetDriver, log: Logger): FleetDriver {
   };
   return {
     kind: driver.kind,
+    ...(driver.actions ? { actions: driver.actions } : {}),
     nodes: (call) => driver.nodes(call),
     stats: (call) => driver.stats(call),
     restart: (target, call) => act("restart", { target }, call, () => driver.restart(target, call)),

@@ -22,6 +22,10 @@ export interface FleetNode {
   address?: string;
   /** When this incarnation of the node started (ISO 8601): a restart changes it. */
   startedAt?: string;
+  /** `closed` while the node is full and new clients of the shared port go to nodes with room, when the driver knows it. */
+  intake?: "open" | "closed";
+  /** How many times the fleet has restarted this node, when the driver counts them. */
+  restarts?: number;
 }
 
 /** The fleet as a whole, for triggers on gateway stats (connections against the limit, …). */
@@ -35,6 +39,10 @@ export interface FleetStats {
 
 /** What to restart: one node, the nodes that are failing, or every node one by one. */
 export type RestartTarget = { node: string } | { failing: true } | { rolling: true };
+
+/** The changes a driver can make to the fleet (its restart, scale and setCacheMode calls). */
+export const FLEET_ACTIONS = ["restart", "scale", "cache_mode"] as const;
+export type FleetAction = (typeof FLEET_ACTIONS)[number];
 
 /** Every call carries its deadline and whether to only validate (dry run: change nothing). */
 export interface DriverCall {
@@ -56,6 +64,12 @@ export interface ActionOutcome {
  */
 export interface FleetDriver {
   readonly kind: string;
+  /**
+   * The actions this driver is set up for, so a person is offered only
+   * those (the http and command drivers do only the actions they have an
+   * endpoint or a command for). @defaultValue every action
+   */
+  readonly actions?: readonly FleetAction[];
   nodes(call: DriverCall): Promise<FleetNode[]>;
   /**
    * Restarts one node (an unknown id is a FleetNodeNotFound), the failing

@@ -5,5 +5,5 @@ export { PAGERDUTY_EVENTS_URL } from "./pagerduty.ts";
 export { sendSmtp, type SmtpSettings, type SmtpMessage } from "./email.ts";
 export { postJson, hostOf, urlSecrets, type JsonPost } from "./http.ts";
 export { escapeHtml } from "./email-body.ts";
-export { statusLabel, componentStatusLabel, formatTime, oneLine } from "./render.ts";
+export { statusLabel, componentStatusLabel, eventLabel, formatTime, oneLine } from "./render.ts";
 export { RetryableDeliveryError } from "./retryable.ts";

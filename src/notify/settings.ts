@@ -1,7 +1,8 @@
-import { readFileSync } from "node:fs";
 import { rootCertificates, type ConnectionOptions } from "node:tls";
 import { z } from "zod";
-import { parseDuration, shown } from "../config/index.ts";
+import { parseDuration, shown, tlsSetting } from "../config/index.ts";
+
+export { tlsSetting };
 
 /**
  * Building blocks for channel kinds' settings, so every kind spells URLs and
@@ -32,28 +33,6 @@ export function timeoutSetting(defaultMs: number) {
       return ms;
     });
 }
-
-/** A CA certificate: PEM text, or the path of a PEM file (read once, at config load). */
-const caSetting = z.string().min(1).transform((value, ctx) => {
-  if (value.includes("-----BEGIN")) return value;
-  try {
-    return readFileSync(value, "utf8");
-  } catch (err) {
-    ctx.addIssue({ code: "custom", message: `cannot read the CA file ${JSON.stringify(value)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
-    return z.NEVER;
-  }
-});
-
-/**
- * Which server certificates a channel trusts, for a server with a private
- * CA or a self-signed certificate (the same shape as a probe's `tls:`).
- */
-export const tlsSetting = z.strictObject({
-  /** Trust this CA (PEM text or file) besides the system's. */
-  ca: caSetting.optional(),
-  /** Accept any certificate: for a test server only, never production. @defaultValue false */
-  insecure: z.boolean().default(false),
-});
 
 /** Node's TLS options for a channel's `tls:`: the system's CAs plus its own (giving `ca` alone would drop the system's). */
 export function tlsOptions(settings: z.output<typeof tlsSetting>): ConnectionOptions {

@@ -4,6 +4,7 @@ import type { Config } from "../config/index.ts";
 import { describeError, newId, type Logger } from "../core/index.ts";
 import { RetryableDeliveryError, type DeliveryOutcome, type Notifier } from "../notify/index.ts";
 import type { StatusContext } from "../status/index.ts";
+import { recordLastDelivery } from "./last-delivery.ts";
 import { backoffDelay } from "./notify-routing.ts";
 import { bullPrefix, QUEUE, WORKER_LOCK, type NotifyJob } from "./queues.ts";
 import { RoleMetrics } from "./role-metrics.ts";
@@ -88,6 +89,9 @@ export function startNotifyWorker(options: NotifyWorkerOptions): { close(): Prom
     if (outcome.ok) {
       attempts.inc({ channel: channelId, outcome: "delivered" });
       await markDelivered(event.incident.id, channelId, seq);
+      await recordLastDelivery(connection, keys.prefix, channelId, event, job.data.replay === true).catch((err: unknown) =>
+        log.warn({ err: describeError(err), channel: channelId }, "cannot note the channel's last delivery (the post itself is delivered)"),
+      );
       log.info({ channel: channelId, incident: event.incident.id, type: event.type, attempt: job.attemptsMade + 1 }, "post delivered");
       return { outcome: "delivered" };
     }

@@ -1,8 +1,25 @@
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { checkPlaybook, type Config, type PlaybookConfig } from "../config/index.ts";
-import { NotFoundError, ValidationError, type Logger } from "../core/index.ts";
-import { ApprovalSigner, PlaybookStore, RunConflict, describeTrigger, playbookSteps, redactPlaybook, redactRun, type HeldRun, type PlaybookRun, type PlaybookState } from "../playbooks/index.ts";
+import { ConflictError, NotFoundError, ValidationError, type Logger } from "../core/index.ts";
+import {
+  ApprovalSigner,
+  PlaybookStore,
+  RunConflict,
+  appendDecisionEntry,
+  describeTrigger,
+  isTerminal,
+  newRun,
+  playbookSteps,
+  redactPlaybook,
+  redactRun,
+  type DecisionVia,
+  type HeldRun,
+  type PlaybookRun,
+  type PlaybookState,
+} from "../playbooks/index.ts";
+import { isUnresolved, type StatusContext } from "../status/index.ts";
+import { readHolding, type GuardNow } from "./playbook-holding.ts";
 import { bullPrefix, QUEUE, type PlaybookJob } from "./queues.ts";
 
 /** Options of run jobs: a run that fails for a reason outside its steps (Redis gone) is tried again from the step it reached. */
@@ -25,14 +42,16 @@ export interface PlaybookView {
   trigger: string;
   steps: string[];
   state: PlaybookState;
+  /** The guards that would hold a run back if its trigger fired now (empty: it would start). */
+  holding: GuardNow[];
   last_run: PlaybookRun | null;
   config: PlaybookConfig;
 }
 
-/** Who decided on a run, and how. */
+/** Who decided on a run (or asked for one), and how. */
 export interface Decision {
   by: string;
-  via: "api" | "link";
+  via: DecisionVia;
 }
 
 /**
@@ -46,8 +65,13 @@ export class PlaybookControl {
   private readonly queue: Queue<PlaybookJob>;
   private signer?: Promise<ApprovalSigner>;
 
-  constructor(private readonly options: { config: () => Config; connection: Redis; log: Logger; store?: PlaybookStore }) {
+  /** Where a rejection is credited on the incident's timeline. */
+  private readonly status: StatusContext;
+
+  /** `status`: the incidents, where a rejection is credited (the role's own context, so review mode is followed). */
+  constructor(private readonly options: { config: () => Config; connection: Redis; status: StatusContext; log: Logger; store?: PlaybookStore }) {
     this.store = options.store ?? new PlaybookStore(options.connection, options.config().redis.prefix);
+    this.status = options.status;
     this.queue = new Queue<PlaybookJob>(QUEUE.playbooks, { connection: options.connection, prefix: bullPrefix(options.config().redis.prefix) });
   }
 
@@ -101,6 +125,27 @@ export class PlaybookControl {
     return this.playbook(id);
   }
 
+  /**
+   * Starts a dry run of a playbook now, for `by`: its steps as written, each
+   * calling the fleet driver with `dryRun` and recording what it would have
+   * done, nothing written to incidents, nobody paged. It claims no guard (a
+   * real run is never held back by it) and works on a playbook switched
+   * off too (to try it before switching it on). One at a time per playbook:
+   * ConflictError while one is under way.
+   */
+  async dryRun(id: string, decision: Decision): Promise<PlaybookRun> {
+    const playbook = this.configOf(id);
+    const under = (await this.store.recentRuns({ playbook: id, limit: 20 })).find((r) => r.requested && !isTerminal(r.state));
+    if (under) throw new ConflictError(`a dry run of ${id} is under way already (run ${under.id}, ${under.state.replace(/_/g, " ")}); wait for it to end`);
+    const now = Date.now();
+    const at = new Date(now).toISOString();
+    const proposed = newRun({ ...playbook, mode: "dry-run" }, "recovery", { description: `A dry run asked for by ${decision.by}`, observed: { requested_by: decision.by }, at }, { now });
+    const run = await this.store.startRequested({ ...proposed, inputs: playbook, requested: { by: decision.by, via: decision.via, at } }, now);
+    await this.queue.add("run", { run: run.id }, { ...RUN_JOB, jobId: `run.${run.id}` });
+    this.options.log.info({ run: run.id, playbook: id, by: decision.by, via: decision.via }, "playbook dry run asked for");
+    return redactRun(run);
+  }
+
   /** Approves a run that waits for approval, and queues it. */
   async approve(id: string, decision: Decision): Promise<PlaybookRun> {
     const now = Date.now();
@@ -124,7 +169,9 @@ export class PlaybookControl {
   async reject(id: string, decision: Decision): Promise<PlaybookRun> {
     const run = await this.decide(id, "rejected", { by: decision.by, via: decision.via });
     if (!run) throw new ValidationError([`run ${id}: it is ${(await this.stored(id)).state}, not awaiting approval`]);
-    this.options.log.info({ run: id, playbook: run.playbook, by: decision.by }, "playbook run rejected");
+    this.options.log.info({ run: id, playbook: run.playbook, by: decision.by, via: decision.via }, "playbook run rejected");
+    const incident = run.incident ?? (await this.openAutomaticIncident());
+    if (incident) await appendDecisionEntry(this.status, run, incident, this.options.log);
     return redactRun(run);
   }
 
@@ -161,7 +208,14 @@ export class PlaybookControl {
     await this.queue.close();
   }
 
-  private async decide(id: string, state: "rejected" | "expired", decision: { by?: string; via: "api" | "link" | "timeout" }): Promise<PlaybookRun | undefined> {
+  /** The open automatic incident, which a run without one of its own would have reported to. */
+  private async openAutomaticIncident(): Promise<string | undefined> {
+    const id = await this.status.store.automaticIncidentId();
+    const incident = id ? await this.status.store.incident(id) : undefined;
+    return incident && isUnresolved(incident) ? incident.id : undefined;
+  }
+
+  private async decide(id: string, state: "rejected" | "expired", decision: { by?: string; via: DecisionVia | "timeout" }): Promise<PlaybookRun | undefined> {
     for (let attempt = 1; ; attempt++) {
       const run = await this.store.run(id);
       if (!run) throw new NotFoundError(`playbook run ${id}`);
@@ -193,16 +247,17 @@ export class PlaybookControl {
     const nameOf = (kind: "component" | "probe", id: string) =>
       (kind === "component" ? config.components.find((c) => c.id === id)?.name : config.probes.find((p) => p.id === id)?.name) ?? id;
     const [state, last] = await Promise.all([this.store.state(playbook.id), this.store.recentRuns({ playbook: playbook.id, limit: 1 })]);
+    const flags = { enabled: overrides.get(playbook.id) ?? playbook.enabled, toggled: overrides.has(playbook.id) };
     return {
       id: playbook.id,
       name: playbook.name,
-      enabled: overrides.get(playbook.id) ?? playbook.enabled,
-      toggled: overrides.has(playbook.id),
+      ...flags,
       mode: playbook.mode,
       target: playbook.target,
       trigger: describeTrigger(playbook.trigger, nameOf),
       steps: playbook.steps.map((s) => s.action),
       state,
+      holding: await readHolding(this.store, playbook, state, flags),
       last_run: last[0] ? redactRun(last[0]) : null,
       config: redactPlaybook(playbook),
     };

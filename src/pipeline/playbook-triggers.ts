@@ -129,7 +129,10 @@ export class TriggerEvaluator {
     }
 
     if (state.clear_since !== undefined) await store.notClear(playbook.id);
-    const since = observation.since ?? now;
+    // One episode from the first evaluation that saw the trigger firing until it clears, whatever the
+    // component does meanwhile (major outage, then partial as a repair takes hold): a status change late in
+    // a repair is not a new condition, so the run that answered the episode is not "held back" by its cooldown.
+    const since = await store.firingSince(playbook.id, observation.since ?? now);
     if (now - since < playbook.trigger.forMs) return { outcome: "waiting" };
     if (state.tripped) {
       await this.noteHold({ playbook, kind: "recovery", guard: "tripped", reason: `its run ${state.tripped} failed: no new run until its trigger clears (or it is enabled again)`, observation, since, incident: hint.incident });

@@ -71,7 +71,7 @@ export function startPlaybookWorker(options: PlaybookWorkerOptions): PlaybookWor
   const tickMs = options.tickMs ?? 1_000;
   const lockTtlMs = options.lockTtlMs ?? 15_000;
   const store = new PlaybookStore(options.redis, config.redis.prefix);
-  const control = new PlaybookControl({ config: current, connection: options.redis, log: options.log, store });
+  const control = new PlaybookControl({ config: current, connection: options.redis, status, log: options.log, store });
   const queue = new Queue<PlaybookJob>(QUEUE.playbooks, { connection: options.connection, prefix });
   const poster = playbookPoster({ config: current, connection: options.redis });
   const probeControl = options.probes ? undefined : new ProbeControl({ config: current, url: options.url, connection: options.redis, store: status.store, log: options.log });

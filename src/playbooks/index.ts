@@ -11,6 +11,7 @@ export {
   type StepRecord,
   type RunTrigger,
   type RunApproval,
+  type DecisionVia,
 } from "./model.ts";
 export { PlaybookStore, RunConflict, type ClaimResult, type Guard, type PlaybookState } from "./store.ts";
 export { PlaybookKeys } from "./keys.ts";
@@ -18,5 +19,6 @@ export { HeldRuns, type HeldRun, type HoldGuard } from "./holds.ts";
 export { RunExecutor, type RunnerOptions, type ExecuteOutcome } from "./runner.ts";
 export { newRun, planOf, stepLabel } from "./runs.ts";
 export { ApprovalSigner, type ApprovalLink } from "./approval.ts";
+export { appendDecisionEntry } from "./timeline.ts";
 export { describeTrigger, statValue, crosses, quorumSince, type Observation } from "./triggers.ts";
 export { redactPlaybook, redactRun } from "./redact.ts";

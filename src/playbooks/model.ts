@@ -61,13 +61,16 @@ export interface RunTrigger {
   at: string;
 }
 
+/** Where a person decided on a run, or asked for one. */
+export type DecisionVia = "api" | "console" | "link";
+
 export interface RunApproval {
   requested_at: string;
   expires_at: string;
-  /** Who decided, and how: the admin API or an approve link. */
+  /** Who decided, and how: the admin API, the console or an approve link. */
   decision?: "approved" | "rejected" | "expired";
   by?: string;
-  via?: "api" | "link" | "timeout";
+  via?: DecisionVia | "timeout";
   decided_at?: string;
 }
 
@@ -90,6 +93,12 @@ export interface PlaybookRun {
   target: string;
   state: RunState;
   trigger: RunTrigger;
+  /**
+   * A run a person asked for (a dry run from the admin API or the console)
+   * rather than one its trigger fired: it claims no guard (never busy, no
+   * cooldown, not counted in max runs) and its end changes none.
+   */
+  requested?: { by: string; via: DecisionVia; at: string };
   /** The incident its timeline entries go to. */
   incident?: string;
   /** The run opened that incident itself (nothing else had), and resolves it when it succeeds. */

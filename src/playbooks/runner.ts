@@ -9,7 +9,7 @@ import type { PlaybookStore } from "./store.ts";
 import { sleep, took } from "./steps/common.ts";
 import { stepOf } from "./steps/registry.ts";
 import { NOT_STARTED, type ChannelPoster, type PlaybookStep, type ProbeRunner, type StepContext, type StepOutcome } from "./steps/types.ts";
-import { appendRunEntry, incidentFor, resolveRunIncident, type RunAnnouncement } from "./timeline.ts";
+import { appendDecisionEntry, appendRunEntry, incidentFor, resolveRunIncident, type RunAnnouncement } from "./timeline.ts";
 
 /** Steps that change nothing of the service: they never tell the public a fix is under way. */
 const ANNOUNCING_NOTHING = new Set(["verify", "wait", "notify"]);
@@ -146,6 +146,7 @@ class RunSession {
     const { incident, opened } = await incidentFor(this.options.status, this.run, this.options.incidentWaitMs ?? 5_000, this.signal, this.options.config());
     this.incident = incident;
     if (incident && this.run.incident !== incident.id) await this.save({ ...this.run, incident: incident.id, opened_incident: opened });
+    if (incident && this.run.mode !== "dry-run") await appendDecisionEntry(this.options.status, this.run, incident.id, this.log);
   }
 
   /**

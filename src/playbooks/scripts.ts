@@ -50,7 +50,8 @@ return "ok"
  * clears), a success with restore steps (restore pending). A restore that
  * deferred itself keeps the restore pending and starts the clear duration over.
  * A success of a once-per-episode playbook marks it mitigated until the trigger clears.
- * KEYS: run doc, state. ARGV: expected revision, JSON, run id, kind, final state, now ms, has restore (1/0), deferred (1/0), once per episode (1/0).
+ * A run a person asked for (kind `requested`: a dry run) changes none of it.
+ * KEYS: run doc, state. ARGV: expected revision, JSON, run id, kind (recovery, restore, requested), final state, now ms, has restore (1/0), deferred (1/0), once per episode (1/0).
  */
 export const FINISH_RUN_LUA = `
 local current = redis.call("GET", KEYS[1])
@@ -63,10 +64,12 @@ if ARGV[4] == "recovery" then
   if ARGV[5] == "failed" then redis.call("HSET", KEYS[2], "tripped", ARGV[3]) end
   if ARGV[5] == "succeeded" and ARGV[7] == "1" then redis.call("HSET", KEYS[2], "restore_pending", ARGV[3]) end
   if ARGV[5] == "succeeded" and ARGV[9] == "1" then redis.call("HSET", KEYS[2], "mitigated", ARGV[3]) end
-elseif ARGV[8] == "1" then
-  redis.call("HSET", KEYS[2], "clear_since", ARGV[6])
-elseif redis.call("HGET", KEYS[2], "restore_pending") then
-  redis.call("HDEL", KEYS[2], "restore_pending")
+elseif ARGV[4] == "restore" then
+  if ARGV[8] == "1" then
+    redis.call("HSET", KEYS[2], "clear_since", ARGV[6])
+  elseif redis.call("HGET", KEYS[2], "restore_pending") then
+    redis.call("HDEL", KEYS[2], "restore_pending")
+  end
 end
 return "ok"
 `;

@@ -26,7 +26,7 @@ export interface PlaybookState {
   mitigated?: string;
   /** A successful run whose restore steps have not run yet. */
   restore_pending?: string;
-  /** Since when a stat trigger's condition holds (ms). */
+  /** Since when the trigger's condition has held, as its evaluations saw it (ms). */
   firing_since?: number;
   /** Since when the trigger has been clear (ms). */
   clear_since?: number;
@@ -87,6 +87,24 @@ export class PlaybookStore {
     return { claimed: true, run };
   }
 
+  /**
+   * Records a run a person asked for (`run.requested`: a dry run) as queued,
+   * beside the others in the audit, without claiming any guard: it never
+   * makes the playbook busy and counts for no cooldown or max runs.
+   */
+  async startRequested(run: PlaybookRun, now = Date.now()): Promise<PlaybookRun> {
+    if (!run.requested) throw new Error(`run ${run.id} was not asked for by a person`);
+    await this.redis.multi().set(this.keys.run(run.id), JSON.stringify(run)).zadd(this.keys.runs, now, run.id).zadd(this.keys.runsOf(run.playbook), now, run.id).exec();
+    await this.trim(run.playbook);
+    return run;
+  }
+
+  /** When the playbook's recovery runs within the last `perMs` started (ms, oldest first): what its max-runs guard counts. */
+  async recentStarts(playbook: string, perMs: number, now = Date.now()): Promise<number[]> {
+    const scores = await this.redis.zrangebyscore(this.keys.recent(playbook), `(${now - perMs}`, "+inf", "WITHSCORES");
+    return scores.filter((_, i) => i % 2 === 1).map(Number);
+  }
+
   async run(id: string): Promise<PlaybookRun | undefined> {
     const json = await this.redis.get(this.keys.run(id));
     return json ? (JSON.parse(json) as PlaybookRun) : undefined;
@@ -122,7 +140,7 @@ export class PlaybookStore {
       String(run.revision),
       JSON.stringify(next),
       run.id,
-      run.kind,
+      run.requested ? "requested" : run.kind,
       state,
       String(at.getTime()),
       hasRestore ? "1" : "0",
@@ -168,7 +186,7 @@ export class PlaybookStore {
     };
   }
 
-  /** Notes that a stat trigger's condition holds, from `now` unless it already did; returns since when. */
+  /** Notes that a trigger's condition holds, from `now` unless it already did (the episode's start, until it clears); returns since when. */
   async firingSince(playbook: string, now: number): Promise<number> {
     await this.redis.hsetnx(this.keys.state(playbook), "firing_since", String(now));
     return Number((await this.redis.hget(this.keys.state(playbook), "firing_since")) ?? now);

@@ -87,6 +87,29 @@ export async function appendRunEntry(status: StatusContext, run: PlaybookRun, ke
   }
 }
 
+/** How a decision was made, in words (an approve link's holder is not known: the link is its own authorization). */
+const DECIDED_VIA: Record<string, (by: string) => string> = { api: (by) => `by ${by} through the admin API`, console: (by) => `by ${by} in the console`, link: () => "through an approve link" };
+
+/**
+ * Credits the person who approved or rejected a run on the on-call
+ * timeline of `incident` (the run's, or the open one it would report to),
+ * as that person, keyed by the run so it is written once. An approval is
+ * written when the run begins (the incident may open only then); a
+ * rejection when it is made. Logged, never fatal, like every run entry.
+ */
+export async function appendDecisionEntry(status: StatusContext, run: PlaybookRun, incident: string, log: Logger): Promise<void> {
+  const approval = run.approval;
+  if (!approval?.by || (approval.decision !== "approved" && approval.decision !== "rejected")) return;
+  const how = DECIDED_VIA[approval.via ?? ""]?.(approval.by) ?? `by ${approval.by}`;
+  const what = approval.decision === "approved" ? `it runs now: ${run.steps.map((s) => s.label).join(", then ")}` : "nothing was done";
+  const body = `Automatic recovery (${run.name}) ${approval.decision} ${how}; ${what}.`;
+  try {
+    await appendUpdate(status, { id: incident, key: `playbook:${run.id}:decision`, body, internal: true, author: { kind: "person", name: approval.by.slice(0, 100) } });
+  } catch (err) {
+    log.warn({ run: run.id, incident, err: describeError(err) }, "cannot credit the run's decision on the timeline");
+  }
+}
+
 /** Resolves the incident a run opened itself, once the run succeeded. */
 export async function resolveRunIncident(status: StatusContext, run: PlaybookRun, body: string, log: Logger, wording: WordingConfig): Promise<void> {
   if (!run.incident || !run.opened_incident) return;

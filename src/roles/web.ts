@@ -1,14 +1,15 @@
 import { createServer, type Server } from "node:http";
 import path from "node:path";
-import { UpstreamError, closeRedis, connectRedis } from "../core/index.ts";
+import { UpstreamError, closeRedis, connectRedis, describeError } from "../core/index.ts";
+import { createFleetDriver } from "../fleet/index.ts";
 import { ClusterMetrics, NotificationControl, PlaybookControl, ProbeControl } from "../pipeline/index.ts";
 import { StatusStore, type StatusContext } from "../status/index.ts";
 import { QueuedConfirmations, SubscriberStore } from "../subscriptions/index.ts";
-import { AdminAuth, agentApiRouter, createWebApp, PageRenderer, SnapshotService, subscriptionsRouter, type SubscriptionViewData, type WebApp } from "../web/index.ts";
+import { AdminAuth, agentApiRouter, createWebApp, PageRenderer, SnapshotService, subscriptionsRouter, type FleetAccess, type SubscriptionViewData, type WebApp } from "../web/index.ts";
 import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./context.ts";
 
 /** The web role: public page, Statuspage-compatible API, admin API, health. */
-export async function runWeb({ config, log, watcher }: RoleContext): Promise<Role> {
+export async function runWeb({ config, log, watcher, env }: RoleContext): Promise<Role> {
   const url = controlPlaneUrl(config, "web");
   const redis = connectRedis(url, { profile: "command", name: "web", log });
   const subscriber = connectRedis(url, { profile: "command", name: "web-events", log });
@@ -37,7 +38,7 @@ export async function runWeb({ config, log, watcher }: RoleContext): Promise<Rol
   });
   const probes = new ProbeControl({ config: () => current, url, connection: redis, store, log });
   const notifications = new NotificationControl({ config: () => current, connection: redis, store });
-  const playbooks = new PlaybookControl({ config: () => current, connection: redis, log });
+  const playbooks = new PlaybookControl({ config: () => current, connection: redis, status, log });
   const confirmations = new QueuedConfirmations({ config: () => current, connection: redis });
   const subscriptionContext = { store: new SubscriberStore(redis, config.redis.prefix), config: () => current, confirmations };
   const pages = new PageRenderer(config);
@@ -45,7 +46,8 @@ export async function runWeb({ config, log, watcher }: RoleContext): Promise<Rol
   const subscriptions = subscriptionsRouter({ ctx: subscriptionContext, auth, render: (view, data) => pages.view(view, data as SubscriptionViewData), log });
   const metrics = new ClusterMetrics({ config: () => current, connection: redis, status, playbooks, notifications });
   const agents = agentApiRouter({ config: () => current, tokens: auth.tokens, connection: redis, log });
-  const app = createWebApp({ config, liveConfig: () => current, status, snapshot, adminTokens: tokens, auth, metrics, ready: () => store.ping(), probes, notifications, playbooks, subscriptions, agents, log });
+  const fleet = fleetAccess(config, log, env);
+  const app = createWebApp({ config, liveConfig: () => current, status, snapshot, adminTokens: tokens, auth, metrics, ready: () => store.ping(), probes, notifications, playbooks, subscriptions, subscriptionContext, agents, fleet, log });
   const server = await listen(app, config.web.port, config.web.host);
   log.info({ port: config.web.port, url: config.page.url }, "status page serving");
   announceReady("web", { port: config.web.port });
@@ -67,6 +69,20 @@ export async function runWeb({ config, log, watcher }: RoleContext): Promise<Rol
       await Promise.all([closeRedis(subscriber), closeRedis(redis)]);
     },
   };
+}
+
+/**
+ * The fleet driver `fleet:` names, for the admin API's and the console's
+ * fleet pages. One that cannot be created leaves the rest of the web role
+ * serving; those pages say why.
+ */
+function fleetAccess(config: RoleContext["config"], log: RoleContext["log"], env: NodeJS.ProcessEnv): FleetAccess {
+  try {
+    return { driver: createFleetDriver(config, log, env) };
+  } catch (err) {
+    log.error({ err: describeError(err) }, "the fleet pages are off: the fleet driver cannot be created");
+    return { problem: `the fleet driver cannot be created: ${describeError(err)}` };
+  }
 }
 
 function listen(app: WebApp, port: number, host?: string): Promise<Server> {

@@ -1,5 +1,6 @@
 import { Router, type Request } from "express";
 import { ValidationError } from "../core/index.ts";
+import type { ChannelView, DeadLetter } from "../pipeline/index.ts";
 import { authorOf } from "./auth.ts";
 import {
   cancelMaintenance,
@@ -10,9 +11,12 @@ import {
   type StatusContext,
 } from "../status/index.ts";
 
-/** What the admin API may ask of notification delivery (the pipeline's NotificationControl). */
+/** What the admin API and the console may ask of notification delivery (the pipeline's NotificationControl). */
 export interface NotificationAdmin {
-  deadLetters(limit?: number): Promise<unknown[]>;
+  deadLetters(limit?: number): Promise<DeadLetter[]>;
+  deadLetter(id: string): Promise<DeadLetter | undefined>;
+  /** Each configured channel: its kind, whether it is disabled, its last delivery. */
+  channels(): Promise<ChannelView[]>;
   replay(id: string): Promise<{ replayed: string; channel: string }>;
   disabledChannels(): Promise<string[]>;
   enableChannel(channel: string): Promise<void>;
@@ -49,6 +53,10 @@ export function adminOperationsRouter(options: { status: StatusContext; notifica
 
   router.post("/notifications/dead/:id/replay", async (req, res) => {
     res.json(await notifications.replay(req.params.id));
+  });
+
+  router.get("/notifications/channels", async (_req, res) => {
+    res.json({ channels: await notifications.channels() });
   });
 
   router.get("/notifications/channels/disabled", async (_req, res) => {

@@ -1,6 +1,8 @@
 import express, { Router, type Request, type Response } from "express";
 import { PulseboardError, ValidationError } from "../core/index.ts";
 import { escapeHtml } from "../notify/index.ts";
+import type { Decision, PlaybookView } from "../pipeline/index.ts";
+import type { HeldRun, PlaybookRun } from "../playbooks/index.ts";
 import { authorOf, type AdminAuth } from "./auth.ts";
 
 /** A run as the approve page needs it (the pipeline's PlaybookRun has more). */
@@ -15,18 +17,20 @@ export interface ApprovableRun {
 
 /** What the admin API may ask of the playbook engine (the pipeline's PlaybookControl). */
 export interface PlaybookAdmin {
-  list(): Promise<unknown[]>;
-  playbook(id: string): Promise<unknown>;
-  runs(options: { playbook?: string; limit?: number }): Promise<unknown[]>;
+  list(): Promise<PlaybookView[]>;
+  playbook(id: string): Promise<PlaybookView>;
+  runs(options: { playbook?: string; limit?: number }): Promise<PlaybookRun[]>;
   /** Runs a guard held back (which playbook, which guard, until when, for which incident), most recent first. */
-  holds(options: { playbook?: string; since?: string; limit?: number }): Promise<unknown[]>;
-  run(id: string): Promise<unknown>;
+  holds(options: { playbook?: string; since?: string; limit?: number }): Promise<HeldRun[]>;
+  run(id: string): Promise<PlaybookRun>;
   /** Checks a playbook written as in pulseboard.yaml against the running config (ValidationError naming each field). */
   validate(entry: unknown): Promise<unknown>;
   /** Switches a playbook on or off without a restart. */
-  setEnabled(id: string, enabled: boolean): Promise<unknown>;
-  approve(id: string, decision: { by: string; via: "api" | "link" }): Promise<unknown>;
-  reject(id: string, decision: { by: string; via: "api" | "link" }): Promise<unknown>;
+  setEnabled(id: string, enabled: boolean): Promise<PlaybookView>;
+  /** Starts a dry run now (ConflictError while one of the same playbook is under way). */
+  dryRun(id: string, decision: Decision): Promise<PlaybookRun>;
+  approve(id: string, decision: Decision): Promise<PlaybookRun>;
+  reject(id: string, decision: Decision): Promise<PlaybookRun>;
   /** The run an approve link names (refused when the link is forged or expired). */
   linked(token: string): Promise<{ run: ApprovableRun }>;
   /** Approves or rejects through an approve link, once. */
@@ -35,7 +39,7 @@ export interface PlaybookAdmin {
 
 /**
  * /admin/api/playbooks: the playbooks with their state, their runs (the audit
- * records), the runs their guards held back (/holds?since=ISO), enable/disable, approve/reject, validate (a playbook written as in
+ * records), the runs their guards held back (/holds?since=ISO), enable/disable, a dry run now, approve/reject, validate (a playbook written as in
  * pulseboard.yaml, checked before it goes there), all behind the admin token; and
  * /admin/api/playbooks/approve/<token>, the approve link posted to on-call,
  * whose signed single-use token is its own authorization. Opening the link
@@ -106,12 +110,14 @@ export function adminPlaybooksRouter(options: { playbooks: PlaybookAdmin; auth: 
   guarded.post("/:id/disable", async (req, res) => {
     res.json({ playbook: await playbooks.setEnabled(req.params.id, false) });
   });
+  guarded.post("/:id/dry-run", async (req, res) => {
+    res.status(202).json({ run: await playbooks.dryRun(req.params.id, { by: byOf(req, authorOf(res).name), via: "api" }) });
+  });
   router.use("/playbooks", guarded);
   return router;
 }
 
-/** Who decided, for the audit record: `by` in the body, else "admin". */
-/** Who decides: the body's `by`, else the name of the token that asked. */
+/** Who decides (or asks for a dry run): the body's `by`, else the name of the token that asked. */
 function byOf(req: Request, tokenName: string): string {
   const by = (req.body as { by?: unknown } | undefined)?.by;
   if (by === undefined) return tokenName;

@@ -3,6 +3,7 @@ import type { Config, ResolvedProbe } from "../config/index.ts";
 import { NotFoundError, ValidationError } from "../core/index.ts";
 import type { ProbeResult } from "../probe-runtime/index.ts";
 import type { StatusContext } from "../status/index.ts";
+import { probeOf as findProbe, probeSummaries, runLocationOf } from "./probe-reads.ts";
 
 /** What the admin API may ask of the probe machinery (the pipeline's ProbeControl). */
 export interface ProbeControl {
@@ -19,31 +20,10 @@ export interface ProbeControl {
 export function adminProbesRouter(options: { config: () => Config; status: StatusContext; probes: ProbeControl }): Router {
   const { status, probes } = options;
   const router = Router();
-  const probeOf = (id: string): ResolvedProbe => {
-    const probe = options.config().probes.find((p) => p.id === id);
-    if (!probe) throw new NotFoundError(`probe ${id}`);
-    return probe;
-  };
+  const probeOf = (id: string): ResolvedProbe => findProbe(options.config(), id);
 
   router.get("/probes", async (_req, res) => {
-    const paused = await status.store.pausedProbes();
-    const list = await Promise.all(
-      options.config().probes.map(async (probe) => {
-        const [last, states] = await Promise.all([status.store.lastResults(probe.id, probe.locations), status.store.probeStates(probe.id)]);
-        return {
-          id: probe.id,
-          name: probe.name,
-          kind: probe.kind,
-          interval_ms: probe.interval,
-          timeout_ms: probe.timeout,
-          components: probe.components,
-          enabled: probe.enabled,
-          paused: paused.has(probe.id),
-          locations: probe.locations.map((location) => ({ location, state: states.get(location)?.state ?? null, last_result: last.get(location) ?? null })),
-        };
-      }),
-    );
-    res.json({ probes: list });
+    res.json({ probes: await probeSummaries(options.config(), status) });
   });
 
   router.get("/probes/:id/results", async (req, res) => {
@@ -75,8 +55,7 @@ export function adminProbesRouter(options: { config: () => Config; status: Statu
   router.post("/probes/:id/run", async (req, res) => {
     const probe = probeOf(req.params.id);
     const body = (req.body ?? {}) as { location?: unknown };
-    const location = body.location === undefined ? probe.locations[0]! : String(body.location);
-    if (!probe.locations.includes(location)) throw new ValidationError([`location: ${probe.id} does not run from "${location}" (it runs from ${probe.locations.join(", ")})`]);
+    const location = runLocationOf(probe, body.location);
     res.json({ result: await probes.runNow(probe, location) });
   });
 

@@ -1,7 +1,7 @@
 import express, { Router, type Request } from "express";
 import type { Config } from "../config/index.ts";
 import { NotFoundError, ValidationError } from "../core/index.ts";
-import { LocationReports, publishDraft } from "../pipeline/index.ts";
+import { publishDraft } from "../pipeline/index.ts";
 import {
   appendUpdate,
   isUnresolved,
@@ -13,11 +13,14 @@ import {
   type ResolveIncidentInput,
   type StatusContext,
 } from "../status/index.ts";
+import { adminFleetRouter } from "./admin-fleet.ts";
+import { NO_FLEET, type FleetAccess } from "./fleet-orders.ts";
 import { adminOperationsRouter, type NotificationAdmin } from "./admin-operations.ts";
 import { adminProbesRouter, type ProbeControl } from "./admin-probes.ts";
 import { adminPlaybooksRouter, type PlaybookAdmin } from "./admin-playbooks.ts";
 import { adminAuthRouter } from "./admin-tokens.ts";
 import { authorOf, type AdminAuth } from "./auth.ts";
+import { locationSummaries } from "./probe-reads.ts";
 
 export interface AdminOptions {
   /** The running config (it changes when pulseboard.yaml is reloaded). */
@@ -27,6 +30,8 @@ export interface AdminOptions {
   auth: AdminAuth;
   probes: ProbeControl;
   notifications: NotificationAdmin;
+  /** The gateway fleet, through the configured fleet driver. @defaultValue none (/fleet answers 503 saying so) */
+  fleet?: () => FleetAccess;
   /** Playbooks, their runs and approvals. @defaultValue none (no /playbooks routes) */
   playbooks?: PlaybookAdmin;
 }
@@ -43,15 +48,15 @@ export function adminRouter(options: AdminOptions): Router {
   router.use(options.auth.guard());
   router.use(express.json({ limit: "64kb" }));
   router.use(adminProbesRouter({ config: options.config, status, probes: options.probes }));
+  router.use(adminFleetRouter({ fleet: options.fleet ?? NO_FLEET }));
   router.use(adminOperationsRouter({ status, notifications: options.notifications }));
   router.use(adminAuthRouter(options.auth));
 
   // Each location with its agents, last push, results per minute and reporting state (remote ones), and
   // the locations flagged because every probe there fails at once.
   router.get("/locations", async (_req, res) => {
-    const config = options.config();
-    const [locations, flags] = await Promise.all([new LocationReports(status.store.redis, config.redis.prefix).list(config), status.store.locationFlags()]);
-    res.json({ locations: locations.map((l) => ({ ...l, flag: flags.get(l.id) ?? null })), flagged: Object.fromEntries(flags) });
+    const { locations, flags } = await locationSummaries(options.config(), status);
+    res.json({ locations, flagged: Object.fromEntries(flags) });
   });
 
   router.get("/components", async (_req, res) => {

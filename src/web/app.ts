@@ -4,6 +4,7 @@ import express from "express";
 import type { Config } from "../config/index.ts";
 import { PACKAGE_ROOT, newId, type Logger } from "../core/index.ts";
 import type { StatusContext } from "../status/index.ts";
+import type { SubscriptionContext } from "../subscriptions/index.ts";
 import { AdminAuth } from "./auth.ts";
 import { adminRouter } from "./admin.ts";
 import type { ProbeControl } from "./admin-probes.ts";
@@ -11,6 +12,7 @@ import type { NotificationAdmin } from "./admin-operations.ts";
 import type { PlaybookAdmin } from "./admin-playbooks.ts";
 import { consoleRouter } from "./console/router.ts";
 import { errorHandler } from "./errors.ts";
+import { NO_FLEET, type FleetAccess } from "./fleet-orders.ts";
 import { heartbeatRouter } from "./heartbeat.ts";
 import { liveRouter } from "./live.ts";
 import { PageRenderer } from "./pages.ts";
@@ -39,10 +41,14 @@ export interface WebAppOptions {
   liveConfig?: () => Config;
   /** Playbooks, runs and approvals for the admin API. @defaultValue none */
   playbooks?: PlaybookAdmin;
+  /** The gateway fleet through the configured fleet driver (admin API and console). @defaultValue none: the fleet pages say so */
+  fleet?: FleetAccess;
   /** The service's Prometheus metrics at /metrics (any admin token: the `read` scope). @defaultValue no /metrics */
   metrics?: { contentType: string; text(): Promise<string> };
   /** Status-page subscriptions (public and admin routes), from subscriptionsRouter. @defaultValue none */
   subscriptions?: express.RequestHandler;
+  /** The subscription verbs' context, for the console's subscribers page (search, remove). @defaultValue none */
+  subscriptionContext?: SubscriptionContext;
   /** The remote agents' API at /api/agent/v1, from agentApiRouter. @defaultValue none */
   agents?: express.RequestHandler;
   log: Logger;
@@ -98,7 +104,8 @@ export function createWebApp(options: WebAppOptions): WebApp {
       res.set("content-type", metrics.contentType).set("cache-control", "no-store").send(await metrics.text());
     });
   }
-  app.use("/admin/api", adminRouter({ config: options.liveConfig ?? (() => config), status: options.status, auth, probes: options.probes, notifications: options.notifications, playbooks: options.playbooks }));
+  const fleetAccess = () => options.fleet ?? NO_FLEET();
+  app.use("/admin/api", adminRouter({ config: options.liveConfig ?? (() => config), status: options.status, auth, probes: options.probes, notifications: options.notifications, playbooks: options.playbooks, fleet: fleetAccess }));
   // Heartbeat checks: jobs ping /api/heartbeat/<probe id> with their own token (see heartbeat.ts).
   app.use("/api/heartbeat", heartbeatRouter({ config: options.liveConfig ?? (() => config), tokens: auth.tokens, redis: options.status.store.redis, trustProxy: config.web.trustProxy, log }));
 
@@ -107,7 +114,7 @@ export function createWebApp(options: WebAppOptions): WebApp {
   // Remote agents: pull a location's probes, push its results (see agent-api.ts).
   if (options.agents) app.use("/api/agent/v1", options.agents);
   // The operator console: pages for people under /admin (see console/router.ts); after every /admin/api router.
-  app.use("/admin", consoleRouter({ config: options.liveConfig ?? (() => config), status: options.status, auth, log }).router);
+  app.use("/admin", consoleRouter({ config: options.liveConfig ?? (() => config), status: options.status, auth, probes: options.probes, fleet: fleetAccess, notifications: options.notifications, subscriptions: options.subscriptionContext, playbooks: options.playbooks, log }).router);
 
   app.use((_req, res) => {
     res.status(404).json({ code: "not_found", message: "no such page" });

@@ -9,14 +9,15 @@ import { clientAddress } from "./client-address.ts";
 /**
  * The scope a request to the admin API needs: reading needs `read`; changing
  * incidents, maintenance and notifications needs `incidents`; playbooks
- * `playbooks`; probes `fleet`; tokens, the audit log and subscribers `admin`.
+ * `playbooks`; probes and the gateway fleet `fleet`; tokens, the audit log
+ * and subscribers `admin`.
  */
 export function scopeFor(method: string, path: string): AdminScope {
   const p = path.replace(/^\/admin\/api/, "").split("?")[0]!;
   if (/^\/(tokens|audit)(\/|$)/.test(p)) return "admin";
   if (method === "GET" || method === "HEAD") return "read";
   if (/^\/playbooks(\/|$)/.test(p)) return "playbooks";
-  if (/^\/probes(\/|$)/.test(p)) return "fleet";
+  if (/^\/(probes|fleet)(\/|$)/.test(p)) return "fleet";
   if (/^\/(incidents|maintenances|notifications)(\/|$)/.test(p)) return "incidents";
   return "admin";
 }

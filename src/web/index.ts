@@ -5,6 +5,7 @@ export { PageRenderer } from "./pages.ts";
 export type { ProbeControl } from "./admin-probes.ts";
 export type { NotificationAdmin } from "./admin-operations.ts";
 export type { PlaybookAdmin } from "./admin-playbooks.ts";
+export type { FleetAccess } from "./fleet-orders.ts";
 export { subscriptionsRouter, type SubscriptionsRouterOptions } from "./subscriptions.ts";
 export type { SubscriptionViewData, SubscriptionView } from "./subscription-pages.ts";
 export { AdminAuth, authorOf, scopeFor } from "./auth.ts";

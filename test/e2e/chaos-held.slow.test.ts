@@ -90,6 +90,13 @@ describe("pulseboard chaos within a playbook's cooldown (slow: whole service fro
     const second = await chaos("safeguard-lockup", "--node", "node-0", "--duration", "120s");
     t.diagnostic(`B: detected ${second.detected_s} s, recovered ${second.recovered_s} s, fault ${second.fault_s} s; held ${JSON.stringify(second.held_runs)}; incidents ${JSON.stringify(second.incidents)}`);
     const held = second.held_runs.filter((h) => h.playbook === PLAYBOOK);
+    if (held.length !== 1) {
+      // What the trigger saw: the safeguard probe's results and the runs, in time order, to tell a second episode from a repeat.
+      const { results } = await adminGet<{ results: { status: string; started_at: string; finished_at: string; error?: string; trigger?: string }[] }>(`/probes/gateway-safeguard/results?limit=40`);
+      const { runs } = await adminGet<{ runs: RunView[] }>(`/playbooks/runs?playbook=${PLAYBOOK}&limit=3`);
+      t.diagnostic(`safeguard results: ${results.map((r) => `${r.started_at.slice(11, 23)}→${r.finished_at.slice(11, 23)} ${r.status}${r.trigger ? ` (${r.trigger})` : ""}${r.error ? `: ${r.error.slice(0, 120)}` : ""}`).join(" | ")}`);
+      t.diagnostic(`runs: ${runs.map((r) => JSON.stringify(r)).join(" | ")}`);
+    }
     assert.equal(held.length, 1, "one record for the hold, not one per evaluation");
     assert.equal(held[0]!.guard, "cooldown");
     assert.equal(held[0]!.kind, "recovery");

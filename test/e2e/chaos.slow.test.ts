@@ -38,11 +38,15 @@ describe("pulseboard chaos rehearses the real outages (slow: whole service from 
       await waitFor(what, allOperational, timeoutMs, 250);
     } catch (err) {
       const get = async (p: string) => (await fetch(`http://127.0.0.1:${service.port}/admin/api${p}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
-      const { components } = (await get("/components")) as { components: { id: string; state?: { status: string } }[] };
+      const { components } = (await get("/components")) as { components: { id: string; state?: { status: string }; probes?: { id: string; locations?: { last_result?: { status?: string; error?: string; finished_at?: string } | null }[] }[] }[] };
+      // What the probes of each component still down last said: the first thing to read when one stays down.
+      const failing = components
+        .filter((c) => c.state?.status !== "operational")
+        .flatMap((c) => (c.probes ?? []).map((p) => `${c.id}/${p.id}: ${(p.locations ?? []).map((l) => `${l.last_result?.status} ${l.last_result?.finished_at ?? ""} ${l.last_result?.error ?? ""}`.trim()).join("; ")}`));
       const { runs } = (await get("/playbooks/runs?limit=6")) as { runs: { playbook: string; kind: string; state: string; outcome?: string }[] };
       const token = readFileSync(path.join(home, "gateway-admin-token"), "utf8").trim();
       const nodes = await (await fetch(`http://127.0.0.1:${env.GATEWAY_ADMIN_PORT}/nodes`, { headers: { authorization: `Bearer ${token}` } })).text();
-      throw new Error(`${(err as Error).message}; nodes: ${nodes}; components: ${components.map((c) => `${c.id} ${c.state?.status}`).join(", ")}; latest runs: ${runs.map((r) => `${r.playbook} ${r.kind} ${r.state}: ${r.outcome}`).join(" | ")}`);
+      throw new Error(`${(err as Error).message}; nodes: ${nodes}; components: ${components.map((c) => `${c.id} ${c.state?.status}`).join(", ")}; probes of those down: ${failing.join(" | ")}; latest runs: ${runs.map((r) => `${r.playbook} ${r.kind} ${r.state}: ${r.outcome}`).join(" | ")}`);
     }
   };
 

@@ -1,44 +1,24 @@
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { type Browser, type Page } from "playwright-core";
 import { freePort } from "../../src/core/index.ts";
-import { REPO_ROOT } from "../helpers/config.ts";
 import { HttpReceiver } from "../helpers/receivers.ts";
 import { startRedis, type TestRedis } from "../helpers/redis.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { ARTIFACTS, launchChromium, openPage, signInWithToken, startRole, stopRole, type PageOptions } from "../helpers/browser.ts";
 
 const TOKEN = "console-browser-admin-token-0123456789";
-/** Screenshots land here (CI keeps the folder as the run's artifacts). */
-const ARTIFACTS = path.join(REPO_ROOT, "test-results");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-/** Flags for a sandboxed, offline CI machine: no background network, no GPU. */
-const CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"];
 
 interface Hook {
   incident?: { id: string; incident_updates: { body: string }[] };
   subscription_confirmation?: { confirm_url: string };
 }
 
-/** A role from the CLI against the test's redis-server: what an operator runs in production. */
-function startRole(role: "web" | "worker", env: NodeJS.ProcessEnv, output: string[]): ChildProcess {
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, "bin/pulseboard.js"), role], { env, stdio: ["ignore", "ignore", "pipe"] });
-  child.stderr!.on("data", (chunk: Buffer) => {
-    output.push(`${role}: ${chunk.toString()}`);
-    if (process.env.TEST_VERBOSE) process.stderr.write(chunk);
-  });
-  return child;
-}
 
-async function stopRole(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  await exited;
-}
 
 describe("operator console in real headless Chromium (slow: web and worker roles from the CLI, real redis-server)", { timeout: 240_000 }, () => {
   let redis: TestRedis;
@@ -57,23 +37,9 @@ describe("operator console in real headless Chromium (slow: web and worker roles
   const hooks = () => subscriber.requests.map((r) => r.json as Hook);
   const postedBodies = (incident: string) => hooks().filter((h) => h.incident?.id === incident).map((h) => h.incident!.incident_updates[0]!.body);
 
-  /** A fresh browser profile, with console errors (CSP violations included) collected. */
-  async function open(options: { colorScheme?: "light" | "dark"; phone?: boolean } = {}): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
-    const context = await browser.newContext(options.phone ? { colorScheme: options.colorScheme ?? "light", viewport: { width: 375, height: 800 }, isMobile: true, hasTouch: true } : { colorScheme: options.colorScheme ?? "light", viewport: { width: 1200, height: 900 } });
-    const page = await context.newPage();
-    const problems: string[] = [];
-    page.on("console", (message) => message.type() === "error" && problems.push(message.text()));
-    page.on("pageerror", (err) => problems.push(err.message));
-    return { context, page, problems };
-  }
+  const open = (options: PageOptions = {}) => openPage(browser, options);
 
-  async function signIn(page: Page, token: string): Promise<void> {
-    await page.goto(`${base}/admin`);
-    await page.waitForURL(/\/admin\/login$/);
-    await page.getByLabel("Token").fill(token);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.waitForURL(/\/admin\/incidents$/);
-  }
+  const signIn = (page: Page, token: string) => signInWithToken(page, base, token);
 
   before(async () => {
     redis = await startRedis();
@@ -103,8 +69,7 @@ subscriptions: { rate_limit: { requests: 1000, per: 1m } }
     assert.equal(subscribe.status, 202);
     const confirmation = await waitFor("the subscriber's confirmation request (the worker role)", () => hooks().find((h) => h.subscription_confirmation), 30_000, 50);
     assert.equal((await fetch(confirmation.subscription_confirmation!.confirm_url, { headers: { accept: "application/json" } })).status, 200);
-    mkdirSync(ARTIFACTS, { recursive: true });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
 
   after(async () => {

@@ -67,7 +67,7 @@ class NpmStart {
 
   /** The process `pulseboard start` runs in. */
   startPid(tree: number[]): number {
-    const found = tree.find((pid) => /^\S*node (?:--lite-mode )?\S*main\.js start$/.test(commandLine(pid)));
+    const found = tree.find((pid) => /^\S*node (?:--lite-mode --no-expose-wasm )?\S*main\.js start$/.test(commandLine(pid)));
     assert.ok(found, `pulseboard start among ${tree.map((pid) => commandLine(pid)).join(" | ")}`);
     return found;
   }

@@ -96,7 +96,8 @@ describe("killing the worker mid-incident loses no timeline entry and duplicates
   const posts = (): WebhookBody[] => hook.requests.map((r) => r.json as WebhookBody);
 
   const signalGateway = (signal: "SIGSTOP" | "SIGCONT"): void => {
-    const gateways = role("gateway");
+    // The gateway's primary runs from its own entry point under start (src/gateway/primary-main.ts).
+    const gateways = descendants(service.pid!).filter((pid) => /primary-main\.[jt]s$/.test(commandLine(pid)));
     assert.ok(gateways.length > 0, "the gateway is a child of start");
     for (const pid of new Set(gateways.flatMap((g) => [g, ...descendants(g)]))) process.kill(pid, signal);
   };

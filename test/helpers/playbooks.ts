@@ -137,10 +137,10 @@ export async function spawnPlaybookWorker(rig: PlaybookRig, redisUrl: string, na
   return child;
 }
 
-/** The web role's app on a rig's Redis, with the playbooks' admin API behind `adminToken`. */
-export function playbookWebApp(rig: PlaybookRig, redisUrl: string, adminToken: string): { app: ReturnType<typeof createWebApp>; close(): Promise<unknown> } {
+/** The web role's app on a rig's Redis, with the playbooks' admin API behind `adminToken`; start `snapshot` for its public pages (the console's stylesheets among them). */
+export function playbookWebApp(rig: PlaybookRig, redisUrl: string, adminToken: string): { app: ReturnType<typeof createWebApp>; snapshot: SnapshotService; close(): Promise<unknown> } {
   const snapshot = SnapshotService.forStore(rig.status, () => rig.config, { refreshMs: 60_000, log: testLog() });
-  const control = new PlaybookControl({ config: () => rig.config, connection: rig.redis, log: testLog() });
+  const control = new PlaybookControl({ config: () => rig.config, connection: rig.redis, status: rig.status, log: testLog() });
   const probes = new ProbeControl({ config: () => rig.config, url: redisUrl, connection: rig.redis, store: rig.status.store, log: testLog() });
   const app = createWebApp({
     config: rig.config,
@@ -153,5 +153,5 @@ export function playbookWebApp(rig: PlaybookRig, redisUrl: string, adminToken: s
     playbooks: control,
     log: testLog(),
   });
-  return { app, close: () => Promise.all([control.close(), probes.close(), snapshot.stop()]) };
+  return { app, snapshot, close: () => Promise.all([control.close(), probes.close(), snapshot.stop()]) };
 }

@@ -1,9 +1,11 @@
 import type { RequestHandler } from "express";
 import { Redis } from "ioredis";
 import type { Config } from "../../src/config/index.ts";
+import type { Logger } from "../../src/core/index.ts";
 import { ClusterMetrics, NotificationControl, ProbeControl } from "../../src/pipeline/index.ts";
 import { StatusStore, type StatusContext } from "../../src/status/index.ts";
-import { createWebApp, SnapshotService, type WebApp } from "../../src/web/index.ts";
+import type { SubscriptionContext } from "../../src/subscriptions/index.ts";
+import { createWebApp, SnapshotService, type FleetAccess, type WebApp } from "../../src/web/index.ts";
 import { configFrom, testLog } from "./config.ts";
 import { startRedis, uniquePrefix, type TestRedis } from "./redis.ts";
 
@@ -24,7 +26,7 @@ export interface WebRig {
  * (REDIS_URL set), with `tokens` as its bootstrap admin tokens and, when
  * given, the subscriptions router `subscriptions` builds.
  */
-export async function startWebRig(yaml: string, options: { tokens: string[]; metrics?: boolean; subscriptions?: (rig: Omit<WebRig, "app" | "stop" | "snapshot">) => { router: RequestHandler; close(): Promise<void> } }): Promise<WebRig> {
+export async function startWebRig(yaml: string, options: { tokens: string[]; metrics?: boolean; fleet?: FleetAccess; log?: Logger; subscriptions?: (rig: Omit<WebRig, "app" | "stop" | "snapshot">) => { router: RequestHandler; ctx?: SubscriptionContext; close(): Promise<void> } }): Promise<WebRig> {
   const redis = await startRedis();
   const config = await configFrom(yaml, { REDIS_URL: redis.url });
   const connection = new Redis(redis.url, { maxRetriesPerRequest: 1 });
@@ -45,7 +47,9 @@ export async function startWebRig(yaml: string, options: { tokens: string[]; met
     notifications,
     metrics,
     subscriptions: subscriptions?.router,
-    log: testLog(),
+    fleet: options.fleet,
+    subscriptionContext: subscriptions?.ctx,
+    log: options.log ?? testLog(),
   });
   return {
     redis,

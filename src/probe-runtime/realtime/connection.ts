@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { tlsSetting } from "../../config/index.ts";
 
 /**
  * The connection settings every realtime protocol shares, inside a probe's
@@ -25,25 +25,6 @@ export const authSetting = z.union(
   ],
   { error: AUTH_FORMS },
 );
-
-/** A CA certificate: PEM text, or the path of a PEM file (read once, at config load). */
-const caSetting = z.string().min(1).transform((value, ctx) => {
-  if (value.includes("-----BEGIN")) return value;
-  try {
-    return readFileSync(value, "utf8");
-  } catch (err) {
-    ctx.addIssue({ code: "custom", message: `cannot read the CA file ${JSON.stringify(value)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
-    return z.NEVER;
-  }
-});
-
-/** TLS for wss://, mqtts://, tls:// and https:// targets. */
-export const tlsSetting = z.strictObject({
-  /** Trust this CA (PEM text or file) besides the system's. */
-  ca: caSetting.optional(),
-  /** Accept any certificate: for a test broker only, never production. @defaultValue false */
-  insecure: z.boolean().default(false),
-});
 
 /** A URL of any scheme (the adapter checks the scheme). */
 export const anyUrlSetting = z.string().regex(/^[a-z][a-z0-9+.-]*:\/\/[^\s/?#]+\S*$/i, { error: "expected a URL like ws://host:4000/ws or mqtt://host:1883" });

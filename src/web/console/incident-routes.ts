@@ -1,7 +1,8 @@
 import { Router, type Request, type Response } from "express";
 import { allows } from "../../auth/index.ts";
 import type { Config } from "../../config/index.ts";
-import { NotFoundError, ValidationError } from "../../core/index.ts";
+import { ConflictError, NotFoundError, ValidationError } from "../../core/index.ts";
+import { publishDraft } from "../../pipeline/index.ts";
 import { appendUpdate, openIncident, resolveIncident, type Incident, type StatusContext } from "../../status/index.ts";
 import { authorOf, scopeFor, type AdminAuth } from "../auth.ts";
 import { consoleWrite, messagePage, sessionOf } from "./guard.ts";
@@ -17,7 +18,9 @@ export interface IncidentRoutesOptions {
 }
 
 /** What `?done=` says after an action: fixed words. */
-const DONE: Record<string, string> = { published: "Published.", updated: "Update posted.", resolved: "Incident resolved." };
+const DONE: Record<string, string> = { published: "Published.", updated: "Update posted.", resolved: "Incident resolved.", "draft-published": "Published: customers see it from now on." };
+/** The most a person may write as a draft's first public words. */
+const PUBLISH_BODY_MAX = 20_000;
 /** How many resolved incidents the list shows. */
 const PAST_SHOWN = 50;
 
@@ -37,9 +40,9 @@ export function incidentRoutes(options: IncidentRoutesOptions): Router {
     res.status(httpStatus).type("html").send(render.page(view, { title, section: "incidents", session: sessionOf(res), canWrite: canWrite(res), csrf: sessionOf(res).csrf, ...data }));
 
   router.get("/incidents", async (_req, res) => {
-    const [unresolved, recent] = await Promise.all([status.store.unresolvedIncidents(), status.store.recentIncidents(PAST_SHOWN + 20)]);
+    const [unresolved, recent] = await Promise.all([status.store.unresolvedIncidents(), status.store.recentIncidentsAndDrafts(PAST_SHOWN + 20)]);
     const lists = incidentLists(unresolved, recent, components());
-    page(res, 200, "incidents", "Incidents", { open: lists.open, past: lists.past.slice(0, PAST_SHOWN) });
+    page(res, 200, "incidents", "Incidents", { drafts: lists.drafts, open: lists.open, past: lists.past.slice(0, PAST_SHOWN) });
   });
 
   const composer = (res: Response, httpStatus: number, read?: ReadForm, issues: string[] = []) =>
@@ -103,6 +106,24 @@ export function incidentRoutes(options: IncidentRoutesOptions): Router {
       incidentView(req, res, 400, incident, { kind, read, issues: labelIssues(err.issues, components()) });
     }
   };
+  // A draft (incidents.publish: review) goes public, with the automatic wording unless the person wrote the first words.
+  router.post("/incidents/:id/publish", ...write, async (req: Request<{ id: string }>, res: Response) => {
+    const incident = await found(req.params.id);
+    const form = bodyOf(req);
+    const message = typeof form.message === "string" ? form.message.trim() : "";
+    const key = typeof form.key === "string" && /^[A-Za-z0-9_-]{1,64}$/.test(form.key) ? form.key : undefined;
+    if (message.length > PUBLISH_BODY_MAX) {
+      return messagePage(render, res, 400, "Not published", [`Message: at most ${PUBLISH_BODY_MAX.toLocaleString("en")} characters (got ${message.length.toLocaleString("en")}); nothing was published.`], { section: "incidents", back: { href: `/admin/incidents/${incident.id}`, label: "Back to the incident" } });
+    }
+    try {
+      await publishDraft(options.config(), status, { id: incident.id, author: authorOf(res), automatically: false, ...(message ? { body: message } : {}), ...(key ? { key: `console:${key}` } : {}) });
+    } catch (err) {
+      if (!(err instanceof ConflictError) && !(err instanceof ValidationError)) throw err;
+      const [code, words] = err instanceof ConflictError ? [409, [err.message]] : [400, err.issues.map((issue) => `Message: ${issue}`)];
+      return messagePage(render, res, code, "Not published", words, { section: "incidents", back: { href: `/admin/incidents/${incident.id}`, label: "Back to the incident" } });
+    }
+    res.redirect(303, `/admin/incidents/${incident.id}?done=draft-published`);
+  });
   router.post("/incidents/:id/updates", ...write, change("update"));
   router.post("/incidents/:id/resolve", ...write, change("resolve"));
 

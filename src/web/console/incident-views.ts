@@ -14,13 +14,24 @@ export function incidentRow(incident: Incident, components: ComponentConfig[]) {
   return { ...incident, components: componentsOf(incident, components) };
 }
 
-/** Open incidents first (newest first), then the resolved ones. */
+/**
+ * Drafts awaiting review first (incidents.publish: review), then the open
+ * public incidents (newest first), then the resolved ones, drafts that
+ * resolved before anyone published them among them.
+ */
 export function incidentLists(unresolved: Incident[], recent: Incident[], components: ComponentConfig[]) {
   const open = new Set(unresolved.map((i) => i.id));
   return {
+    drafts: recent.filter((i) => i.draft && isUnresolved(i)).map((i) => incidentRow(i, components)),
     open: unresolved.map((i) => incidentRow(i, components)),
     past: recent.filter((i) => !open.has(i.id) && !isUnresolved(i)).map((i) => incidentRow(i, components)),
   };
+}
+
+/** A draft still awaiting review: what its Publish form shows; undefined for any other incident. */
+export function publishView(incident: Incident) {
+  if (!incident.draft || !isUnresolved(incident)) return undefined;
+  return { action: `/admin/incidents/${incident.id}/publish`, publishAt: incident.publish_at, key: randomBytes(12).toString("base64url") };
 }
 
 /** One incident with both timelines, newest entry first. */
@@ -28,6 +39,7 @@ export function incidentPage(incident: Incident, components: ComponentConfig[]) 
   const quiet = (u: { notify?: boolean }) => u.notify === false;
   return {
     incident: incidentRow(incident, components),
+    publish: publishView(incident),
     publicUpdates: [...publicIncident(incident).updates].reverse().map((u) => ({ ...u, quiet: quiet(u) })),
     onCallUpdates: [...incident.updates].reverse().map((u) => ({ ...u, text: onCallText(u), quiet: quiet(u) })),
   };

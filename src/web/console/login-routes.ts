@@ -5,6 +5,7 @@ import { describeError, type Logger } from "../../core/index.ts";
 import type { AdminAuth } from "../auth.ts";
 import { LOGIN_COOKIE, clearCookie, cookieOptions, readCookie } from "./cookies.ts";
 import { SIGNED_OUT_MESSAGES, csrfChecked, signedIn } from "./guard.ts";
+import type { OidcOffer } from "./oidc-client.ts";
 import type { ConsoleRenderer } from "./render.ts";
 import { sameSecret, type ConsoleSessions } from "./sessions.ts";
 
@@ -19,6 +20,8 @@ export interface LoginRoutesOptions {
   render: ConsoleRenderer;
   trustProxy: () => boolean;
   log: Logger;
+  /** What the page offers besides tokens (OpenID Connect, when configured). @defaultValue tokens only */
+  oidc?: () => OidcOffer | undefined;
 }
 
 /**
@@ -39,7 +42,7 @@ export function loginRoutes(options: LoginRoutesOptions): Router {
       csrf = randomBytes(32).toString("base64url");
       res.cookie(LOGIN_COOKIE, csrf, { ...cookieOptions(req, options.trustProxy(), "/admin/login"), maxAge: LOGIN_CSRF_MAX_AGE_MS });
     }
-    res.status(status).type("html").send(render.page("login", { title: "Sign in", csrf, messages: data.messages ?? [], issues: data.issues ?? [] }));
+    res.status(status).type("html").send(render.page("login", { title: "Sign in", csrf, messages: data.messages ?? [], issues: data.issues ?? [], oidc: options.oidc?.() }));
   };
 
   router.get("/login", async (req, res) => {
@@ -70,7 +73,7 @@ export function loginRoutes(options: LoginRoutesOptions): Router {
     const { actor, ref } = verified;
     const session = await sessions.startSession(res, { name: actor.name, scopes: actor.scopes, tokenId: ref });
     clearCookie(res, req, options.trustProxy(), LOGIN_COOKIE, "/admin/login");
-    await recordSignIn(actor, req.method, "/admin/login");
+    await recordSignIn(auth, log, actor, req.method, "/admin/login");
     log.info({ actor: actor.name, token_id: actor.id, session: session.id.slice(0, 12) }, "console sign-in");
     res.redirect(303, "/admin/incidents");
   });
@@ -78,7 +81,7 @@ export function loginRoutes(options: LoginRoutesOptions): Router {
   router.post("/logout", signedIn(sessions), express.urlencoded({ extended: false, limit: LOGIN_BODY_LIMIT, parameterLimit: 10 }), csrfChecked(render), async (req, res) => {
     const actor = res.locals.actor as Actor;
     await sessions.end(req, res);
-    await recordSignIn(actor, req.method, "/admin/logout");
+    await recordSignIn(auth, log, actor, req.method, "/admin/logout");
     log.info({ actor: actor.name, token_id: actor.id }, "console sign-out");
     res.redirect(303, "/admin/login?m=out");
   });
@@ -89,14 +92,14 @@ export function loginRoutes(options: LoginRoutesOptions): Router {
     form(req, res, 413, { issues: [`Token: far too long (the sign-in form takes at most ${LOGIN_BODY_LIMIT.replace("kb", " KiB")}); paste the token alone`] });
   });
 
-  /** Sign-ins and sign-outs go to the audit log beside the writes (a failure to record them does not undo them). */
-  async function recordSignIn(actor: Actor, method: string, path: string): Promise<void> {
-    try {
-      if (auth.audit) await auth.audit.end(await auth.audit.begin(actor, method, path), 303);
-    } catch (err) {
-      log.error({ err: describeError(err), path }, "cannot write a console sign-in to the audit log");
-    }
-  }
-
   return router;
+}
+
+/** Sign-ins and sign-outs (and refused ones) go to the audit log beside the writes; a failure to record them does not undo them. */
+export async function recordSignIn(auth: AdminAuth, log: Logger, actor: Actor, method: string, path: string, status = 303): Promise<void> {
+  try {
+    if (auth.audit) await auth.audit.end(await auth.audit.begin(actor, method, path), status);
+  } catch (err) {
+    log.error({ err: describeError(err), path }, "cannot write a console sign-in to the audit log");
+  }
 }

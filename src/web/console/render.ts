@@ -8,7 +8,7 @@ import { VIEWS_DIR } from "../pages.ts";
 import type { ConsoleSession } from "./sessions.ts";
 
 /** The console's sections, in nav order; later pages (playbooks, probes, fleet, …) join here. */
-export const CONSOLE_NAV = [{ id: "incidents", href: "/admin/incidents", label: "Incidents" }] as const;
+export const CONSOLE_NAV = [{ id: "incidents", href: "/admin/incidents", label: "Incidents" }, { id: "playbooks", href: "/admin/playbooks", label: "Playbooks" }, { id: "probes", href: "/admin/probes", label: "Probes" }, { id: "fleet", href: "/admin/fleet", label: "Fleet" }, { id: "notifications", href: "/admin/notifications", label: "Notifications" }, { id: "access", href: "/admin/tokens", label: "Tokens & audit" }] as const;
 export type ConsoleSection = (typeof CONSOLE_NAV)[number]["id"];
 
 /** What every console page gets besides its own data. */
@@ -60,6 +60,13 @@ export class ConsoleRenderer {
     const nav = CONSOLE_NAV.map((entry) => ({ ...entry, current: entry.id === data.section }));
     const context = { ...data, session, nav, pageName: page.name };
     return compact(this.layout({ ...context, body: template(context) }));
+  }
+
+  /** A view alone, without the layout: the part of a page its script fetches again (views/console/<view>.hbs). */
+  fragment(view: string, data: Record<string, unknown>): string {
+    const template = this.templates.get(view);
+    if (!template) throw new Error(`view console/${view}.hbs is missing from views/`);
+    return compact(template(data));
   }
 
   private registerHelpers(): void {

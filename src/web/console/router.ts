@@ -2,10 +2,20 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import type { Config } from "../../config/index.ts";
 import { describeError, type Logger } from "../../core/index.ts";
 import type { StatusContext } from "../../status/index.ts";
+import type { SubscriptionContext } from "../../subscriptions/index.ts";
+import type { NotificationAdmin } from "../admin-operations.ts";
+import type { PlaybookAdmin } from "../admin-playbooks.ts";
 import type { AdminAuth } from "../auth.ts";
 import { messagePage, signedIn } from "./guard.ts";
+import type { ProbeControl } from "../admin-probes.ts";
+import { NO_FLEET, type FleetAccess } from "../fleet-orders.ts";
+import { fleetRoutes } from "./fleet-routes.ts";
 import { incidentRoutes } from "./incident-routes.ts";
+import { probeRoutes } from "./probe-routes.ts";
 import { loginRoutes } from "./login-routes.ts";
+import { opsRoutes } from "./ops-routes.ts";
+import { playbookRoutes } from "./playbook-routes.ts";
+import { oidcRoutes } from "./oidc-routes.ts";
 import { ConsoleRenderer } from "./render.ts";
 import { ConsoleSessions } from "./sessions.ts";
 
@@ -20,6 +30,16 @@ export interface ConsoleOptions {
   auth: AdminAuth;
   /** @defaultValue sessions in the status store's Redis, with admin.session_idle */
   sessions?: ConsoleSessions;
+  /** Channels, dead letters and replays, as the admin API has them. */
+  notifications: NotificationAdmin;
+  /** Status-page subscriptions, for the subscribers page. @defaultValue none: that page says they are not set up here */
+  subscriptions?: SubscriptionContext;
+  /** Playbooks, their runs and approvals, as the admin API has them. @defaultValue none: the playbook pages say so */
+  playbooks?: PlaybookAdmin;
+  /** Pause, resume and run-now, as the admin API has them. */
+  probes: ProbeControl;
+  /** The gateway fleet through the configured fleet driver, as the admin API reaches it. @defaultValue none: the fleet page says so */
+  fleet?: () => FleetAccess;
   log: Logger;
 }
 
@@ -45,10 +65,16 @@ export function consoleRouter(options: ConsoleOptions): { router: Router; sessio
     next();
   });
   router.get("/", (_req, res) => res.redirect(303, "/admin/incidents"));
-  router.use(loginRoutes({ auth: options.auth, sessions, render, trustProxy: () => config().web.trustProxy, log }));
+  const oidc = oidcRoutes({ config, redis: options.status.store.redis, sessions, auth: options.auth, render, log });
+  router.use(loginRoutes({ auth: options.auth, sessions, render, trustProxy: () => config().web.trustProxy, log, oidc: oidc.offer }));
+  router.use(oidc.router);
   router.use(signedIn(sessions));
   router.use(express.urlencoded({ extended: false, limit: CONSOLE_BODY_LIMIT, parameterLimit: 200 }));
   router.use(incidentRoutes({ config, status: options.status, auth: options.auth, render }));
+  router.use(probeRoutes({ config, status: options.status, auth: options.auth, render, probes: options.probes }));
+  router.use(fleetRoutes({ auth: options.auth, render, fleet: options.fleet ?? NO_FLEET, log }));
+  router.use(playbookRoutes({ playbooks: options.playbooks, auth: options.auth, render }));
+  router.use(opsRoutes({ config, auth: options.auth, notifications: options.notifications, subscriptions: options.subscriptions, render }));
   router.use((_req, res) => messagePage(render, res, 404, "Not found", ["The console has no such page."]));
   router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const type = (err as { type?: string }).type;

@@ -1,0 +1,41 @@
+import type { Redis } from "ioredis";
+import type { NotificationEvent, NotificationType } from "../notify/index.ts";
+
+/** The last post a channel's receiver took, as on-call reads it (the console, the admin API). */
+export interface LastDelivery {
+  /** When the receiver accepted it (ISO 8601). */
+  at: string;
+  type: NotificationType;
+  /** The post's id, the one receivers de-duplicate by. */
+  event: string;
+  incident: { id: string; name: string };
+  /** A person replayed it from the dead-letter list. */
+  replay?: boolean;
+}
+
+/** One small hash per control plane: channel id → its last delivery (JSON). */
+function key(prefix: string): string {
+  return `${prefix}:notify:last-delivery`;
+}
+
+/**
+ * Notes the post a channel's receiver just took. Kept apart from the
+ * delivery record (the per-incident sequence) so a failure to note it never
+ * makes a delivered post count as undelivered and go out again.
+ */
+export async function recordLastDelivery(redis: Redis, prefix: string, channel: string, event: NotificationEvent, replay: boolean): Promise<void> {
+  const delivery: LastDelivery = {
+    at: new Date().toISOString(),
+    type: event.type,
+    event: event.id,
+    incident: { id: event.incident.id, name: event.incident.name },
+    ...(replay ? { replay: true } : {}),
+  };
+  await redis.hset(key(prefix), channel, JSON.stringify(delivery));
+}
+
+/** Each channel's last delivery, by channel id (channels that never delivered are absent). */
+export async function lastDeliveries(redis: Redis, prefix: string): Promise<Map<string, LastDelivery>> {
+  const all = await redis.hgetall(key(prefix));
+  return new Map(Object.entries(all).map(([channel, json]) => [channel, JSON.parse(json) as LastDelivery]));
+}
