@@ -92,6 +92,12 @@ export function startEvaluator(options: EvaluatorOptions): { update(config: Conf
     // Only this evaluator writes computed component states, and it holds their keys: reading them first is safe.
     const [states, current] = await Promise.all([status.store.probeStates(probe.id), status.store.componentsOf(probe.components)]);
     const previous = states.get(result.location);
+    // Started before the result that last moved this state, finished after it (a scheduled run caught in a repair,
+    // overlapping the verify's run): what it saw is older than what is known. History only, as a late result.
+    if (previous?.last_started_at !== undefined && previous.last_result_id !== result.id && Date.parse(result.started_at) < Date.parse(previous.last_started_at)) {
+      await status.store.recordResult(result, { late: true });
+      return { changed: [] };
+    }
     if (previous?.last_result_id !== result.id) {
       const next = nextLocationState(probe, previous, result);
       await status.store.recordResult(result);

@@ -28,7 +28,7 @@ export function nextLocationState(
     last_result_at: result.started_at,
     since: result.started_at,
   };
-  const next = { ...base, last_result_id: result.id, last_result_at: result.finished_at };
+  const next = { ...base, last_result_id: result.id, last_result_at: result.finished_at, last_started_at: result.started_at };
   if (seen === base.state) return { ...next, streak: 0, streak_state: seen };
   const streak = seen === base.streak_state ? base.streak + 1 : 1;
   const needed = RANK[seen] > RANK[base.state] ? probe.fail_after : probe.recover_after;

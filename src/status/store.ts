@@ -24,6 +24,12 @@ export interface ProbeLocationState {
   streak_state: "up" | "degraded" | "down";
   last_result_id: string;
   last_result_at: string;
+  /**
+   * When the result that last moved this state started. A result that started
+   * earlier and finished later (a scheduled run that overlapped a playbook's
+   * verify or a run-now) was overtaken: it is history, not news.
+   */
+  last_started_at?: string;
   since: string;
 }
 
@@ -76,6 +82,7 @@ export class StatusStore {
    * Keeps a result (latest, recent list) and adds it to its minute and hour rollups, in one transaction;
    * a `late` one (older than newer results already kept) goes to history and rollups only.
    */
+  /** `late`: history only (it arrived after its interval, or was overtaken by a result that started later); the latest result stays what it was. */
   async recordResult(result: ProbeResult, options: { late?: boolean } = {}): Promise<void> {
     const json = JSON.stringify(result);
     const tx = this.redis.multi();

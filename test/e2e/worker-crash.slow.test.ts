@@ -223,6 +223,10 @@ notifications:
       const collapsed = ids.filter((id, i) => id !== ids[i - 1]);
       const again = ids.flatMap((id, i) => (id === ids[i - 1] ? [{ id, first: i - 1 }] : []));
       t.diagnostic(`webhook got ${ids.length} posts for ${expected.length} entries; sent again: ${again.length === 0 ? "none" : again.map((a) => a.id).join(", ")}`);
+      // Posts of no entry in the final timeline: what they were, to tell a phantom entry from another incident's post.
+      for (const stray of received.filter((p) => !expected.includes(p.id))) {
+        t.diagnostic(`not in the timeline: ${stray.id} ${stray.type} incident ${stray.data.incident.id}${stray.data.incident.id === opened.id ? " (this one)" : ""}: ${stray.data.update.status} "${stray.data.update.body.slice(0, 160)}"`);
+      }
       assert.deepEqual(collapsed, expected, "each entry reached the webhook in timeline order; a copy sent again follows its first at once");
       for (const { id, first } of again) {
         // One post is in flight at a time (the channel's posts go in order): the last one the receiver got when the worker died.
