@@ -32,3 +32,5 @@ export {
 } from "./playbooks.ts";
 export { checkPlaybook } from "./playbook-check.ts";
 export { tlsSetting } from "./tls.ts";
+export { templateProblem } from "./wording.ts";
+export { noSuchId } from "./closest.ts";

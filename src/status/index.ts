@@ -22,6 +22,8 @@ export {
   cancelMaintenanceInput,
   type ScheduleMaintenanceInput,
 } from "./verbs/maintenance.ts";
+export { editMaintenance, editMaintenanceInput, type EditMaintenanceInput } from "./verbs/edit-maintenance.ts";
 export { writePostmortem, writePostmortemInput } from "./verbs/write-postmortem.ts";
 export { StatuspageMapper } from "./statuspage.ts";
 export type * from "./statuspage-types.ts";
+export { TEMPLATE_PLACEHOLDERS, listTemplates, readTemplate, saveTemplate, deleteTemplate, fillTemplate, saveTemplateInput, type SaveTemplateInput, type IncidentTemplate } from "./incident-templates.ts";

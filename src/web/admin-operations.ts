@@ -4,9 +4,11 @@ import type { ChannelView, DeadLetter } from "../pipeline/index.ts";
 import { authorOf } from "./auth.ts";
 import {
   cancelMaintenance,
+  editMaintenance,
   scheduleMaintenance,
   writePostmortem,
   type Author,
+  type EditMaintenanceInput,
   type ScheduleMaintenanceInput,
   type StatusContext,
 } from "../status/index.ts";
@@ -37,6 +39,10 @@ export function adminOperationsRouter(options: { status: StatusContext; notifica
   router.post("/maintenances", async (req, res) => {
     const { maintenance, created } = await scheduleMaintenance(status, { ...objectBody(req), source: "admin", author: authorOf(res) } as ScheduleMaintenanceInput);
     res.status(created ? 201 : 200).json({ maintenance });
+  });
+
+  router.patch("/maintenances/:id", async (req, res) => {
+    res.json({ maintenance: await editMaintenance(status, { ...objectBody(req), id: req.params.id, author: authorOf(res) } as EditMaintenanceInput) });
   });
 
   router.post("/maintenances/:id/cancel", async (req, res) => {

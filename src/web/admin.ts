@@ -19,6 +19,7 @@ import { adminOperationsRouter, type NotificationAdmin } from "./admin-operation
 import { adminProbesRouter, type ProbeControl } from "./admin-probes.ts";
 import { adminPlaybooksRouter, type PlaybookAdmin } from "./admin-playbooks.ts";
 import { adminAuthRouter } from "./admin-tokens.ts";
+import { adminTemplatesRouter } from "./admin-templates.ts";
 import { authorOf, type AdminAuth } from "./auth.ts";
 import { locationSummaries } from "./probe-reads.ts";
 
@@ -51,6 +52,7 @@ export function adminRouter(options: AdminOptions): Router {
   router.use(adminFleetRouter({ fleet: options.fleet ?? NO_FLEET }));
   router.use(adminOperationsRouter({ status, notifications: options.notifications }));
   router.use(adminAuthRouter(options.auth));
+  router.use(adminTemplatesRouter({ status }));
 
   // Each location with its agents, last push, results per minute and reporting state (remote ones), and
   // the locations flagged because every probe there fails at once.

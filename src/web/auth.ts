@@ -8,7 +8,7 @@ import { clientAddress } from "./client-address.ts";
 
 /**
  * The scope a request to the admin API needs: reading needs `read`; changing
- * incidents, maintenance and notifications needs `incidents`; playbooks
+ * incidents, maintenance, notifications and incident templates needs `incidents`; playbooks
  * `playbooks`; probes and the gateway fleet `fleet`; tokens, the audit log
  * and subscribers `admin`.
  */
@@ -18,7 +18,7 @@ export function scopeFor(method: string, path: string): AdminScope {
   if (method === "GET" || method === "HEAD") return "read";
   if (/^\/playbooks(\/|$)/.test(p)) return "playbooks";
   if (/^\/(probes|fleet)(\/|$)/.test(p)) return "fleet";
-  if (/^\/(incidents|maintenances|notifications)(\/|$)/.test(p)) return "incidents";
+  if (/^\/(incidents|maintenances|notifications|templates)(\/|$)/.test(p)) return "incidents";
   return "admin";
 }
 

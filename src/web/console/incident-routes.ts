@@ -8,7 +8,9 @@ import { authorOf, scopeFor, type AdminAuth } from "../auth.ts";
 import { consoleWrite, messagePage, sessionOf } from "./guard.ts";
 import { chosenComponents, labelIssues, readIncidentForm, type IncidentFormShape, type ReadForm } from "./incident-form.ts";
 import { blankValues, formView, incidentLists, incidentPage, type FormKind } from "./incident-views.ts";
+import { postmortemView } from "./postmortem-routes.ts";
 import type { ConsoleRenderer } from "./render.ts";
+import { composerStart, templateChoices } from "./template-choice.ts";
 
 export interface IncidentRoutesOptions {
   config: () => Config;
@@ -18,7 +20,7 @@ export interface IncidentRoutesOptions {
 }
 
 /** What `?done=` says after an action: fixed words. */
-const DONE: Record<string, string> = { published: "Published.", updated: "Update posted.", resolved: "Incident resolved.", "draft-published": "Published: customers see it from now on." };
+const DONE: Record<string, string> = { published: "Published.", updated: "Update posted.", resolved: "Incident resolved.", "draft-published": "Published: customers see it from now on.", postmortem: "Postmortem saved: the public page shows it." };
 /** The most a person may write as a draft's first public words. */
 const PUBLISH_BODY_MAX = 20_000;
 /** How many resolved incidents the list shows. */
@@ -45,10 +47,13 @@ export function incidentRoutes(options: IncidentRoutesOptions): Router {
     page(res, 200, "incidents", "Incidents", { drafts: lists.drafts, open: lists.open, past: lists.past.slice(0, PAST_SHOWN) });
   });
 
-  const composer = (res: Response, httpStatus: number, read?: ReadForm, issues: string[] = []) =>
-    page(res, httpStatus, "incident-new", "New incident", { form: formView("compose", "/admin/incidents", read?.values ?? blankValues(), components(), { issues, key: read?.key }) });
+  const composer = async (res: Response, httpStatus: number, read?: ReadForm, issues: string[] = [], template?: string) =>
+    page(res, httpStatus, "incident-new", "New incident", { templates: await templateChoices(status, template), form: formView("compose", "/admin/incidents", read?.values ?? blankValues(), components(), { issues, key: read?.key }) });
 
-  router.get("/incidents/new", (_req, res) => composer(res, 200));
+  router.get("/incidents/new", async (req, res) => {
+    const start = await composerStart(status, options.config(), req.query.template);
+    await composer(res, start.httpStatus, start.read, start.issues, start.chosen);
+  });
 
   router.post("/incidents", ...write, async (req, res) => {
     const read = readIncidentForm(bodyOf(req), shapeOf("compose"));
@@ -66,7 +71,7 @@ export function incidentRoutes(options: IncidentRoutesOptions): Router {
       res.redirect(303, `/admin/incidents/${incident.id}?done=published`);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      composer(res, 400, read, labelIssues(err.issues, components()));
+      await composer(res, 400, read, labelIssues(err.issues, components()));
     }
   });
 
@@ -80,6 +85,7 @@ export function incidentRoutes(options: IncidentRoutesOptions): Router {
       flash: typeof req.query.done === "string" ? DONE[req.query.done] : undefined,
       updateForm: form("update", `/admin/incidents/${incident.id}/updates`),
       resolveForm: incident.status === "resolved" || incident.status === "postmortem" ? undefined : form("resolve", `/admin/incidents/${incident.id}/resolve`),
+      postmortem: postmortemView(incident),
     });
   };
 

@@ -8,7 +8,7 @@ import { VIEWS_DIR } from "../pages.ts";
 import type { ConsoleSession } from "./sessions.ts";
 
 /** The console's sections, in nav order; later pages (playbooks, probes, fleet, …) join here. */
-export const CONSOLE_NAV = [{ id: "incidents", href: "/admin/incidents", label: "Incidents" }, { id: "playbooks", href: "/admin/playbooks", label: "Playbooks" }, { id: "probes", href: "/admin/probes", label: "Probes" }, { id: "fleet", href: "/admin/fleet", label: "Fleet" }, { id: "notifications", href: "/admin/notifications", label: "Notifications" }, { id: "access", href: "/admin/tokens", label: "Tokens & audit" }] as const;
+export const CONSOLE_NAV = [{ id: "incidents", href: "/admin/incidents", label: "Incidents" }, { id: "templates", href: "/admin/templates", label: "Templates" }, { id: "playbooks", href: "/admin/playbooks", label: "Playbooks" }, { id: "maintenance", href: "/admin/maintenance", label: "Maintenance" }, { id: "probes", href: "/admin/probes", label: "Probes" }, { id: "fleet", href: "/admin/fleet", label: "Fleet" }, { id: "notifications", href: "/admin/notifications", label: "Notifications" }, { id: "access", href: "/admin/tokens", label: "Tokens & audit" }] as const;
 export type ConsoleSection = (typeof CONSOLE_NAV)[number]["id"];
 
 /** What every console page gets besides its own data. */

@@ -11,6 +11,9 @@ import type { ProbeControl } from "../admin-probes.ts";
 import { NO_FLEET, type FleetAccess } from "../fleet-orders.ts";
 import { fleetRoutes } from "./fleet-routes.ts";
 import { incidentRoutes } from "./incident-routes.ts";
+import { maintenanceRoutes } from "./maintenance-routes.ts";
+import { postmortemRoutes } from "./postmortem-routes.ts";
+import { templateRoutes } from "./template-routes.ts";
 import { probeRoutes } from "./probe-routes.ts";
 import { loginRoutes } from "./login-routes.ts";
 import { opsRoutes } from "./ops-routes.ts";
@@ -71,6 +74,8 @@ export function consoleRouter(options: ConsoleOptions): { router: Router; sessio
   router.use(signedIn(sessions));
   router.use(express.urlencoded({ extended: false, limit: CONSOLE_BODY_LIMIT, parameterLimit: 200 }));
   router.use(incidentRoutes({ config, status: options.status, auth: options.auth, render }));
+  router.use(maintenanceRoutes({ config, status: options.status, auth: options.auth, render }), postmortemRoutes({ status: options.status, auth: options.auth, render }));
+  router.use(templateRoutes({ config, status: options.status, auth: options.auth, render }));
   router.use(probeRoutes({ config, status: options.status, auth: options.auth, render, probes: options.probes }));
   router.use(fleetRoutes({ auth: options.auth, render, fleet: options.fleet ?? NO_FLEET, log }));
   router.use(playbookRoutes({ playbooks: options.playbooks, auth: options.auth, render }));

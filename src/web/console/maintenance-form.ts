@@ -1,0 +1,125 @@
+import type { ComponentConfig } from "../../config/index.ts";
+import type { Maintenance } from "../../status/index.ts";
+
+/** What a person typed and chose in the maintenance form, as it is shown again after a problem. */
+export interface MaintenanceFormValues {
+  name: string;
+  components: string[];
+  /** As typed (the form's datetime-local value, read as UTC). */
+  starts: string;
+  ends: string;
+  message: string;
+}
+
+/** What the maintenance verbs take from the form, once it has no problems of its own. */
+export interface MaintenanceFormInput {
+  name: string;
+  components: string[];
+  scheduled_for: string;
+  scheduled_until: string;
+  body: string;
+}
+
+export interface ReadMaintenanceForm {
+  values: MaintenanceFormValues;
+  /** The form's own problems, each naming its field by its label. */
+  issues: string[];
+  input?: MaintenanceFormInput;
+  /** The form's idempotency key, so a create sent twice schedules one window. */
+  key?: string;
+}
+
+/** The form's labels, used in every problem it names. */
+export const MAINTENANCE_LABELS = { name: "Name", components: "Components", scheduled_for: "Starts (UTC)", scheduled_until: "Ends (UTC)", body: "Message" } as const;
+
+const FORM_KEY = /^[A-Za-z0-9_-]{16,64}$/;
+// A datetime-local value (2026-12-04T02:00, seconds optional) is UTC; an explicit offset is honoured.
+const TIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})?$/;
+
+/**
+ * Reads a posted maintenance form (urlencoded: `components` repeated, one
+ * per ticked box). What only the form can know (a field left empty or sent
+ * twice, a time that is not one, an unknown component, an end already
+ * past) is said here; lengths are the verb's to say (see labelMaintenanceIssues).
+ */
+export function readMaintenanceForm(body: Record<string, unknown>, components: ComponentConfig[], now = Date.now()): ReadMaintenanceForm {
+  const issues: string[] = [];
+  const one = (field: keyof typeof MAINTENANCE_LABELS | "key"): string | undefined => {
+    const value = body[field === "body" ? "message" : field === "scheduled_for" ? "starts" : field === "scheduled_until" ? "ends" : field];
+    if (value === undefined) return "";
+    if (typeof value === "string") return value;
+    issues.push(`${field === "key" ? "The form's key" : MAINTENANCE_LABELS[field]}: sent more than once; send it once`);
+    return undefined;
+  };
+  const name = one("name");
+  const starts = one("scheduled_for");
+  const ends = one("scheduled_until");
+  // Browsers send a textarea's line breaks as CRLF; what is stored keeps plain \n.
+  const message = one("body")?.replace(/\r\n?/g, "\n");
+  const raw = body.components;
+  const chosen = raw === undefined ? [] : Array.isArray(raw) ? raw.filter((c): c is string => typeof c === "string") : typeof raw === "string" ? [raw] : [];
+  const values: MaintenanceFormValues = { name: name ?? "", components: chosen, starts: starts ?? "", ends: ends ?? "", message: message ?? "" };
+
+  if (name !== undefined && name.trim() === "") issues.push("Name: give the window a name");
+  const known = new Set(components.map((c) => c.id));
+  const unknown = chosen.filter((c) => !known.has(c));
+  if (unknown.length > 0) issues.push(`Components: ${quoted(unknown[0]!)} is not a configured component`);
+  else if (chosen.length === 0) issues.push("Components: tick at least one component the window affects");
+  const from = starts === undefined ? undefined : timeOf(starts, "scheduled_for", issues);
+  const until = ends === undefined ? undefined : timeOf(ends, "scheduled_until", issues);
+  if (from !== undefined && until !== undefined) {
+    if (until <= from) issues.push("Ends (UTC): must be after Starts (UTC)");
+    else if (until <= now) issues.push("Ends (UTC): is already past; a window must end in the future");
+  }
+  if (message !== undefined && message.trim() === "") issues.push("Message: say what will happen and what customers may notice");
+  const key = one("key");
+  if (key && !FORM_KEY.test(key)) issues.push("The form's key is malformed: reload the page and send it again");
+
+  const input =
+    issues.length === 0 && from !== undefined && until !== undefined
+      ? { name: values.name, components: chosen, scheduled_for: new Date(from).toISOString(), scheduled_until: new Date(until).toISOString(), body: values.message }
+      : undefined;
+  return { values, issues, input, key: key && FORM_KEY.test(key) ? key : undefined };
+}
+
+/** A window's fields as its edit form starts with them (the newest message, times as datetime-local values). */
+export function valuesOf(maintenance: Maintenance): MaintenanceFormValues {
+  return {
+    name: maintenance.name,
+    components: maintenance.components,
+    starts: maintenance.scheduled_for.slice(0, 16),
+    ends: maintenance.scheduled_until.slice(0, 16),
+    message: maintenance.updates.at(-1)?.body ?? "",
+  };
+}
+
+/** A verb's problems (`scheduled_for: …`) said with the form's labels (`Starts (UTC): …`). */
+export function labelMaintenanceIssues(issues: readonly string[]): string[] {
+  return issues.map((issue) => {
+    const colon = issue.indexOf(": ");
+    const path = (colon < 0 ? "" : issue.slice(0, colon)).split(".")[0] as keyof typeof MAINTENANCE_LABELS;
+    const label = MAINTENANCE_LABELS[path];
+    return label ? `${label}: ${issue.slice(colon + 2)}` : issue;
+  });
+}
+
+function timeOf(value: string, field: "scheduled_for" | "scheduled_until", issues: string[]): number | undefined {
+  const label = MAINTENANCE_LABELS[field];
+  const trimmed = value.trim();
+  if (trimmed === "") {
+    issues.push(`${label}: enter a date and time in UTC, like 2026-12-04 02:00`);
+    return undefined;
+  }
+  const match = TIME.exec(trimmed);
+  const at = match ? Date.parse(`${match[1]}T${match[2]}${match[3] ?? ""}${match[5] ?? "Z"}`) : NaN;
+  if (!Number.isFinite(at)) {
+    issues.push(`${label}: ${quoted(trimmed)} is not a date and time; enter one in UTC, like 2026-12-04 02:00`);
+    return undefined;
+  }
+  return at;
+}
+
+/** A value as a problem quotes it: short, so a 1 MiB mistake is named in a line, not pasted back. */
+function quoted(value: string): string {
+  return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+}
