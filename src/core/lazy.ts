@@ -14,3 +14,11 @@ export function lazyPackage<T>(name: string): () => T {
   let loaded: T | undefined;
   return () => (loaded ??= require(name) as T);
 }
+
+/**
+ * V8's memory-for-speed trade (no optimizing compiler, lazy feedback) for
+ * processes that relay little: `start` and the gateway's primary, never the
+ * nodes, web or core. Wasm off too: lite mode turns it off, and V8 would
+ * print a warning line saying so.
+ */
+export const LITE_MODE_FLAGS: readonly string[] = ["--lite-mode", "--no-expose-wasm"];

@@ -2,7 +2,7 @@ import cluster, { type Worker } from "node:cluster";
 import { fileURLToPath } from "node:url";
 import { AggregatorRegistry, Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValue } from "prom-client";
 import type { GatewayConfig } from "../config/index.ts";
-import { describeError, fromSource, sleep, type Logger } from "../core/index.ts";
+import { describeError, fromSource, LITE_MODE_FLAGS, sleep, type Logger } from "../core/index.ts";
 import type { CacheMode } from "./broker.ts";
 import type { FromNode, NodeLoad, NodeOp, NodeOps, NodeSettings, ToNode } from "./ipc.ts";
 import { FaultsDisabled, type Fault } from "./faults.ts";
@@ -62,13 +62,11 @@ const CRASH_RESTART_MS = 500;
 
 /** What every node runs: its own small entry point, compiled or (in development) the source through tsx. */
 const NODE_MAIN = fileURLToPath(new URL(fromSource ? "./node-main.ts" : "./node-main.js", import.meta.url));
-/** V8's memory-for-speed trade (no optimizing compiler, lazy feedback; wasm off, which lite mode implies): for processes that relay little. */
-const LITE_MODE = ["--lite-mode", "--no-expose-wasm"];
 
 /** The primary's Node options, with tsx's loader when the sources run uncompiled (bin/ registers it in-process). */
 function nodeExecArgv(): string[] {
   // The primary may run in V8's lite mode (it relays little); nodes carry the traffic and keep the optimizing compiler.
-  const argv = process.execArgv.filter((arg) => !LITE_MODE.includes(arg));
+  const argv = process.execArgv.filter((arg) => !LITE_MODE_FLAGS.includes(arg));
   return fromSource && !argv.some((arg) => arg.includes("tsx")) ? ["--import", import.meta.resolve("tsx"), ...argv] : argv;
 }
 

@@ -2,7 +2,7 @@
 // already validated pulseboard.yaml and sends what the gateway runs with over
 // IPC, so this process loads only the fleet and its admin API: no
 // configuration loader, probe kinds or channel kinds.
-import { createLogger, describeError, stopOnSignals, type Stoppable } from "../core/index.ts";
+import { createLogger, describeError, stopOnSignals } from "../core/index.ts";
 import { runFleetPrimary, type PrimarySettings } from "./primary.ts";
 
 /** Without settings within this, start is not the parent: say so rather than wait forever. */
@@ -21,7 +21,7 @@ function settingsFromStart(): Promise<PrimarySettings> {
   });
 }
 
-const starting: Promise<Stoppable> = settingsFromStart().then(
+void settingsFromStart().then(
   async (settings) => {
     const log = createLogger({ level: settings.logLevel, base: { role: "gateway" } });
     const primary = await runFleetPrimary(settings, log).catch((err: unknown) => {
@@ -31,11 +31,9 @@ const starting: Promise<Stoppable> = settingsFromStart().then(
     const { port, nodes, adminPort } = settings.gateway;
     process.send?.({ type: "ready", role: "gateway", detail: { port, nodes, adminPort } });
     stopOnSignals(Promise.resolve(primary), log);
-    return primary;
   },
   (err: unknown) => {
     process.stderr.write(`pulseboard gateway: ${describeError(err)}\n`);
     process.exit(2);
   },
 );
-void starting;

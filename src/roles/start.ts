@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { pageUrlWarning } from "../config/index.ts";
-import { MissingDependencyError, findExecutable, fromSource, sleep, type Logger } from "../core/index.ts";
+import { LITE_MODE_FLAGS, MissingDependencyError, findExecutable, fromSource, sleep, type Logger } from "../core/index.ts";
 import { ChildSupervisor, EmbeddedRedis, ensureToken, watchParent, type ReadyMessage } from "../supervisor/index.ts";
 import type { PrimarySettings } from "../gateway/index.ts";
 import type { Role, RoleContext } from "./context.ts";
@@ -10,8 +10,6 @@ import type { Role, RoleContext } from "./context.ts";
 /** The CLI entry point every child runs: the compiled one, or the source (through tsx's loader) in development. */
 const MAIN_FILE = fileURLToPath(new URL(fromSource ? "../main.ts" : "../main.js", import.meta.url));
 const NODE_ARGS = fromSource ? ["--import", import.meta.resolve("tsx")] : [];
-/** V8's lite mode for the gateway's primary, which relays little (wasm off too: lite mode turns it off, and V8 would print a warning saying so). */
-const LITE_MODE = ["--lite-mode", "--no-expose-wasm"];
 /** The gateway's primary: a small entry point of its own, with the settings start resolved. */
 const GATEWAY_FILE = fileURLToPath(new URL(fromSource ? "../gateway/primary-main.ts" : "../gateway/primary-main.js", import.meta.url));
 /** Time given to children to stop before they are killed. */
@@ -73,7 +71,7 @@ export async function runStart({ config, log, env }: RoleContext): Promise<Role>
     });
     const child = (name: string, ...args: string[]) => children.start({ name, args: [...NODE_ARGS, MAIN_FILE, ...args], env: childEnv });
     child("web", "web");
-    if (needs.gateway) children.start({ name: "gateway", args: [...NODE_ARGS, ...LITE_MODE, GATEWAY_FILE], env: childEnv, settings: gatewaySettings(config, cacheUrl, gatewayAdminToken) });
+    if (needs.gateway) children.start({ name: "gateway", args: [...NODE_ARGS, ...LITE_MODE_FLAGS, GATEWAY_FILE], env: childEnv, settings: gatewaySettings(config, cacheUrl, gatewayAdminToken) });
     // The agents start once the gateway listens, so start-up itself does not read as an outage.
     if (needs.gateway) await Promise.race([gatewayUp, sleep(GATEWAY_WAIT_MS)]);
     // Worker, scheduler and every location's agent share one process (`pulseboard core`): one Node

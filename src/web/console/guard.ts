@@ -59,10 +59,15 @@ export function csrfChecked(render: ConsoleRenderer): RequestHandler {
  * is /admin/api/incidents) and its write-ahead audit log, credited to the
  * session's name. A `read` token gets 403 here whatever its page showed.
  */
+/** The admin API path a console path mirrors (/admin/tokens/x → /admin/api/tokens/x): the scope its API twin needs is the console's. */
+export function apiPathOf(consolePath: string): string {
+  return consolePath.split("?")[0]!.replace(/^\/admin(?=\/)/, "/admin/api");
+}
+
 export function consoleWrite(auth: AdminAuth, render: ConsoleRenderer): RequestHandler[] {
   const scoped: RequestHandler = (req, res, next) => {
     const { actor } = sessionOf(res);
-    const refusal = forbidden(actor, req.method, req.originalUrl.replace(/^\/admin(?=\/)/, "/admin/api"));
+    const refusal = forbidden(actor, req.method, apiPathOf(req.originalUrl));
     if (refusal) return void messagePage(render, res, 403, "Not allowed", [`Nothing was changed: ${refusal}.`]);
     auth.audited(actor, req, res, next, (refused, message) => messagePage(render, refused, 503, "Not done", [`Nothing was changed: ${message}.`]));
   };

@@ -1,7 +1,7 @@
 import type { Request, RequestHandler, Response } from "express";
 import { allows } from "../../auth/index.ts";
 import { forbidden, scopeFor } from "../auth.ts";
-import { messagePage, sessionOf } from "./guard.ts";
+import { apiPathOf, messagePage, sessionOf } from "./guard.ts";
 import type { ConsoleRenderer, ConsoleSection } from "./render.ts";
 
 /**
@@ -10,11 +10,6 @@ import type { ConsoleRenderer, ConsoleSection } from "./render.ts";
  * `admin`, so /admin/tokens does too), whether the session may do a write,
  * and how a page of the area is sent.
  */
-
-/** The admin API path a console path mirrors: /admin/tokens/x → /admin/api/tokens/x. */
-export function apiPathOf(consolePath: string): string {
-  return consolePath.split("?")[0]!.replace(/^\/admin(?=\/)/, "/admin/api");
-}
 
 /** A console read with the scope its API twin needs; 403 naming the missing scope otherwise. */
 export function scopedRead(render: ConsoleRenderer, section: ConsoleSection): RequestHandler {
