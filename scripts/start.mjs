@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // `npm start`: makes sure redis-server is installed (unless REDIS_URL and
-// CACHE_REDIS_URL are both set), builds, then runs `pulseboard start` as its
-// child and exits as it does. A shell between npm and `pulseboard start` does
-// not pass npm's SIGTERM on, which left the whole stack running; here every
-// stop signal, and the death of whoever started us, becomes a SIGTERM to the
-// step running now, so `kill -TERM <npm pid>` stops every process of the tree.
+// CACHE_REDIS_URL are both set), builds, then becomes `pulseboard start`. A
+// shell between npm and `pulseboard start` does not pass npm's SIGTERM on,
+// which left the whole stack running; here, while a step runs, every stop
+// signal and the death of whoever started us become a SIGTERM to that step,
+// and `pulseboard start` then handles both itself, so `kill -TERM <npm pid>`
+// stops every process of the tree.
 import { spawn } from "node:child_process";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
@@ -30,8 +31,9 @@ for (const signal of STOP_SIGNALS) process.on(signal, () => stop(signal));
 // orphan's parent pid changes and never comes back. It covers npm killed with SIGKILL,
 // and a shell that forked us instead of exec'ing and died of npm's SIGTERM.
 const parent = process.ppid;
+let parentWatch;
 if (parent > 1) {
-  setInterval(() => {
+  parentWatch = setInterval(() => {
     if (process.ppid !== parent) stop("parent gone");
   }, PARENT_POLL_MS).unref();
 }
@@ -63,11 +65,19 @@ const packageManager = !manager ? ["npm", []] : /\.[cm]?js$/.test(manager) ? [pr
 const steps = [
   [process.execPath, [path.join(root, "scripts/system-deps.mjs"), "redis-server", "--unless-urls"]],
   [packageManager[0], [...packageManager[1], "run", "build", "--silent"]],
-  // The supervisor relays little: V8's lite mode (no optimizing compiler) saves it some 8 MiB.
-  [process.execPath, ["--lite-mode", "--no-expose-wasm", path.join(root, "dist/src/main.js"), "start", ...process.argv.slice(2)]],
 ];
-for (const [index, [command, args]] of steps.entries()) {
+for (const [command, args] of steps) {
   if (stopReason) exitLike({ code: 1, signal: STOP_SIGNALS.includes(stopReason) ? stopReason : null });
   const result = await run(command, args);
-  if (index === steps.length - 1 || result.code !== 0 || result.signal) exitLike(result);
+  if (result.code !== 0 || result.signal) exitLike(result);
 }
+if (stopReason) exitLike({ code: 1, signal: STOP_SIGNALS.includes(stopReason) ? stopReason : null });
+
+// `pulseboard start` then runs in this very process (package.json starts it in V8's lite
+// mode, which saves the supervisor some 8 MiB): a wrapper process of its own would hold
+// another 40 MiB of Node for nothing. Its own signal handling and parent watch take over.
+clearInterval(parentWatch);
+for (const signal of STOP_SIGNALS) process.removeAllListeners(signal);
+const main = path.join(root, "dist/src/main.js");
+process.argv = [process.argv[0], main, "start", ...process.argv.slice(2)];
+await import(pathToFileURL(main).href);

@@ -86,6 +86,7 @@ export function roleOf(info: ProcessInfo, tree: ProcessInfo[], redisPids: Map<nu
   const args = info.cmdline.split(" ");
   if (args.some((a) => /(?:^|\/)node-main\.[jt]s$/.test(a))) return "gateway node";
   if (args.some((a) => /(?:^|\/)primary-main\.[jt]s$/.test(a))) return "gateway";
+  if (args.some((a) => /(?:^|\/)scripts\/start\.mjs$/.test(a))) return "start";
   const main = args.findIndex((a) => /(?:^|\/)(?:main\.[jt]s|pulseboard(?:\.js)?)$/.test(a));
   if (main < 0) return path.basename(args[0] ?? "?") + (args[1] ? ` ${path.basename(args[1])}` : "");
   const command = args.slice(main + 1).filter((a) => !a.startsWith("-"));

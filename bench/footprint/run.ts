@@ -18,7 +18,7 @@
  * (footprint-custom.json for other settings than the defaults).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -63,6 +63,14 @@ async function untilPageServes(port: number, stack: ChildProcess): Promise<void>
   throw new Error(`the status page did not answer within ${UP_TIMEOUT_MS / 1000} s`);
 }
 
+/** `npm start`'s command line from package.json (`exec node <flags> scripts/start.mjs`), without npm's own process. */
+function npmStartArgs(): string[] {
+  const script = (JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts.start!;
+  const words = script.split(/\s+/).filter((w) => w && w !== "exec");
+  if (words[0] !== "node") throw new Error(`package.json's start script is not \`node …\`: ${script}`);
+  return words.slice(1).map((w) => (w.endsWith(".mjs") ? path.join(REPO_ROOT, w) : w));
+}
+
 /** One measured run of the embedded default. */
 async function measureOnce(run: number): Promise<RunResult> {
   const home = mkdtempSync(path.join(os.tmpdir(), "pulseboard-footprint-"));
@@ -78,7 +86,7 @@ async function measureOnce(run: number): Promise<RunResult> {
   // An experiment: V8 or Node flags for every process of the tree.
   if (flags["node-options"]) env.NODE_OPTIONS = flags["node-options"];
   const log: string[] = [];
-  const stack = spawn(process.execPath, [path.join(REPO_ROOT, "scripts/start.mjs")], { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const stack = spawn(process.execPath, npmStartArgs(), { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   const keep = (chunk: Buffer): void => {
     log.push(...chunk.toString().split("\n").filter(Boolean));
     if (log.length > 200) log.splice(0, log.length - 200);
@@ -99,10 +107,10 @@ async function measureOnce(run: number): Promise<RunResult> {
     const rows = before.map((p): Row => {
       const after = readProcess(p.pid);
       const cpu = after ? ((after.cpuS - p.cpuS) / seconds) * 100 : Number.NaN;
-      return { role: roleOf(p, before, redis), pid: p.pid, rssMiB: p.rss / 2 ** 20, pssMiB: p.pss / 2 ** 20, cpuPct: cpu, wrapper: p.pid === stack.pid };
+      return { role: roleOf(p, before, redis), pid: p.pid, rssMiB: p.rss / 2 ** 20, pssMiB: p.pss / 2 ** 20, cpuPct: cpu };
     });
     for (const p of processTree(stack.pid!)) seen.add(p.pid);
-    return { rows: rows.sort((a, b) => Number(b.wrapper) - Number(a.wrapper)) };
+    return { rows: rows.sort((a, b) => Number(b.pid === stack.pid) - Number(a.pid === stack.pid)) };
   } catch (err) {
     process.stderr.write(`${log.slice(-40).join("\n")}\n`);
     throw err;
@@ -112,7 +120,7 @@ async function measureOnce(run: number): Promise<RunResult> {
   }
 }
 
-/** SIGTERM to the wrapper, as `kill <npm start>` sends; then every process ever seen must be gone. */
+/** SIGTERM to the top of the tree, as `kill <npm start>` sends; then every process ever seen must be gone. */
 async function stop(stack: ChildProcess, seen: Set<number>): Promise<void> {
   if (stack.exitCode === null && stack.signalCode === null) {
     for (const p of processTree(stack.pid!)) seen.add(p.pid);

@@ -7,8 +7,6 @@ export interface Row {
   pssMiB: number;
   /** % of one core; NaN when the process ended during the window. */
   cpuPct: number;
-  /** The `npm start` wrapper (scripts/start.mjs), counted apart from `pulseboard start`'s tree. */
-  wrapper: boolean;
 }
 
 export interface RunResult {
@@ -16,13 +14,11 @@ export interface RunResult {
 }
 
 export interface Totals {
-  /** Every process of `pulseboard start`'s tree: the goal's figure. */
+  /** Every process of `npm start`'s tree (scripts/start.mjs becomes `pulseboard start`): the goal's figure. */
   processes: number;
   rssMiB: number;
   pssMiB: number;
   cpuPct: number;
-  /** The same with the npm start wrapper. */
-  withWrapperRssMiB: number;
 }
 
 function median(values: number[]): number {
@@ -33,9 +29,8 @@ function median(values: number[]): number {
 }
 
 export function totalsOf(rows: Row[]): Totals {
-  const tree = rows.filter((r) => !r.wrapper);
-  const sum = (list: Row[], pick: (r: Row) => number): number => list.reduce((s, r) => s + (Number.isNaN(pick(r)) ? 0 : pick(r)), 0);
-  return { processes: tree.length, rssMiB: sum(tree, (r) => r.rssMiB), pssMiB: sum(tree, (r) => r.pssMiB), cpuPct: sum(tree, (r) => r.cpuPct), withWrapperRssMiB: sum(rows, (r) => r.rssMiB) };
+  const sum = (pick: (r: Row) => number): number => rows.reduce((s, r) => s + (Number.isNaN(pick(r)) ? 0 : pick(r)), 0);
+  return { processes: rows.length, rssMiB: sum((r) => r.rssMiB), pssMiB: sum((r) => r.pssMiB), cpuPct: sum((r) => r.cpuPct) };
 }
 
 /** A key per row that tells apart processes of the same role (the gateway nodes) by their order. */
@@ -57,7 +52,7 @@ export function medianRows(runs: RunResult[]): { rows: Row[]; totals: Totals } {
   const rows = keys.map((key): Row => {
     const found = perRun.map((m) => m.get(key)).filter((r): r is Row => r !== undefined);
     const last = found[found.length - 1]!;
-    return { role: last.role, pid: last.pid, wrapper: last.wrapper, rssMiB: median(found.map((r) => r.rssMiB)), pssMiB: median(found.map((r) => r.pssMiB)), cpuPct: median(found.map((r) => r.cpuPct)) };
+    return { role: last.role, pid: last.pid, rssMiB: median(found.map((r) => r.rssMiB)), pssMiB: median(found.map((r) => r.pssMiB)), cpuPct: median(found.map((r) => r.cpuPct)) };
   });
   const totals = runs.map((r) => totalsOf(r.rows));
   return {
@@ -67,21 +62,19 @@ export function medianRows(runs: RunResult[]): { rows: Row[]; totals: Totals } {
       rssMiB: median(totals.map((t) => t.rssMiB)),
       pssMiB: median(totals.map((t) => t.pssMiB)),
       cpuPct: median(totals.map((t) => t.cpuPct)),
-      withWrapperRssMiB: median(totals.map((t) => t.withWrapperRssMiB)),
     },
   };
 }
 
-/** A markdown table: one line per process, then the total of `pulseboard start`'s tree and the same with the wrapper. */
+/** A markdown table: one line per process, then the total of the tree. */
 export function renderTable(rows: Row[], options: { idleS: number; cpuS: number; totals?: Totals }): string {
   const totals = options.totals ?? totalsOf(rows);
   const cpu = (v: number): string => (Number.isNaN(v) ? "ended" : v.toFixed(2));
   const lines = [
     `| process | pid | RSS MiB (after ${options.idleS} s idle) | PSS MiB | idle CPU % (next ${options.cpuS} s) |`,
     "|---|---:|---:|---:|---:|",
-    ...rows.map((r) => `| ${r.wrapper ? "npm start wrapper (not in the total)" : r.role} | ${r.pid} | ${r.rssMiB.toFixed(1)} | ${r.pssMiB.toFixed(1)} | ${cpu(r.cpuPct)} |`),
-    `| **total: pulseboard start, ${totals.processes} processes** | | **${totals.rssMiB.toFixed(1)}** | **${totals.pssMiB.toFixed(1)}** | **${cpu(totals.cpuPct)}** |`,
-    `| with the npm start wrapper | | ${totals.withWrapperRssMiB.toFixed(1)} | | |`,
+    ...rows.map((r) => `| ${r.role} | ${r.pid} | ${r.rssMiB.toFixed(1)} | ${r.pssMiB.toFixed(1)} | ${cpu(r.cpuPct)} |`),
+    `| **total: npm start's tree, ${totals.processes} processes** | | **${totals.rssMiB.toFixed(1)}** | **${totals.pssMiB.toFixed(1)}** | **${cpu(totals.cpuPct)}** |`,
   ];
   return `${lines.join("\n")}\n`;
 }

@@ -17,6 +17,17 @@ const NODE_LIMIT = 40;
  * the playbooks repair it while the fault still holds, and the chaos run's
  * own summary (--json) says when the status page saw it and saw it recover.
  */
+/**
+ * Bounds for a whole stack on two busy cores, 3–5 times what is seen (the
+ * figures are printed as diagnostics): with 1 s probes, detection takes
+ * 1–2 s (seen 0.7–1 s); a recovery by playbook (drain, restart, verify)
+ * 10–15 s after the fault ends or is repaired (seen 11.7–14 s).
+ */
+const DETECT_WITHIN_S = 10;
+const RECOVER_WITHIN_S = 45;
+/** The longest a scenario's fault is held here: one that ends well before it was ended by the recovery. */
+const FAULT_CAP_S = 90;
+
 describe("pulseboard chaos rehearses the real outages (slow: whole service from the CLI, 1 s probes)", { timeout: 420_000 }, () => {
   let service: Service;
   let home: string;
@@ -80,26 +91,26 @@ describe("pulseboard chaos rehearses the real outages (slow: whole service from 
   });
 
   it("gateway-halt: a frozen node is restarted by the playbook long before the freeze would end", async (t) => {
-    const { summary, code, progress } = await chaos("gateway-halt", "--node", "node-1", "--duration", "90s");
+    const { summary, code, progress } = await chaos("gateway-halt", "--node", "node-1", "--duration", `${FAULT_CAP_S}s`);
     t.diagnostic(`gateway-halt: detected ${summary.detected_s} s, recovered ${summary.recovered_s} s, fault held ${summary.fault_s} s; ${summary.did}`);
     assert.equal(code, 0, progress);
-    assert.ok(summary.detected_s !== null && summary.detected_s < 5, `detected within 5 s: ${summary.detected_s}`);
-    assert.ok(summary.recovered_s !== null && summary.recovered_s < 30, `recovered within 30 s: ${summary.recovered_s}`);
-    assert.ok(summary.fault_s < 60, "the fault ended because the stack recovered, not because its 90 s were up");
+    assert.ok(summary.detected_s !== null && summary.detected_s < DETECT_WITHIN_S, `detected within ${DETECT_WITHIN_S} s: ${summary.detected_s}`);
+    assert.ok(summary.recovered_s !== null && summary.recovered_s < RECOVER_WITHIN_S, `recovered within ${RECOVER_WITHIN_S} s: ${summary.recovered_s}`);
+    assert.ok(summary.fault_s < FAULT_CAP_S - 5, `the fault ended because the stack recovered, not because its ${FAULT_CAP_S} s were up: ${summary.fault_s} s`);
     assert.match(summary.did, /froze the event loop on node-1; the node was restarted once/);
     assert.deepEqual(runsOf(summary, "restart-stuck-gateway-node"), ["recovery:succeeded"]);
     assert.equal(summary.page_availability, 1);
-    assert.match(progress, /froze the event loop on node-1 for at most 90 s/);
+    assert.match(progress, new RegExp(`froze the event loop on node-1 for at most ${FAULT_CAP_S} s`));
   });
 
   it("safeguard-lockup: a node refusing every new client is restarted by the playbook", async (t) => {
     await untilOperational("every component operational", 30_000);
-    const { summary, code } = await chaos("safeguard-lockup", "--node", "node-0", "--duration", "90s");
+    const { summary, code } = await chaos("safeguard-lockup", "--node", "node-0", "--duration", `${FAULT_CAP_S}s`);
     t.diagnostic(`safeguard-lockup: detected ${summary.detected_s} s, recovered ${summary.recovered_s} s, fault held ${summary.fault_s} s`);
     assert.equal(code, 0);
-    assert.ok(summary.detected_s !== null && summary.detected_s < 5);
-    assert.ok(summary.recovered_s !== null && summary.recovered_s < 30);
-    assert.ok(summary.fault_s < 60);
+    assert.ok(summary.detected_s !== null && summary.detected_s < DETECT_WITHIN_S, `detected within ${DETECT_WITHIN_S} s: ${summary.detected_s}`);
+    assert.ok(summary.recovered_s !== null && summary.recovered_s < RECOVER_WITHIN_S, `recovered within ${RECOVER_WITHIN_S} s: ${summary.recovered_s}`);
+    assert.ok(summary.fault_s < FAULT_CAP_S - 5, `the fault ended because the stack recovered, not because its ${FAULT_CAP_S} s were up: ${summary.fault_s} s`);
     assert.deepEqual(runsOf(summary, "restart-stuck-gateway-node"), ["recovery:succeeded"]);
   });
 
@@ -108,8 +119,8 @@ describe("pulseboard chaos rehearses the real outages (slow: whole service from 
     const { summary, code } = await chaos("cache-clog", "--duration", "16s");
     t.diagnostic(`cache-clog: detected ${summary.detected_s} s, recovered ${summary.recovered_s} s; worst ${JSON.stringify(summary.worst)}; ${summary.did}`);
     assert.equal(code, 0);
-    assert.ok(summary.detected_s !== null && summary.detected_s < 5);
-    assert.ok(summary.recovered_s !== null && summary.recovered_s < 16 + 30);
+    assert.ok(summary.detected_s !== null && summary.detected_s < DETECT_WITHIN_S, `detected within ${DETECT_WITHIN_S} s: ${summary.detected_s}`);
+    assert.ok(summary.recovered_s !== null && summary.recovered_s < 16 + RECOVER_WITHIN_S, `recovered within the 16 s fault + ${RECOVER_WITHIN_S} s: ${summary.recovered_s}`);
     assert.equal(summary.worst.Cache, "major_outage");
     assert.deepEqual(runsOf(summary, "bypass-clogged-cache"), ["recovery:succeeded", "restore:succeeded"]);
     assert.equal(summary.page_availability, 1);
@@ -121,8 +132,8 @@ describe("pulseboard chaos rehearses the real outages (slow: whole service from 
     t.diagnostic(`cache-down: detected ${summary.detected_s} s, recovered ${summary.recovered_s} s; ${summary.did}`);
     assert.equal(code, 0);
     assert.match(summary.did, /killed the gateway's cache Redis; it was down for 1\d\.\d s and is back \(pid \d+\)/);
-    assert.ok(summary.detected_s !== null && summary.detected_s < 5);
-    assert.ok(summary.recovered_s !== null && summary.recovered_s < 10 + 30);
+    assert.ok(summary.detected_s !== null && summary.detected_s < DETECT_WITHIN_S, `detected within ${DETECT_WITHIN_S} s: ${summary.detected_s}`);
+    assert.ok(summary.recovered_s !== null && summary.recovered_s < 10 + RECOVER_WITHIN_S, `recovered within the 10 s outage + ${RECOVER_WITHIN_S} s: ${summary.recovered_s}`);
     assert.deepEqual(runsOf(summary, "bypass-clogged-cache"), ["recovery:succeeded", "restore:succeeded"]);
     const back = bypassedDuringFault(summary);
     assert.ok(back !== undefined, `realtime came back, degraded, while the cache was still down (the bypass): ${JSON.stringify(summary.timeline)}`);

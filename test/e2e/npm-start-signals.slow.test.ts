@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, it } from "node:test";
@@ -9,6 +8,7 @@ import { freePort } from "../../src/core/index.ts";
 import { REPO_ROOT } from "../helpers/config.ts";
 import { alive, commandLine, descendants } from "../helpers/processes.ts";
 import { freePortRange } from "../helpers/ports.ts";
+import { portFree } from "../helpers/start-stack.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 /** `npm start` as a user runs it: its own process group, its own PULSEBOARD_HOME, real ports. */
@@ -65,9 +65,9 @@ class NpmStart {
     });
   }
 
-  /** The process `pulseboard start` runs in. */
+  /** The process `pulseboard start` runs in: scripts/start.mjs, which becomes it after the build. */
   startPid(tree: number[]): number {
-    const found = tree.find((pid) => /^\S*node (?:--lite-mode --no-expose-wasm )?\S*main\.js start$/.test(commandLine(pid)));
+    const found = [this.pid, ...tree].find((pid) => /^\S*node (?:--lite-mode --no-expose-wasm )?\S*(?:scripts\/start\.mjs|main\.js start)$/.test(commandLine(pid)));
     assert.ok(found, `pulseboard start among ${tree.map((pid) => commandLine(pid)).join(" | ")}`);
     return found;
   }
@@ -88,13 +88,6 @@ class NpmStart {
 function parentOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer().once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
 }
 
 function describeAlive(pids: number[]): string {
