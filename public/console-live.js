@@ -1,7 +1,8 @@
 // Live refresh for the console's incidents list and incident pages. Without
 // this script the pages are complete as loaded and a reload shows the same.
-// With it, the status page's live stream (/live, SSE) says when what
-// customers see changed; the page is then fetched again and each part marked
+// With it, the console's live stream (/admin/live, SSE) says when an
+// incident or a maintenance window changed (drafts and on-call-only entries
+// included); the page is then fetched again and each part marked
 // data-console-live is swapped in when it differs, so forms being typed into
 // stay as they are. It holds off after a while without any activity (a
 // refresh would keep an unattended session alive past admin.session_idle) and
@@ -102,14 +103,23 @@
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden && missed) refresh();
   });
-  // Without a version the stream sends its current state at once: a change between this page's rendering and now is not missed.
-  source = new EventSource("/live");
+  // The console's own stream: every change to incidents and maintenance, drafts and on-call-only entries included.
+  // A change between this page's rendering and the stream opening (or while it reconnected) is caught by a refresh when it opens.
+  source = new EventSource("/admin/live");
   source.addEventListener("update", refresh);
+  // The session ended (signed out, expired, token revoked): the refresh finds the sign-in page and says so.
+  source.addEventListener("ended", function () {
+    source.close();
+    refresh();
+  });
   // Says on the page whether the stream is open (tests and curious people read it; nothing depends on it).
   source.addEventListener("open", function () {
     document.body.setAttribute("data-live-stream", "open");
+    refresh();
   });
   source.addEventListener("error", function () {
     document.body.setAttribute("data-live-stream", source.readyState === EventSource.CLOSED ? "closed" : "reconnecting");
+    // Refused (401: the session is gone): the refresh says so and stops.
+    if (source.readyState === EventSource.CLOSED) refresh();
   });
 })();

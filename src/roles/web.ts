@@ -19,10 +19,11 @@ export async function runWeb({ config, log, watcher, env }: RoleContext): Promis
   const snapshot = SnapshotService.forStore(status, () => current, {
     file: path.join(config.home, "web", "snapshot.json"),
     subscribe: async (onChange) => {
-      subscriber.on("message", onChange);
+      const onMessage = (_channel: string, message: string) => onChange(message);
+      subscriber.on("message", onMessage);
       await subscriber.subscribe(store.keys.events);
       return async () => {
-        subscriber.off("message", onChange);
+        subscriber.off("message", onMessage);
       };
     },
     log,

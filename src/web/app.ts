@@ -114,7 +114,7 @@ export function createWebApp(options: WebAppOptions): WebApp {
   // Remote agents: pull a location's probes, push its results (see agent-api.ts).
   if (options.agents) app.use("/api/agent/v1", options.agents);
   // The operator console: pages for people under /admin (see console/router.ts); after every /admin/api router.
-  app.use("/admin", consoleRouter({ config: options.liveConfig ?? (() => config), status: options.status, auth, probes: options.probes, fleet: fleetAccess, notifications: options.notifications, subscriptions: options.subscriptionContext, playbooks: options.playbooks, log }).router);
+  app.use("/admin", consoleRouter({ config: options.liveConfig ?? (() => config), status: options.status, auth, probes: options.probes, fleet: fleetAccess, notifications: options.notifications, subscriptions: options.subscriptionContext, playbooks: options.playbooks, announcements: (listener) => snapshot.onAnnounced(listener), log }).router);
 
   app.use((_req, res) => {
     res.status(404).json({ code: "not_found", message: "no such page" });

@@ -4,7 +4,7 @@ import path from "node:path";
 import type { Config } from "../config/index.ts";
 import type { Logger } from "../core/index.ts";
 import { describeError } from "../core/index.ts";
-import type { Maintenance, StatusContext, StatusSummary } from "../status/index.ts";
+import type { ChangeEvent, Incident, Maintenance, StatusContext, StatusSummary } from "../status/index.ts";
 import { readPageHistory, readPageSummary, type PageData, type PageHistory } from "./page-data.ts";
 import { uptimeText } from "./page-views.ts";
 
@@ -13,8 +13,8 @@ export interface SnapshotOptions {
   read: () => Promise<{ summary: StatusSummary; maintenances: Maintenance[] }>;
   /** Reads uptime bars and charts. @defaultValue none (empty bars and no charts) */
   readHistory?: () => Promise<PageHistory>;
-  /** Calls back on every change the pipeline announces; returns an unsubscribe. */
-  subscribe?: (onChange: () => void) => Promise<() => Promise<void>>;
+  /** Calls back on every change the pipeline announces (with its message); returns an unsubscribe. */
+  subscribe?: (onChange: (message?: string) => void) => Promise<() => Promise<void>>;
   /** Re-read at least this often, in case an announcement was missed. @defaultValue 5000 */
   refreshMs?: number;
   /** Re-read uptime and charts this often. @defaultValue 30000 */
@@ -57,6 +57,7 @@ export class SnapshotService {
   private refreshing?: Promise<void>;
   private again = false;
   private readonly listeners = new Set<(snapshot: Snapshot) => void>();
+  private readonly announced = new Set<(event: ChangeEvent) => void>();
   private readonly log: Logger;
 
   constructor(private readonly options: SnapshotOptions) {
@@ -75,7 +76,11 @@ export class SnapshotService {
     this.timer.unref();
     if (this.options.subscribe) {
       try {
-        this.unsubscribe = await this.options.subscribe(() => void this.refresh({ history: true }));
+        this.unsubscribe = await this.options.subscribe((message) => {
+          void this.refresh({ history: true });
+          const event = parseChangeEvent(message);
+          if (event) for (const listener of this.announced) listener(event);
+        });
       } catch (err) {
         this.log.warn({ err: describeError(err) }, "cannot subscribe to change events; refreshing on a timer only");
       }
@@ -85,6 +90,7 @@ export class SnapshotService {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.listeners.clear();
+    this.announced.clear();
     await this.unsubscribe?.();
   }
 
@@ -96,6 +102,16 @@ export class SnapshotService {
   onChange(listener: (snapshot: Snapshot) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Calls back with every change the pipeline announces, whether or not
+   * customers see it (a draft, an on-call-only entry): the console's live
+   * stream. Returns a function that stops it.
+   */
+  onAnnounced(listener: (event: ChangeEvent) => void): () => void {
+    this.announced.add(listener);
+    return () => this.announced.delete(listener);
   }
 
   /** Re-reads the store; concurrent calls coalesce into one read plus one more. */
@@ -207,12 +223,28 @@ function shownDigest(data: PageData): string {
     summary.indicator,
     summary.components.map((c) => c.status),
     Object.entries(data.history.uptime).map(([id, days]) => [id, uptimeText(days), days.map((d) => d.worst)]),
-    summary.unresolved.map((i) => [i.id, i.revision]),
-    summary.recent.slice(0, 5).map((i) => [i.id, i.revision]),
+    // The public view of each incident, not its revision: an on-call-only entry moves the revision and shows customers nothing.
+    summary.unresolved.map(shownIncident),
+    summary.recent.slice(0, 5).map(shownIncident),
     summary.maintenances.map((m) => [m.id, m.revision]),
   );
 }
 
+function shownIncident({ revision: _revision, ...shown }: Incident): Omit<Incident, "revision"> {
+  return shown;
+}
+
 function digest(...parts: unknown[]): string {
   return createHash("sha1").update(JSON.stringify(parts)).digest("base64url");
+}
+
+/** A change announcement's message, or undefined when it is not one. */
+function parseChangeEvent(message: string | undefined): ChangeEvent | undefined {
+  if (!message) return undefined;
+  try {
+    const event = JSON.parse(message) as Partial<ChangeEvent>;
+    return typeof event.type === "string" && typeof event.id === "string" ? (event as ChangeEvent) : undefined;
+  } catch {
+    return undefined;
+  }
 }

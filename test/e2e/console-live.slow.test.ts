@@ -11,10 +11,10 @@ import { waitFor } from "../helpers/wait.ts";
 import { ARTIFACTS, launchChromium, openPage, signInWithToken, startRole, stopRole, type PageOptions } from "../helpers/browser.ts";
 
 const TOKEN = "console-live-admin-token-0123456789";
-/** A change reaches the page within the snapshot's change event plus /live's one-push-a-second: ~1–2 s. */
+/** A change reaches the page within the store's change event plus /admin/live's one-push-a-second: ~1–2 s. */
 const LIVE_WITHIN_MS = 8_000;
 
-describe("console live refresh in real headless Chromium (slow: the web role from the CLI, real redis-server, the status page's /live stream)", { timeout: 180_000 }, () => {
+describe("console live refresh in real headless Chromium (slow: the web role from the CLI, real redis-server, the console's /admin/live stream)", { timeout: 180_000 }, () => {
   let redis: TestRedis;
   let home: string;
   let web: ChildProcess | undefined;
@@ -113,6 +113,12 @@ components:
     assert.match((await page.locator(".incident-meta").textContent()) ?? "", /Identified/, "the incident's status moved on too");
     await stillSamePage(page);
     assert.equal(await update.getByLabel("Message").inputValue(), "Half-written update", "the form being typed in is left alone");
+
+    // An on-call-only entry changes nothing customers see, and still reaches the console at once (its own stream, /admin/live).
+    await api("POST", `/incidents/${incident.id}/updates`, { body: "Consumer group q-7 lags 40 s on partition 3.", internal: true });
+    await oncallTimeline.getByText("Consumer group q-7 lags 40 s").waitFor({ timeout: LIVE_WITHIN_MS });
+    assert.equal(await publicTimeline.getByText("Consumer group q-7").count(), 0, "not on the public timeline");
+    await stillSamePage(page);
     assert.deepEqual(problems, []);
     await context.close();
   });

@@ -26,12 +26,24 @@ export interface WebRig {
  * (REDIS_URL set), with `tokens` as its bootstrap admin tokens and, when
  * given, the subscriptions router `subscriptions` builds.
  */
-export async function startWebRig(yaml: string, options: { tokens: string[]; metrics?: boolean; fleet?: FleetAccess; log?: Logger; subscriptions?: (rig: Omit<WebRig, "app" | "stop" | "snapshot">) => { router: RequestHandler; ctx?: SubscriptionContext; close(): Promise<void> } }): Promise<WebRig> {
+export async function startWebRig(yaml: string, options: { tokens: string[]; metrics?: boolean; fleet?: FleetAccess; log?: Logger; announcements?: boolean; subscriptions?: (rig: Omit<WebRig, "app" | "stop" | "snapshot">) => { router: RequestHandler; ctx?: SubscriptionContext; close(): Promise<void> } }): Promise<WebRig> {
   const redis = await startRedis();
   const config = await configFrom(yaml, { REDIS_URL: redis.url });
   const connection = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   const status: StatusContext = { store: new StatusStore(connection, uniquePrefix()), components: config.components };
-  const snapshot = SnapshotService.forStore(status, () => config, { refreshMs: 60_000, log: testLog() });
+  // With `announcements`, the snapshot hears the store's change events as the web role does (its own subscriber connection).
+  const subscriber = options.announcements ? new Redis(redis.url, { maxRetriesPerRequest: 1 }) : undefined;
+  const snapshot = SnapshotService.forStore(status, () => config, {
+    refreshMs: 60_000,
+    log: testLog(),
+    ...(subscriber && {
+      subscribe: async (onChange: (message?: string) => void) => {
+        subscriber.on("message", (_channel: string, message: string) => onChange(message));
+        await subscriber.subscribe(status.store.keys.events);
+        return async () => void subscriber.removeAllListeners("message");
+      },
+    }),
+  });
   await snapshot.start();
   const probes = new ProbeControl({ config: () => config, url: redis.url, connection, store: status.store, log: testLog() });
   const subscriptions = options.subscriptions?.({ redis, connection, config, status });
@@ -63,6 +75,7 @@ export async function startWebRig(yaml: string, options: { tokens: string[]; met
       await metrics?.close();
       await probes.close();
       await snapshot.stop();
+      subscriber?.disconnect();
       connection.disconnect();
       await redis.stop();
     },

@@ -113,6 +113,11 @@ describe("console playbooks (real redis-server, gateway fleet, playbook worker, 
     assert.match(shown.text, /Started <time[^>]*>[^<]+<\/time> · took \d+(\.\d)? (ms|s)/, "the step's timing");
     assert.match(shown.text, /<p class="step-output">Restarted node-0/, "the step's output");
     assert.match(shown.text, /<a href="\/admin\/incidents\/\w+">its timelines<\/a>/);
+    // The incident's page lists the run that acted on it, with how it ended, linking to its steps.
+    const incidentPage = await alice.get(`/admin/incidents/${incident.id}`);
+    const runs = incidentPage.text.split('<h2 id="runs-heading">Playbook runs</h2>')[1]?.split("</section>")[0] ?? "";
+    assert.match(runs, new RegExp(`<a class="run-row-name" href="/admin/playbooks/runs/${proposed.id}">`), `the run on its incident's page: ${runs}`);
+    assert.match(runs, /run-state-succeeded">Succeeded</);
 
     // Decided already: a second Approve says so and changes nothing.
     const twice = await alice.post(`/admin/playbooks/runs/${proposed.id}/approve`, { _csrf: csrfOf(shown.text) });

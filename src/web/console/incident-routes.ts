@@ -4,10 +4,12 @@ import type { Config } from "../../config/index.ts";
 import { ConflictError, NotFoundError, ValidationError } from "../../core/index.ts";
 import { publishDraft } from "../../pipeline/index.ts";
 import { appendUpdate, openIncident, resolveIncident, type Incident, type StatusContext } from "../../status/index.ts";
+import type { PlaybookAdmin } from "../admin-playbooks.ts";
 import { authorOf, scopeFor, type AdminAuth } from "../auth.ts";
 import { consoleWrite, messagePage, sessionOf } from "./guard.ts";
 import { chosenComponents, labelIssues, readIncidentForm, type IncidentFormShape, type ReadForm } from "./incident-form.ts";
 import { blankValues, formView, incidentLists, incidentPage, type FormKind } from "./incident-views.ts";
+import { incidentDetails } from "./incident-details.ts";
 import { postmortemView } from "./postmortem-routes.ts";
 import type { ConsoleRenderer } from "./render.ts";
 import { composerStart, templateChoices } from "./template-choice.ts";
@@ -17,6 +19,8 @@ export interface IncidentRoutesOptions {
   status: StatusContext;
   auth: AdminAuth;
   render: ConsoleRenderer;
+  /** For the playbook runs an incident's page lists. @defaultValue none listed */
+  playbooks?: PlaybookAdmin;
 }
 
 /** What `?done=` says after an action: fixed words. */
@@ -75,13 +79,15 @@ export function incidentRoutes(options: IncidentRoutesOptions): Router {
     }
   });
 
-  const incidentView = (req: Request, res: Response, httpStatus: number, incident: Incident, failed?: { kind: FormKind; read: ReadForm; issues: string[] }) => {
+  const incidentView = async (req: Request, res: Response, httpStatus: number, incident: Incident, failed?: { kind: FormKind; read: ReadForm; issues: string[] }) => {
     const view = incidentPage(incident, components());
+    const details = await incidentDetails(options.config(), status, options.playbooks, incident);
     const values = (kind: FormKind) => (failed?.kind === kind ? failed.read.values : blankValues(incident));
     const form = (kind: FormKind, action: string) =>
       formView(kind, action, values(kind), components(), { affected: incident.components, ...(failed?.kind === kind ? { issues: failed.issues, key: failed.read.key } : {}) });
     page(res, httpStatus, "incident", incident.name, {
       ...view,
+      details,
       flash: typeof req.query.done === "string" ? DONE[req.query.done] : undefined,
       updateForm: form("update", `/admin/incidents/${incident.id}/updates`),
       resolveForm: incident.status === "resolved" || incident.status === "postmortem" ? undefined : form("resolve", `/admin/incidents/${incident.id}/resolve`),
@@ -109,7 +115,7 @@ export function incidentRoutes(options: IncidentRoutesOptions): Router {
       res.redirect(303, `/admin/incidents/${incident.id}?done=${kind === "resolve" ? "resolved" : "updated"}`);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      incidentView(req, res, 400, incident, { kind, read, issues: labelIssues(err.issues, components()) });
+      await incidentView(req, res, 400, incident, { kind, read, issues: labelIssues(err.issues, components()) });
     }
   };
   // A draft (incidents.publish: review) goes public, with the automatic wording unless the person wrote the first words.

@@ -1,7 +1,7 @@
 import express, { Router, type NextFunction, type Request, type Response } from "express";
 import type { Config } from "../../config/index.ts";
 import { describeError, type Logger } from "../../core/index.ts";
-import type { StatusContext } from "../../status/index.ts";
+import type { ChangeEvent, StatusContext } from "../../status/index.ts";
 import type { SubscriptionContext } from "../../subscriptions/index.ts";
 import type { NotificationAdmin } from "../admin-operations.ts";
 import type { PlaybookAdmin } from "../admin-playbooks.ts";
@@ -17,6 +17,7 @@ import { templateRoutes } from "./template-routes.ts";
 import { probeRoutes } from "./probe-routes.ts";
 import { loginRoutes } from "./login-routes.ts";
 import { opsRoutes } from "./ops-routes.ts";
+import { consoleLiveRoutes } from "./live-routes.ts";
 import { playbookRoutes } from "./playbook-routes.ts";
 import { oidcRoutes } from "./oidc-routes.ts";
 import { ConsoleRenderer } from "./render.ts";
@@ -43,6 +44,8 @@ export interface ConsoleOptions {
   probes: ProbeControl;
   /** The gateway fleet through the configured fleet driver, as the admin API reaches it. @defaultValue none: the fleet page says so */
   fleet?: () => FleetAccess;
+  /** Every change the pipeline announces, for the console's live stream (/admin/live). @defaultValue none: pages refresh on a reload only */
+  announcements?: (listener: (event: ChangeEvent) => void) => () => void;
   log: Logger;
 }
 
@@ -71,9 +74,11 @@ export function consoleRouter(options: ConsoleOptions): { router: Router; sessio
   const oidc = oidcRoutes({ config, redis: options.status.store.redis, sessions, auth: options.auth, render, log });
   router.use(loginRoutes({ auth: options.auth, sessions, render, trustProxy: () => config().web.trustProxy, log, oidc: oidc.offer }));
   router.use(oidc.router);
+  // Before signedIn: the stream checks its session itself, without moving its idle expiry on.
+  if (options.announcements) router.use(consoleLiveRoutes({ sessions, announcements: options.announcements, log }));
   router.use(signedIn(sessions));
   router.use(express.urlencoded({ extended: false, limit: CONSOLE_BODY_LIMIT, parameterLimit: 200 }));
-  router.use(incidentRoutes({ config, status: options.status, auth: options.auth, render }));
+  router.use(incidentRoutes({ config, status: options.status, auth: options.auth, render, playbooks: options.playbooks }));
   router.use(maintenanceRoutes({ config, status: options.status, auth: options.auth, render }), postmortemRoutes({ status: options.status, auth: options.auth, render }));
   router.use(templateRoutes({ config, status: options.status, auth: options.auth, render }));
   router.use(probeRoutes({ config, status: options.status, auth: options.auth, render, probes: options.probes }));

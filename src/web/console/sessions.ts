@@ -82,16 +82,17 @@ export class ConsoleSessions {
   }
 
   /**
-   * The request's session, its idle expiry moved on; `{ ended }` when it
+   * The request's session, its idle expiry moved on (unless `touch: false`); `{ ended }` when it
    * had a cookie whose session is gone (idle too long, signed out) or whose
    * token was revoked (then the record goes too); undefined without one.
    */
-  async read(req: IncomingMessage): Promise<ConsoleSession | { ended: SessionEnd } | undefined> {
+  async read(req: IncomingMessage, options: { touch?: boolean } = {}): Promise<ConsoleSession | { ended: SessionEnd } | undefined> {
     const secret = readCookie(req, SESSION_COOKIE);
     if (secret === undefined) return undefined;
     if (!SESSION_ID.test(secret)) return { ended: "expired" };
     const id = digest(secret);
-    const raw = await this.options.redis.getex(this.key(id), "PX", this.options.idleMs);
+    // `touch: false` (the live stream): looking does not count as activity.
+    const raw = options.touch === false ? await this.options.redis.get(this.key(id)) : await this.options.redis.getex(this.key(id), "PX", this.options.idleMs);
     if (!raw) return { ended: "expired" };
     const stored = JSON.parse(raw) as StoredSession;
     const actor = await this.actorOf(stored, id);
