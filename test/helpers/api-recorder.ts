@@ -23,6 +23,8 @@ export interface RouteAnswer {
 }
 
 type Handler = (call: RecordedCall, match: RegExpExecArray) => RouteAnswer;
+/** Sees every request before the routes; an answer it returns is sent instead of theirs. */
+type Guard = (call: RecordedCall) => RouteAnswer | undefined;
 
 interface Route {
   method: string;
@@ -42,6 +44,7 @@ interface Route {
 export class ApiRecorder {
   readonly calls: RecordedCall[] = [];
   private readonly routes: Route[] = [];
+  private readonly guards: Guard[] = [];
   private server!: http.Server;
   port = 0;
 
@@ -69,6 +72,12 @@ export class ApiRecorder {
   /** Like `on`, but only for the next matching request, and before every other route. */
   once(method: string, pattern: string | RegExp, handler: Handler | RouteAnswer): this {
     this.routes.unshift({ method, pattern: anchored(pattern), handler: typeof handler === "function" ? handler : () => handler, times: 1 });
+    return this;
+  }
+
+  /** Runs `guard` on every request before any route (`once` ones too), as an API server authenticates and authorizes before routing. */
+  guard(guard: Guard): this {
+    this.guards.push(guard);
     return this;
   }
 
@@ -108,6 +117,10 @@ export class ApiRecorder {
   }
 
   private answer(call: RecordedCall): RouteAnswer {
+    for (const guard of this.guards) {
+      const refusal = guard(call);
+      if (refusal) return refusal;
+    }
     for (const route of this.routes) {
       if (route.method !== call.method) continue;
       const match = route.pattern.exec(call.pathname);

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, isIPv6 } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { freePort } from "../../src/core/index.ts";
@@ -14,6 +15,7 @@ export interface TestFleet {
   /** The shared port; node i listens alone on port + 1 + i. */
   port: number;
   adminUrl: string;
+  adminPort: number;
   token: string;
   process: ChildProcess;
   output: string[];
@@ -26,12 +28,16 @@ export interface TestFleet {
 
 /**
  * Starts a gateway fleet (`nodes` nodes, faults enabled) against `cacheUrl`,
- * with `yaml` appended under `gateway:` of a copy of pulseboard.yaml.
+ * with `yaml` appended under `gateway:` of a copy of pulseboard.yaml. Its
+ * admin API listens on `adminHost`:`adminPort`, so that several fleets can
+ * stand for pods that all serve it on the same port at their own address.
+ * @defaultValue adminHost: 127.0.0.1; adminPort: a free one
  */
-export async function startTestFleet(options: { cacheUrl?: string; nodes?: number; yaml?: string; faults?: boolean } = {}): Promise<TestFleet> {
+export async function startTestFleet(options: { cacheUrl?: string; nodes?: number; yaml?: string; faults?: boolean; adminHost?: string; adminPort?: number } = {}): Promise<TestFleet> {
   const nodes = options.nodes ?? 2;
   const port = await freePortRange(nodes + 4);
-  const adminPort = await freePort();
+  const adminHost = options.adminHost ?? "127.0.0.1";
+  const adminPort = options.adminPort ?? (await freePort(adminHost));
   const dir = mkdtempSync(path.join(os.tmpdir(), "pulseboard-fleet-"));
   const configFile = path.join(dir, "pulseboard.yaml");
   const base = readFileSync(path.join(REPO_ROOT, "pulseboard.yaml"), "utf8");
@@ -43,6 +49,7 @@ export async function startTestFleet(options: { cacheUrl?: string; nodes?: numbe
       PULSEBOARD_CONFIG: configFile,
       GATEWAY_PORT: String(port),
       GATEWAY_ADMIN_PORT: String(adminPort),
+      GATEWAY_ADMIN_HOST: adminHost,
       GATEWAY_ADMIN_TOKEN: FLEET_TOKEN,
       GATEWAY_FAULTS: options.faults === false ? "0" : "1",
       CACHE_REDIS_URL: options.cacheUrl ?? "",
@@ -52,7 +59,7 @@ export async function startTestFleet(options: { cacheUrl?: string; nodes?: numbe
   });
   child.stdout!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
   child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
-  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  const adminUrl = `http://${isIPv6(adminHost) ? `[${adminHost}]` : adminHost}:${adminPort}`;
   const admin: TestFleet["admin"] = async (method, pathname, body, token = FLEET_TOKEN) => {
     const res = await fetch(`${adminUrl}${pathname}`, {
       method,
@@ -86,6 +93,7 @@ export async function startTestFleet(options: { cacheUrl?: string; nodes?: numbe
   return {
     port,
     adminUrl,
+    adminPort,
     token: FLEET_TOKEN,
     process: child,
     output,
@@ -102,4 +110,40 @@ export async function startTestFleet(options: { cacheUrl?: string; nodes?: numbe
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The loopback addresses a test may use: stand-ins for pod IPs, at most two pods. */
+export const POD_IPS = ["127.0.0.1", "::1"] as const;
+
+/**
+ * One real gateway per pod, as a Deployment runs them: a `pulseboard gateway`
+ * of `nodes` nodes for each address in `hosts`, every admin API on the same
+ * port (the kubernetes driver's admin_port), sharing the cache at `cacheUrl`.
+ */
+export async function startPodGateways(options: { hosts?: readonly string[]; cacheUrl?: string; nodes?: number } = {}): Promise<{ adminPort: number; gateways: TestFleet[] }> {
+  const hosts = options.hosts ?? POD_IPS;
+  const adminPort = await portFreeOnEvery(hosts);
+  const started = await Promise.allSettled(hosts.map((host) => startTestFleet({ cacheUrl: options.cacheUrl, nodes: options.nodes ?? 1, adminHost: host, adminPort })));
+  const gateways = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+  const failed = started.find((s) => s.status === "rejected");
+  if (failed) {
+    await Promise.all(gateways.map((g) => g.stop()));
+    throw failed.reason;
+  }
+  return { adminPort, gateways };
+}
+
+async function portFreeOnEvery(hosts: readonly string[]): Promise<number> {
+  for (;;) {
+    const port = await freePort(hosts[0]);
+    const free = await Promise.all(hosts.slice(1).map((host) => canListen(port, host)));
+    if (free.every(Boolean)) return port;
+  }
+}
+
+function canListen(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer().once("error", () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
 }
