@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { durationSchema } from "./duration.ts";
+import { durationSchema, parseDuration } from "./duration.ts";
 import { shown } from "./issues.ts";
 import { parseSize } from "./size.ts";
 import { incidentsSchema } from "./incidents.ts";
@@ -147,6 +147,29 @@ const notificationsSchema = z.strictObject({
   attempts: z.number().int().min(1).max(100).default(20),
 });
 
+/** The longest a maintenance reminder may lead its window by. */
+const MAX_REMIND_BEFORE_MS = 7 * 86_400_000;
+
+/** How long before a window starts its reminder goes out: a duration like "1h", or 0 for none; parses to milliseconds. */
+const remindBefore = z.unknown().transform((value, ctx) => {
+  if (value === 0 || value === "0") return 0;
+  const text = typeof value === "string" ? value.trim() : undefined;
+  if (text?.startsWith("-") && parseDuration(text.slice(1)) !== undefined) {
+    ctx.addIssue({ code: "custom", message: `must not be negative, got ${shown(value)}; write 0 for no reminder` });
+    return z.NEVER;
+  }
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: "custom", message: `expected a duration like "1h" or "30m" (0 for no reminder), got ${shown(value)}` });
+    return z.NEVER;
+  }
+  if (ms > MAX_REMIND_BEFORE_MS) {
+    ctx.addIssue({ code: "custom", message: `must be at most 7d, got ${shown(value)}` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
 const maintenanceSchema = z
   .strictObject({
     id,
@@ -160,6 +183,10 @@ const maintenanceSchema = z
     cron: z.string().optional(),
     duration: duration.optional(),
     timezone: z.string().default("Etc/UTC"),
+    /** How long before each start subscribers and on-call channels are reminded; 0 for no reminder. @defaultValue "1h" */
+    remind_before: remindBefore.default(3_600_000),
+    /** Announce each start and completion to subscribers and on-call channels. @defaultValue true */
+    notify: z.boolean({ error: "expected true or false" }).default(true),
   })
   .superRefine((m, ctx) => {
     const once = m.starts_at !== undefined || m.ends_at !== undefined;

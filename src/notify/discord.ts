@@ -1,9 +1,22 @@
 import { z } from "zod";
 import type { IncidentImpact } from "../status/index.ts";
 import { postJson, urlSecrets, type HttpAnswer } from "./http.ts";
-import { affectedLines, authorText, eventLabel, impactLabel, isResolution, oneLine, statusLabel, truncate } from "./render.ts";
+import {
+  affectedLines,
+  authorText,
+  eventLabel,
+  impactLabel,
+  isResolution,
+  maintenanceComponents,
+  maintenanceStateLabel,
+  maintenanceText,
+  oneLine,
+  statusLabel,
+  truncate,
+  windowText,
+} from "./render.ts";
 import { httpUrlSetting, timeoutSetting } from "./settings.ts";
-import { defineNotifier, type NotificationEvent } from "./types.ts";
+import { defineNotifier, isMaintenanceEvent, type IncidentEvent, type MaintenanceEvent, type NotificationEvent } from "./types.ts";
 
 const settingsSchema = z.strictObject({
   /** The webhook URL from the channel's Integrations settings (…/api/webhooks/<id>/<token>); it is a secret. */
@@ -14,13 +27,14 @@ const settingsSchema = z.strictObject({
   timeout: timeoutSetting(10_000),
 });
 
-/** Embed side colours by impact; green once resolved. */
-const COLORS: Record<IncidentImpact | "resolved", number> = {
+/** Embed side colours by impact; green once resolved; the page's maintenance blue for maintenance. */
+const COLORS: Record<IncidentImpact | "resolved" | "maintenance", number> = {
   none: 0x3498db,
   minor: 0xf1c40f,
   major: 0xe67e22,
   critical: 0xe74c3c,
   resolved: 0x2ecc71,
+  maintenance: 0x1d4ed8,
 };
 
 /** Discord's embed limits (discord.com/developers/docs/resources/message#embed-object-embed-limits). */
@@ -61,6 +75,11 @@ function explainDiscord(answer: HttpAnswer) {
 
 /** The webhook message for an event. */
 export function messageOf(event: NotificationEvent, username?: string) {
+  const embed = isMaintenanceEvent(event) ? maintenanceEmbed(event) : incidentEmbed(event);
+  return { username: truncate(username ?? oneLine(event.page.name), 80), embeds: [embed], allowed_mentions: { parse: [] } };
+}
+
+function incidentEmbed(event: IncidentEvent) {
   const title = truncate(`${oneLine(event.incident.name)} — ${statusLabel(event.update.status)}`, LIMITS.title);
   const fields = [
     { name: "Status", value: statusLabel(event.update.status), inline: true },
@@ -80,5 +99,26 @@ export function messageOf(event: NotificationEvent, username?: string) {
     timestamp: event.update.display_at,
     footer: { text: footer },
   };
-  return { username: truncate(username ?? oneLine(event.page.name), 80), embeds: [embed], allowed_mentions: { parse: [] } };
+  return embed;
+}
+
+/** A maintenance notice: the window's name and state, what the notice says, its time and components. */
+function maintenanceEmbed(event: MaintenanceEvent) {
+  const title = truncate(`${oneLine(event.maintenance.name)} — ${maintenanceStateLabel(event)}`, LIMITS.title);
+  const fields = [
+    { name: "Status", value: maintenanceStateLabel(event), inline: true },
+    { name: "Window", value: windowText(event), inline: true },
+    { name: "Components", value: truncate(maintenanceComponents(event), LIMITS.fieldValue), inline: false },
+  ];
+  const footer = truncate(`${eventLabel(event.type)} · ${oneLine(event.page.name)}`, 300);
+  const used = title.length + footer.length + fields.reduce((n, f) => n + f.name.length + f.value.length, 0);
+  return {
+    title,
+    url: event.maintenance_url,
+    description: truncate(maintenanceText(event), Math.min(LIMITS.description, LIMITS.total - used)),
+    color: COLORS.maintenance,
+    fields,
+    timestamp: event.occurred_at,
+    footer: { text: footer },
+  };
 }

@@ -1,8 +1,31 @@
-import { affectedLines, authorText, eventLabel, formatTime, impactLabel, isResolution, statusLabel, summaryLine } from "./render.ts";
-import type { NotificationEvent } from "./types.ts";
+import {
+  affectedLines,
+  authorText,
+  eventLabel,
+  formatTime,
+  impactLabel,
+  isResolution,
+  maintenanceComponents,
+  maintenanceHeadline,
+  maintenanceStateLabel,
+  maintenanceText,
+  statusLabel,
+  summaryLine,
+  windowText,
+} from "./render.ts";
+import { isMaintenanceEvent, type IncidentEvent, type MaintenanceEvent, type NotificationEvent } from "./types.ts";
 
-/** The plain-text body of an incident email. */
+/** The plain-text body of an email. */
 export function textOf(event: NotificationEvent): string {
+  return isMaintenanceEvent(event) ? maintenanceTextOf(event) : incidentTextOf(event);
+}
+
+/** The HTML body of an email. */
+export function htmlOf(event: NotificationEvent): string {
+  return isMaintenanceEvent(event) ? maintenanceHtmlOf(event) : incidentHtmlOf(event);
+}
+
+function incidentTextOf(event: IncidentEvent): string {
   const lines = [
     summaryLine(event),
     "",
@@ -17,7 +40,7 @@ export function textOf(event: NotificationEvent): string {
 }
 
 /** A small HTML body: inline styles only (mail clients drop style sheets), every value escaped. */
-export function htmlOf(event: NotificationEvent): string {
+function incidentHtmlOf(event: IncidentEvent): string {
   const color = isResolution(event) ? "#1e8e3e" : event.incident.impact === "none" ? "#1a73e8" : event.incident.impact === "minor" ? "#b06000" : "#d93025";
   const affected = affectedLines(event);
   // Values as HTML: each escaped, the affected components one per line.
@@ -36,6 +59,41 @@ export function htmlOf(event: NotificationEvent): string {
     `<table style="border-collapse:collapse">${rows}</table>`,
     body,
     `<p><a href="${escapeHtml(event.incident_url)}">View the incident</a></p>`,
+    `</body></html>`,
+  ].join("\n");
+}
+
+function maintenanceTextOf(event: MaintenanceEvent): string {
+  return [
+    maintenanceHeadline(event),
+    "",
+    `Status: ${maintenanceStateLabel(event)}`,
+    `Window: ${windowText(event)}`,
+    `Components: ${maintenanceComponents(event)}`,
+    "",
+    maintenanceText(event),
+    "",
+    `View the maintenance: ${event.maintenance_url}`,
+    "",
+    `-- `,
+    `${event.page.name} (${event.page.url})`,
+  ].join("\n");
+}
+
+function maintenanceHtmlOf(event: MaintenanceEvent): string {
+  const facts: [string, string][] = [
+    ["Status", maintenanceStateLabel(event)],
+    ["Window", windowText(event)],
+    ["Components", maintenanceComponents(event)],
+  ];
+  const rows = facts.map(([name, value]) => `<tr><th align="left" style="padding:2px 12px 2px 0">${name}</th><td>${escapeHtml(value)}</td></tr>`).join("");
+  return [
+    `<!doctype html><html><body style="font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#202124">`,
+    `<p style="color:#5f6368;margin:0">${escapeHtml(eventLabel(event.type))} · ${escapeHtml(event.page.name)}</p>`,
+    `<h2 style="color:#1d4ed8;margin:4px 0 12px">${escapeHtml(event.maintenance.name)}</h2>`,
+    `<table style="border-collapse:collapse">${rows}</table>`,
+    `<p style="white-space:pre-wrap">${escapeHtml(maintenanceText(event))}</p>`,
+    `<p><a href="${escapeHtml(event.maintenance_url)}">View the maintenance</a></p>`,
     `</body></html>`,
   ].join("\n");
 }

@@ -4,9 +4,9 @@ import { describeError } from "../core/index.ts";
 import { formatDuration } from "../config/index.ts";
 import { lazyPackage, scrub } from "../core/index.ts";
 import { htmlOf, textOf } from "./email-body.ts";
-import { headline } from "./render.ts";
+import { headline, maintenanceHeadline } from "./render.ts";
 import { timeoutSetting, tlsOptions, tlsSetting } from "./settings.ts";
-import { defineNotifier, type DeliveryOutcome, type NotificationEvent, type NotifierContext } from "./types.ts";
+import { defineNotifier, isMaintenanceEvent, type DeliveryOutcome, type NotificationEvent, type NotifierContext } from "./types.ts";
 
 /** Loaded at the first mail: a role that never mails does not hold nodemailer. */
 const nodemailer = lazyPackage<typeof import("nodemailer")>("nodemailer");
@@ -147,9 +147,25 @@ function explain(err: SmtpError, target: string, ownTimeoutMs: number | undefine
   return { ok: false, retry: true, reason: `could not reach ${target}: ${describeError(err)}` };
 }
 
-/** The message: subject, both bodies, and headers that thread an incident's posts. */
+/** The message: subject, both bodies, and headers that thread an incident's (or a maintenance window's) posts. */
 export function messageOf(event: NotificationEvent, settings: Pick<EmailSettings, "from" | "to">) {
   const domain = domainOf(event.page.url);
+  if (isMaintenanceEvent(event)) {
+    // A window's posts answer one thread id, whichever of them arrives first.
+    const thread = `<pulseboard.maintenance.${event.maintenance.id}@${domain}>`;
+    return {
+      from: settings.from,
+      to: settings.to,
+      subject: maintenanceHeadline(event),
+      text: textOf(event),
+      html: htmlOf(event),
+      messageId: `<pulseboard.${event.id}@${domain}>`,
+      inReplyTo: thread,
+      references: [thread],
+      priority: "normal" as const,
+      headers: { "Auto-Submitted": "auto-generated", "X-Pulseboard-Maintenance": event.maintenance.id },
+    };
+  }
   const thread = `<pulseboard.incident.${event.incident.id}@${domain}>`;
   const opening = event.type === "incident.opened";
   return {

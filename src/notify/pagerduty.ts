@@ -3,7 +3,7 @@ import type { IncidentImpact } from "../status/index.ts";
 import { hostOf, postJson, urlSecrets, type HttpAnswer } from "./http.ts";
 import { affectedLines, authorText, headline, impactLabel, isResolution, oneLine, statusLabel, truncate } from "./render.ts";
 import { httpUrlSetting, timeoutSetting } from "./settings.ts";
-import { defineNotifier, type NotificationEvent } from "./types.ts";
+import { defineNotifier, isMaintenanceEvent, type IncidentEvent } from "./types.ts";
 
 /** The public Events API v2 endpoint (EU accounts use events.eu.pagerduty.com). */
 export const PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue";
@@ -34,13 +34,19 @@ export const SEVERITY: Record<IncidentImpact, "critical" | "error" | "warning" |
  * `dedup_key` (`pulseboard-<incident id>`), so PagerDuty keeps one alert per
  * incident: opening and updates `trigger` it (PagerDuty de-duplicates and
  * adds the update to the alert's log), resolution `resolve`s it. 202 is
- * delivered, 400 is not retried, 429 and 5xx are.
+ * delivered, 400 is not retried, 429 and 5xx are. Maintenance is planned
+ * and pages no one: its posts are delivered with nothing sent.
  */
 export default defineNotifier({
   kind: "pagerduty",
   description: "PagerDuty Events API v2 alert per incident (trigger, resolve)",
   configSchema: settingsSchema,
-  send(event, settings, ctx) {
+  async send(event, settings, ctx) {
+    if (isMaintenanceEvent(event)) {
+      const skipped = "maintenance is planned and pages no one: nothing sent to PagerDuty";
+      ctx.log.info({ event: event.type, maintenance: event.maintenance.id }, skipped);
+      return { ok: true, skipped };
+    }
     return postJson(
       {
         receiver: "PagerDuty",
@@ -56,7 +62,7 @@ export default defineNotifier({
 });
 
 /** The one dedup_key of every post about an incident. */
-export function dedupKeyOf(event: NotificationEvent): string {
+export function dedupKeyOf(event: IncidentEvent): string {
   return truncate(`pulseboard-${event.incident.id}`, 255);
 }
 
@@ -69,7 +75,7 @@ function explainPagerDuty(answer: HttpAnswer) {
 }
 
 /** The Events API v2 body for an event. */
-export function alertOf(event: NotificationEvent, routingKey: string, source?: string) {
+export function alertOf(event: IncidentEvent, routingKey: string, source?: string) {
   const affected = affectedLines(event);
   return {
     routing_key: routingKey,

@@ -1,5 +1,5 @@
-import type { ComponentStatus, IncidentImpact, IncidentStatus } from "../status/index.ts";
-import type { NotificationEvent, NotificationType } from "./types.ts";
+import type { ComponentStatus, IncidentImpact, IncidentStatus, MaintenanceNoticeType } from "../status/index.ts";
+import type { IncidentEvent, MaintenanceEvent, NotificationType } from "./types.ts";
 
 /**
  * The wording every channel kind shares, so a post reads the same in Slack,
@@ -33,6 +33,18 @@ const EVENT_LABELS: Record<NotificationType, string> = {
   "incident.opened": "Incident opened",
   "incident.updated": "Incident updated",
   "incident.resolved": "Incident resolved",
+  "maintenance.reminder": "Maintenance reminder",
+  "maintenance.started": "Maintenance started",
+  "maintenance.completed": "Maintenance completed",
+  "maintenance.cancelled": "Maintenance cancelled",
+};
+
+/** What each maintenance notice says the window is now. */
+const MAINTENANCE_STATE_LABELS: Record<MaintenanceNoticeType, string> = {
+  "maintenance.reminder": "Scheduled",
+  "maintenance.started": "In progress",
+  "maintenance.completed": "Completed",
+  "maintenance.cancelled": "Cancelled",
 };
 
 /** "Investigating", "Resolved", … */
@@ -50,13 +62,13 @@ export function componentStatusLabel(status: ComponentStatus): string {
   return COMPONENT_STATUS_LABELS[status];
 }
 
-/** "Incident opened", "Incident updated", "Incident resolved". */
+/** "Incident opened", "Incident updated", "Incident resolved", "Maintenance reminder", … */
 export function eventLabel(type: NotificationType): string {
   return EVENT_LABELS[type];
 }
 
 /** True when this post announces the end of the incident (resolved, or a postmortem after it). */
-export function isResolution(event: NotificationEvent): boolean {
+export function isResolution(event: IncidentEvent): boolean {
   return event.type === "incident.resolved" || event.update.status === "resolved" || event.update.status === "postmortem";
 }
 
@@ -64,13 +76,13 @@ export function isResolution(event: NotificationEvent): boolean {
  * The title every kind leads with: `[Critical] Major outage of Chat — Investigating`
  * (`[Notice]` for an incident without impact, where "[None]" would read as nothing).
  */
-export function headline(event: NotificationEvent): string {
+export function headline(event: IncidentEvent): string {
   const tag = event.incident.impact === "none" ? "Notice" : impactLabel(event.incident.impact);
   return `[${tag}] ${oneLine(event.incident.name)} — ${statusLabel(event.update.status)}`;
 }
 
 /** One line for fallbacks and alert summaries: `Incident opened: Major outage of Chat — Investigating (critical impact)`. */
-export function summaryLine(event: NotificationEvent): string {
+export function summaryLine(event: IncidentEvent): string {
   const impact = event.incident.impact === "none" ? "no impact" : `${event.incident.impact} impact`;
   return `${eventLabel(event.type)}: ${oneLine(event.incident.name)} — ${statusLabel(event.update.status)} (${impact})`;
 }
@@ -79,7 +91,7 @@ export function summaryLine(event: NotificationEvent): string {
  * One line per affected component: `Chat: Major outage (was Operational)`.
  * Falls back to the incident's components (by id) when the update lists none.
  */
-export function affectedLines(event: NotificationEvent): string[] {
+export function affectedLines(event: IncidentEvent): string[] {
   const listed = event.update.affected_components.map((c) =>
     c.old_status === c.new_status
       ? `${c.name}: ${componentStatusLabel(c.new_status)}`
@@ -90,9 +102,36 @@ export function affectedLines(event: NotificationEvent): string[] {
 }
 
 /** Who wrote the update: `Pulseboard (automatic)` or a person's name. */
-export function authorText(event: NotificationEvent): string {
+export function authorText(event: IncidentEvent): string {
   const { author } = event.update;
   return author.kind === "automatic" ? `${author.name} (automatic)` : author.name;
+}
+
+/** "Scheduled" (a reminder), "In progress", "Completed", "Cancelled". */
+export function maintenanceStateLabel(event: MaintenanceEvent): string {
+  return MAINTENANCE_STATE_LABELS[event.type];
+}
+
+/** The title of a maintenance post: `[Maintenance] Cache upgrade — In progress`. */
+export function maintenanceHeadline(event: MaintenanceEvent): string {
+  return `[Maintenance] ${oneLine(event.maintenance.name)} — ${maintenanceStateLabel(event)}`;
+}
+
+/** The window's time: `2025-06-01 14:00 – 15:00 UTC` (the end's date too when it ends another day). */
+export function windowText(event: MaintenanceEvent): string {
+  const from = formatTime(event.maintenance.scheduled_for);
+  const until = formatTime(event.maintenance.scheduled_until);
+  return from.slice(0, 10) === until.slice(0, 10) ? `${from.slice(0, 16)} – ${until.slice(11)}` : `${from} – ${until}`;
+}
+
+/** The window's components by name: `Chat, Q&A` ("none listed" for none). */
+export function maintenanceComponents(event: MaintenanceEvent): string {
+  return event.maintenance.components.map((c) => c.name).join(", ") || "none listed";
+}
+
+/** What a maintenance post says, in plain words: the notice, then the window's own message when there is one. */
+export function maintenanceText(event: MaintenanceEvent): string {
+  return event.body.trim() ? `${event.text}\n\n${event.body}` : event.text;
 }
 
 /** An ISO time as `2025-06-01 14:03 UTC`; the input unchanged if it does not parse. */

@@ -1,8 +1,23 @@
 import { z } from "zod";
 import { postJson, urlSecrets, type HttpAnswer } from "./http.ts";
-import { affectedLines, authorText, eventLabel, formatTime, impactLabel, oneLine, statusLabel, summaryLine, truncate } from "./render.ts";
+import {
+  affectedLines,
+  authorText,
+  eventLabel,
+  formatTime,
+  impactLabel,
+  maintenanceComponents,
+  maintenanceHeadline,
+  maintenanceStateLabel,
+  maintenanceText,
+  oneLine,
+  statusLabel,
+  summaryLine,
+  truncate,
+  windowText,
+} from "./render.ts";
 import { httpUrlSetting, timeoutSetting } from "./settings.ts";
-import { defineNotifier, type NotificationEvent } from "./types.ts";
+import { defineNotifier, isMaintenanceEvent, type IncidentEvent, type MaintenanceEvent, type NotificationEvent } from "./types.ts";
 
 const settingsSchema = z.strictObject({
   /** The incoming webhook URL Slack gave (https://hooks.slack.com/services/…); it is a secret. */
@@ -58,8 +73,11 @@ function explainSlack(answer: HttpAnswer) {
 
 /** The Block Kit message for an event. */
 export function messageOf(event: NotificationEvent) {
-  const unix = Math.floor(Date.parse(event.update.display_at) / 1000);
-  const when = Number.isFinite(unix) ? `<!date^${unix}^{date_short_pretty} at {time}|${formatTime(event.update.display_at)}>` : escape(event.update.display_at);
+  return isMaintenanceEvent(event) ? maintenanceMessageOf(event) : incidentMessageOf(event);
+}
+
+function incidentMessageOf(event: IncidentEvent) {
+  const when = dateOf(event.update.display_at);
   const blocks: unknown[] = [
     { type: "header", text: { type: "plain_text", text: truncate(oneLine(event.incident.name), 150), emoji: true } },
     {
@@ -79,6 +97,31 @@ export function messageOf(event: NotificationEvent) {
   );
   const fallback = event.update.body.trim() ? `${summaryLine(event)}: ${oneLine(event.update.body)}` : summaryLine(event);
   return { text: fitEscaped(fallback, 3000), blocks };
+}
+
+/** A maintenance notice: the window's name, its state, time and components, what the notice says, a link. */
+function maintenanceMessageOf(event: MaintenanceEvent) {
+  const blocks: unknown[] = [
+    { type: "header", text: { type: "plain_text", text: truncate(oneLine(event.maintenance.name), 150), emoji: true } },
+    {
+      type: "section",
+      fields: [
+        mrkdwn(`*Status*\n${maintenanceStateLabel(event)}`),
+        mrkdwn(`*Window*\n${escape(windowText(event))}`),
+        mrkdwn(`*Components*\n${fitEscaped(maintenanceComponents(event), 1900)}`),
+      ],
+    },
+    { type: "section", text: mrkdwn(fitEscaped(maintenanceText(event), 3000)) },
+    { type: "context", elements: [mrkdwn(`${eventLabel(event.type)} · ${dateOf(event.occurred_at)}`)] },
+    { type: "section", text: mrkdwn(`<${escape(event.maintenance_url)}|View the maintenance> on ${fitEscaped(oneLine(event.page.name), 200)}`) },
+  ];
+  return { text: fitEscaped(`${maintenanceHeadline(event)}: ${event.text}`, 3000), blocks };
+}
+
+/** A time as Slack shows it in the reader's own zone, with UTC as the fallback. */
+function dateOf(iso: string): string {
+  const unix = Math.floor(Date.parse(iso) / 1000);
+  return Number.isFinite(unix) ? `<!date^${unix}^{date_short_pretty} at {time}|${formatTime(iso)}>` : escape(iso);
 }
 
 function mrkdwn(text: string) {

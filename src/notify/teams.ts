@@ -1,8 +1,22 @@
 import { z } from "zod";
 import { postJson, urlSecrets, type HttpAnswer } from "./http.ts";
-import { affectedLines, authorText, eventLabel, formatTime, impactLabel, isResolution, oneLine, statusLabel, truncate } from "./render.ts";
+import {
+  affectedLines,
+  authorText,
+  eventLabel,
+  formatTime,
+  impactLabel,
+  isResolution,
+  maintenanceComponents,
+  maintenanceStateLabel,
+  maintenanceText,
+  oneLine,
+  statusLabel,
+  truncate,
+  windowText,
+} from "./render.ts";
 import { httpUrlSetting, timeoutSetting } from "./settings.ts";
-import { defineNotifier, type NotificationEvent } from "./types.ts";
+import { defineNotifier, isMaintenanceEvent, type IncidentEvent, type MaintenanceEvent, type NotificationEvent } from "./types.ts";
 
 const settingsSchema = z.strictObject({
   /**
@@ -50,6 +64,12 @@ function explainWorkflow(answer: HttpAnswer) {
 
 /** The Workflows message: an attachment list holding one Adaptive Card. */
 export function messageOf(event: NotificationEvent) {
+  return isMaintenanceEvent(event)
+    ? cardMessage(maintenanceCard(event), { title: "View maintenance", url: event.maintenance_url })
+    : cardMessage(incidentCard(event), { title: "View incident", url: event.incident_url });
+}
+
+function incidentCard(event: IncidentEvent): unknown[] {
   const body: unknown[] = [
     { type: "TextBlock", text: `${eventLabel(event.type)} · ${oneLine(event.page.name)}`, size: "Small", isSubtle: true, wrap: true },
     { type: "TextBlock", text: truncate(oneLine(event.incident.name), 300), size: "Large", weight: "Bolder", color: colorOf(event), wrap: true },
@@ -65,6 +85,27 @@ export function messageOf(event: NotificationEvent) {
   ];
   // Sent as written: TextBlocks render a markdown subset, so an engineer's lists and links still read.
   if (event.update.body.trim()) body.push({ type: "TextBlock", text: truncate(event.update.body, 5000), wrap: true });
+  return body;
+}
+
+/** A maintenance notice: the window's name, its state, time and components, and what the notice says. */
+function maintenanceCard(event: MaintenanceEvent): unknown[] {
+  return [
+    { type: "TextBlock", text: `${eventLabel(event.type)} · ${oneLine(event.page.name)}`, size: "Small", isSubtle: true, wrap: true },
+    { type: "TextBlock", text: truncate(oneLine(event.maintenance.name), 300), size: "Large", weight: "Bolder", color: "Accent", wrap: true },
+    {
+      type: "FactSet",
+      facts: [
+        { title: "Status", value: maintenanceStateLabel(event) },
+        { title: "Window", value: windowText(event) },
+        { title: "Components", value: truncate(maintenanceComponents(event), 1000) },
+      ],
+    },
+    { type: "TextBlock", text: truncate(maintenanceText(event), 5000), wrap: true },
+  ];
+}
+
+function cardMessage(body: unknown[], link: { title: string; url: string }) {
   return {
     type: "message",
     attachments: [
@@ -77,7 +118,7 @@ export function messageOf(event: NotificationEvent) {
           version: "1.4",
           msteams: { width: "Full" },
           body,
-          actions: [{ type: "Action.OpenUrl", title: "View incident", url: event.incident_url }],
+          actions: [{ type: "Action.OpenUrl", title: link.title, url: link.url }],
         },
       },
     ],
@@ -85,7 +126,7 @@ export function messageOf(event: NotificationEvent) {
 }
 
 /** Adaptive Card text colours: red for major and critical, amber for minor, green once resolved. */
-function colorOf(event: NotificationEvent): string {
+function colorOf(event: IncidentEvent): string {
   if (isResolution(event)) return "Good";
   switch (event.incident.impact) {
     case "critical":

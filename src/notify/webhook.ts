@@ -1,9 +1,9 @@
 import { createHmac } from "node:crypto";
 import { z } from "zod";
-import type { Incident, IncidentUpdate } from "../status/index.ts";
+import type { Incident, IncidentUpdate, MaintenanceNoticeType } from "../status/index.ts";
 import { postJson, urlSecrets } from "./http.ts";
 import { httpUrlSetting, timeoutSetting } from "./settings.ts";
-import { defineNotifier, type NotificationEvent, type NotificationType } from "./types.ts";
+import { defineNotifier, isMaintenanceEvent, type IncidentEvent, type IncidentNotificationType, type MaintenanceEvent, type MaintenanceSubject, type NotificationEvent } from "./types.ts";
 
 /**
  * The incident as webhook receivers get it: the status model's incident
@@ -13,12 +13,16 @@ import { defineNotifier, type NotificationEvent, type NotificationType } from ".
 export type WebhookIncident = Omit<Incident, "updates" | "revision">;
 
 /**
- * The body of every webhook POST, the same for all three event types.
- * `id` equals the `webhook-id` header: receivers use it to process an event
- * once, however often it is retried.
+ * The body of every webhook POST: about an incident (`incident.*` types) or
+ * a maintenance window (`maintenance.*`). `id` equals the `webhook-id`
+ * header: receivers use it to process an event once, however often it is
+ * retried.
  */
-export interface WebhookPayload {
-  type: NotificationType;
+export type WebhookPayload = WebhookIncidentPayload | WebhookMaintenancePayload;
+
+/** The body of a post about an incident, the same for all three incident types. */
+export interface WebhookIncidentPayload {
+  type: IncidentNotificationType;
   id: string;
   /** When the event occurred (ISO 8601); the attempt's time is in `webhook-timestamp`. */
   timestamp: string;
@@ -28,6 +32,23 @@ export interface WebhookPayload {
     update: IncidentUpdate;
     incident_url: string;
     urgency: "high" | "low";
+  };
+}
+
+/** The body of a post about a maintenance window: the window, and what the notice says in plain words. */
+export interface WebhookMaintenancePayload {
+  type: MaintenanceNoticeType;
+  id: string;
+  timestamp: string;
+  data: {
+    page: { name: string; url: string };
+    maintenance: MaintenanceSubject;
+    /** "Scheduled maintenance of Chat starts in 60 minutes (14:00 UTC) and lasts until 15:00 UTC." */
+    text: string;
+    /** The window's own message. */
+    body: string;
+    maintenance_url: string;
+    urgency: "low";
   };
 }
 
@@ -112,6 +133,10 @@ export default defineNotifier({
 
 /** The payload of an event: a stable document receivers can rely on (see WebhookPayload). */
 export function payloadOf(event: NotificationEvent): WebhookPayload {
+  return isMaintenanceEvent(event) ? maintenancePayloadOf(event) : incidentPayloadOf(event);
+}
+
+function incidentPayloadOf(event: IncidentEvent): WebhookIncidentPayload {
   const { incident: i, update: u } = event;
   // Field by field, so the document's shape and order stay as documented whatever the store adds.
   const incident: WebhookIncident = {
@@ -142,6 +167,24 @@ export function payloadOf(event: NotificationEvent): WebhookPayload {
     id: event.id,
     timestamp: event.occurred_at,
     data: { page: { name: event.page.name, url: event.page.url }, incident, update, incident_url: event.incident_url, urgency: event.urgency },
+  };
+}
+
+function maintenancePayloadOf(event: MaintenanceEvent): WebhookMaintenancePayload {
+  const m = event.maintenance;
+  const maintenance: MaintenanceSubject = {
+    id: m.id,
+    name: m.name,
+    status: m.status,
+    components: m.components.map((c) => ({ id: c.id, name: c.name })),
+    scheduled_for: m.scheduled_for,
+    scheduled_until: m.scheduled_until,
+  };
+  return {
+    type: event.type,
+    id: event.id,
+    timestamp: event.occurred_at,
+    data: { page: { name: event.page.name, url: event.page.url }, maintenance, text: event.text, body: event.body, maintenance_url: event.maintenance_url, urgency: event.urgency },
   };
 }
 

@@ -12,7 +12,7 @@ export { startNotifyWorker, type DeadLetter } from "./notify.ts";
 export { NotificationControl, type ChannelView } from "./notification-control.ts";
 export type { LastDelivery } from "./last-delivery.ts";
 export { startMaintenanceClock } from "./maintenance-clock.ts";
-export { routeChannels, backoffDelay } from "./notify-routing.ts";
+export { routeChannels, routeMaintenanceChannels, backoffDelay } from "./notify-routing.ts";
 export { suppressFlaps, type FlapState } from "./flap.ts";
 export { KeyedLock } from "./keyed-lock.ts";
 export { startPlaybookWorker, type PlaybookWorker, type PlaybookWorkerOptions } from "./playbooks.ts";

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import type { NotificationEvent, NotificationType } from "../notify/index.ts";
+import { subjectOf, type NotificationEvent, type NotificationType } from "../notify/index.ts";
 
 /** The last post a channel's receiver took, as on-call reads it (the console, the admin API). */
 export interface LastDelivery {
@@ -8,7 +8,10 @@ export interface LastDelivery {
   type: NotificationType;
   /** The post's id, the one receivers de-duplicate by. */
   event: string;
-  incident: { id: string; name: string };
+  /** The incident the post was about (absent for a post about a maintenance window). */
+  incident?: { id: string; name: string };
+  /** The maintenance window the post was about (absent for a post about an incident). */
+  maintenance?: { id: string; name: string };
   /** A person replayed it from the dead-letter list. */
   replay?: boolean;
 }
@@ -24,11 +27,12 @@ function key(prefix: string): string {
  * makes a delivered post count as undelivered and go out again.
  */
 export async function recordLastDelivery(redis: Redis, prefix: string, channel: string, event: NotificationEvent, replay: boolean): Promise<void> {
+  const { kind, id, name } = subjectOf(event);
   const delivery: LastDelivery = {
     at: new Date().toISOString(),
     type: event.type,
     event: event.id,
-    incident: { id: event.incident.id, name: event.incident.name },
+    [kind]: { id, name },
     ...(replay ? { replay: true } : {}),
   };
   await redis.hset(key(prefix), channel, JSON.stringify(delivery));

@@ -2,6 +2,7 @@ import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Config } from "../config/index.ts";
 import { NotFoundError } from "../core/index.ts";
+import { isMaintenanceEvent } from "../notify/index.ts";
 import type { StatusStore } from "../status/index.ts";
 import { lastDeliveries, type LastDelivery } from "./last-delivery.ts";
 import type { DeadLetter } from "./notify.ts";
@@ -50,7 +51,10 @@ export class NotificationControl {
     const found = await this.findDeadLetter(id);
     if (!found) throw new NotFoundError(`dead letter ${id}`);
     const { letter, raw } = found;
-    await this.queue.add("post", { ...letter.job, replay: true }, { ...deliveryOptions(this.options.config()), jobId: `${letter.job.event.update.id}.${letter.channel}.replay.${id}` });
+    const { event } = letter.job;
+    // Named after the post it replays: an incident's timeline entry, or a maintenance notice.
+    const post = isMaintenanceEvent(event) ? event.id : event.update.id;
+    await this.queue.add("post", { ...letter.job, replay: true }, { ...deliveryOptions(this.options.config()), jobId: `${post}.${letter.channel}.replay.${id}` });
     await this.options.connection.lrem(this.key("dead"), 1, raw);
     return { replayed: id, channel: letter.channel };
   }

@@ -2,10 +2,10 @@ import { DelayedError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Config } from "../config/index.ts";
 import { describeError, newId, type Logger } from "../core/index.ts";
-import { RetryableDeliveryError, type DeliveryOutcome, type Notifier } from "../notify/index.ts";
+import { RetryableDeliveryError, subjectOf, type DeliveryOutcome, type NotificationEvent, type Notifier } from "../notify/index.ts";
 import type { StatusContext } from "../status/index.ts";
 import { recordLastDelivery } from "./last-delivery.ts";
-import { backoffDelay } from "./notify-routing.ts";
+import { backoffDelay, threadOf } from "./notify-routing.ts";
 import { bullPrefix, QUEUE, WORKER_LOCK, type NotifyJob } from "./queues.ts";
 import { RoleMetrics } from "./role-metrics.ts";
 
@@ -54,9 +54,11 @@ export function startNotifyWorker(options: NotifyWorkerOptions): { close(): Prom
   const { status, connection } = options;
   const log = options.log.child({ module: "pipeline.notify" });
   const keys = status.store.keys;
-  const delivered = (incident: string) => `${keys.prefix}:notify:delivered:${incident}`;
+  const delivered = (thread: string) => `${keys.prefix}:notify:delivered:${thread}`;
+  /** What a post is about, as log fields: `{ incident }` or `{ maintenance }`. */
+  const about = (event: NotificationEvent) => ({ [subjectOf(event).kind]: subjectOf(event).id });
   const metrics = options.metrics ?? new RoleMetrics("worker", { runtime: false });
-  const attempts = metrics.counter("pulseboard_notification_attempts_total", "Attempts to deliver a post, by channel and outcome: delivered, retry (failed, tried again later), dead_lettered", ["channel", "outcome"]);
+  const attempts = metrics.counter("pulseboard_notification_attempts_total", "Attempts to deliver a post, by channel and outcome: delivered, skipped (the channel's kind has nothing to send for it), retry (failed, tried again later), dead_lettered", ["channel", "outcome"]);
 
   async function process(job: Job<NotifyJob>, token?: string): Promise<{ outcome: string }> {
     const { event, channel: channelId, seq, after } = job.data;
@@ -64,7 +66,7 @@ export function startNotifyWorker(options: NotifyWorkerOptions): { close(): Prom
     const channel = config.notifications.channels.find((c) => c.id === channelId);
     if (!channel) return { outcome: "channel no longer configured" };
     if (!job.data.replay && !job.data.direct) {
-      const done = Number((await connection.hget(delivered(event.incident.id), channelId)) ?? 0);
+      const done = Number((await connection.hget(delivered(threadOf(event)), channelId)) ?? 0);
       if (done >= seq) return { outcome: "already delivered" };
       if (done < after) {
         await job.moveToDelayed(Date.now() + ORDER_WAIT_MS, token);
@@ -86,13 +88,20 @@ export function startNotifyWorker(options: NotifyWorkerOptions): { close(): Prom
     } catch (err) {
       outcome = { ok: false, retry: true, reason: describeError(err) };
     }
+    if (outcome.ok && outcome.skipped) {
+      // Nothing went out (PagerDuty pages no one for maintenance): later posts may go, and the channel's last delivery stays what it was.
+      attempts.inc({ channel: channelId, outcome: "skipped" });
+      await markDelivered(threadOf(event), channelId, seq);
+      log.info({ channel: channelId, ...about(event), type: event.type, reason: outcome.skipped }, "post skipped: nothing to send to this channel");
+      return { outcome: "skipped" };
+    }
     if (outcome.ok) {
       attempts.inc({ channel: channelId, outcome: "delivered" });
-      await markDelivered(event.incident.id, channelId, seq);
+      await markDelivered(threadOf(event), channelId, seq);
       await recordLastDelivery(connection, keys.prefix, channelId, event, job.data.replay === true).catch((err: unknown) =>
         log.warn({ err: describeError(err), channel: channelId }, "cannot note the channel's last delivery (the post itself is delivered)"),
       );
-      log.info({ channel: channelId, incident: event.incident.id, type: event.type, attempt: job.attemptsMade + 1 }, "post delivered");
+      log.info({ channel: channelId, ...about(event), type: event.type, attempt: job.attemptsMade + 1 }, "post delivered");
       return { outcome: "delivered" };
     }
     if (outcome.disable) {
@@ -105,15 +114,15 @@ export function startNotifyWorker(options: NotifyWorkerOptions): { close(): Prom
       return { outcome: "dead-lettered" };
     }
     attempts.inc({ channel: channelId, outcome: "retry" });
-    log.warn({ channel: channelId, incident: event.incident.id, attempt: job.attemptsMade + 1, reason: outcome.reason }, "post failed; will retry");
+    log.warn({ channel: channelId, ...about(event), attempt: job.attemptsMade + 1, reason: outcome.reason }, "post failed; will retry");
     throw new RetryableDeliveryError(outcome.reason, outcome.retryAfterMs);
   }
 
-  async function markDelivered(incident: string, channel: string, seq: number): Promise<void> {
-    await connection.eval(MARK_LUA, 1, delivered(incident), channel, String(seq));
+  async function markDelivered(thread: string, channel: string, seq: number): Promise<void> {
+    await connection.eval(MARK_LUA, 1, delivered(thread), channel, String(seq));
   }
 
-  /** Gives up on a post: it goes to the dead-letter list and the next post of its incident may go. */
+  /** Gives up on a post: it goes to the dead-letter list and the next post of its incident (or window) may go. */
   async function deadLetter(job: Job<NotifyJob>, reason: string): Promise<void> {
     const letter: DeadLetter = {
       id: newId(),
@@ -126,8 +135,8 @@ export function startNotifyWorker(options: NotifyWorkerOptions): { close(): Prom
     attempts.inc({ channel: job.data.channel, outcome: "dead_lettered" });
     await connection.lpush(`${keys.prefix}:notify:dead`, JSON.stringify(letter));
     await connection.ltrim(`${keys.prefix}:notify:dead`, 0, 9_999);
-    await markDelivered(job.data.event.incident.id, job.data.channel, job.data.seq);
-    log.error({ channel: job.data.channel, incident: job.data.event.incident.id, reason }, "post dead-lettered");
+    await markDelivered(threadOf(job.data.event), job.data.channel, job.data.seq);
+    log.error({ channel: job.data.channel, ...about(job.data.event), reason }, "post dead-lettered");
   }
 
   const worker = new Worker<NotifyJob>(QUEUE.notify, process, {

@@ -3,9 +3,10 @@ import type { Redis } from "ioredis";
 import type { Config } from "../config/index.ts";
 import type { Logger } from "../core/index.ts";
 import type { NotificationEvent } from "../notify/index.ts";
-import { currentImpact, onCallText, type Incident, type OutboxEntry, type StatusContext } from "../status/index.ts";
+import { currentImpact, onCallText, type Incident, type MaintenanceOutboxEntry, type OutboxEntry, type StatusContext } from "../status/index.ts";
 import { draftNote } from "./draft-notes.ts";
-import { routeChannels } from "./notify-routing.ts";
+import { maintenanceEventOf } from "./maintenance-events.ts";
+import { routeChannels, routeMaintenanceChannels, threadOf } from "./notify-routing.ts";
 import { bullPrefix, QUEUE, type NotifyJob } from "./queues.ts";
 import { startLeasedStreamReader } from "./stream-consumer.ts";
 
@@ -22,11 +23,13 @@ export interface OutboxOptions {
 }
 
 /**
- * Turns the outbox (timeline entries written with their incidents) into
- * delivery jobs, one per routed channel. Entries are acknowledged only after
+ * Turns the outboxes (timeline entries written with their incidents, and
+ * notices about maintenance windows) into delivery jobs, one per routed
+ * channel. Entries are acknowledged only after
  * their jobs are queued (keyed by update and channel), so a crash re-reads
  * them and queues nothing twice. One dispatcher runs at a time (a lease in
- * Redis), which keeps each channel's posts of an incident in order.
+ * Redis), which keeps each channel's posts of an incident (or a window) in
+ * order.
  */
 export function startOutboxDispatcher(options: OutboxOptions): { close(): Promise<void> } {
   const { status } = options;
@@ -36,10 +39,11 @@ export function startOutboxDispatcher(options: OutboxOptions): { close(): Promis
   const reader = startLeasedStreamReader({
     url: options.url,
     connection: options.connection,
-    streams: [keys.outbox],
+    streams: [keys.outbox, keys.maintenanceOutbox],
     group: GROUP,
     leaseKey: `${keys.prefix}:outbox:lease`,
-    handle: (_stream, _id, fields) => dispatch(JSON.parse(fields[1] ?? "{}") as OutboxEntry),
+    handle: (stream, _id, fields) =>
+      stream === keys.maintenanceOutbox ? dispatchMaintenance(JSON.parse(fields[1] ?? "{}") as MaintenanceOutboxEntry) : dispatch(JSON.parse(fields[1] ?? "{}") as OutboxEntry),
     log,
     what: "outbox dispatch",
   });
@@ -50,12 +54,23 @@ export function startOutboxDispatcher(options: OutboxOptions): { close(): Promis
     const index = incident?.updates.findIndex((u) => u.id === entry.update) ?? -1;
     if (!incident || index < 0) return;
     const event = eventOf(config, entry, incident, index);
-    for (const channel of routeChannels(config, incident)) {
-      const seq = index + 1;
-      const after = Number(await options.connection.eval(CLAIM_SEQ_LUA, 1, `${keys.prefix}:notify:queued:${incident.id}`, channel, String(seq)));
-      if (after >= seq) continue;
-      await queue.add("post", { event, channel, seq, after }, { jobId: `${entry.update}.${channel}`, ...deliveryOptions(config) });
-    }
+    for (const channel of routeChannels(config, incident)) await enqueue(event, channel, index + 1, entry.update);
+  }
+
+  /** A window's notice: to the channels its components are routed to, in the order of the window's revisions. */
+  async function dispatchMaintenance(entry: MaintenanceOutboxEntry): Promise<void> {
+    const config = options.config();
+    const maintenance = await status.store.maintenance(entry.maintenance);
+    if (!maintenance) return;
+    const event = maintenanceEventOf(config, entry, maintenance);
+    for (const channel of routeMaintenanceChannels(config, maintenance)) await enqueue(event, channel, entry.seq, entry.id);
+  }
+
+  /** Queues one post to one channel, once (keyed by `postId` and channel), after the thread's post queued before it. */
+  async function enqueue(event: NotificationEvent, channel: string, seq: number, postId: string): Promise<void> {
+    const after = Number(await options.connection.eval(CLAIM_SEQ_LUA, 1, `${keys.prefix}:notify:queued:${threadOf(event)}`, channel, String(seq)));
+    if (after >= seq) return;
+    await queue.add("post", { event, channel, seq, after }, { jobId: `${postId}.${channel}`, ...deliveryOptions(options.config()) });
   }
 
   return {

@@ -23,6 +23,8 @@ export {
   type ScheduleMaintenanceInput,
 } from "./verbs/maintenance.ts";
 export { editMaintenance, editMaintenanceInput, type EditMaintenanceInput } from "./verbs/edit-maintenance.ts";
+export { remindMaintenances } from "./verbs/remind-maintenances.ts";
+export { MAINTENANCE_NOTICE_TYPES, maintenanceAsOf, maintenanceNoticeText, type MaintenanceNoticeType, type MaintenanceOutboxEntry } from "./maintenance-notices.ts";
 export { writePostmortem, writePostmortemInput } from "./verbs/write-postmortem.ts";
 export { StatuspageMapper } from "./statuspage.ts";
 export type * from "./statuspage-types.ts";

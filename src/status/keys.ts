@@ -81,6 +81,14 @@ export class Keys {
   get componentOutbox(): string {
     return `${this.prefix}:outbox:components`;
   }
+  /** Stream of notices about maintenance windows (reminders, start, completion), to announce to subscribers and on-call channels. */
+  get maintenanceOutbox(): string {
+    return `${this.prefix}:outbox:maintenance`;
+  }
+  /** Marker that a window's reminder for one start time went out (an edit that moves the window gets a new one). */
+  maintenanceReminder(id: string, scheduledFor: string): string {
+    return this.idempotency(`maintenance-reminder:${id}:${scheduledFor}`);
+  }
   /** Maintenance window JSON document. */
   maintenance(id: string): string {
     return `${this.prefix}:maintenance:${id}`;

@@ -194,6 +194,28 @@ export interface Maintenance {
   /** `config` for windows from pulseboard.yaml, `admin` for ones a person scheduled. */
   source: "config" | "admin";
   revision: number;
+  /**
+   * How long before its start subscribers and on-call channels are reminded
+   * of the window, in minutes (fractions for windows from pulseboard.yaml
+   * written in seconds); 0 sends no reminder. Absent on windows stored before
+   * reminders existed: they get the default. @defaultValue 60
+   */
+  remind_before_minutes?: number;
+  /**
+   * Whether subscribers and on-call channels are told when the window starts
+   * and when it completes. @defaultValue true
+   */
+  notify?: boolean;
+}
+
+/** How long before a window starts its reminder goes out when nobody said. */
+export const DEFAULT_REMIND_BEFORE_MINUTES = 60;
+/** The longest lead a reminder may have: 7 days, in minutes. */
+export const MAX_REMIND_BEFORE_MINUTES = 7 * 24 * 60;
+
+/** How long before its start a window's reminder is due, in ms (0: it has none). */
+export function reminderLeadMs(maintenance: Pick<Maintenance, "remind_before_minutes">): number {
+  return Math.round((maintenance.remind_before_minutes ?? DEFAULT_REMIND_BEFORE_MINUTES) * 60_000);
 }
 
 /**

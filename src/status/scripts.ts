@@ -4,10 +4,13 @@
  * is never lost, nor sent for a write that did not happen).
  * A draft goes into the drafts index instead of the public ones (and leaves
  * it, for them, when it is published), so no public reader ever meets it.
- * KEYS: incident, incidents (zset), unresolved (set), automatic id, idempotency marker, outbox stream, drafts (zset)
+ * The outbox entry may be conditional: written only when a marker key exists
+ * (a cancelled window is announced only if its reminder went out).
+ * KEYS: incident, incidents (zset), unresolved (set), automatic id, idempotency marker, outbox stream, drafts (zset),
+ *       the outbox entry's condition marker
  * ARGV: json, created ms, id, unresolved 0/1, automatic set|clear|"", expected
  *       revision or "", use idempotency 0/1, idempotency ttl s, events channel, event json,
- *       outbox entry json or "", draft 0/1
+ *       outbox entry json or "", draft 0/1, outbox entry only if KEYS[8] exists 0/1
  * Returns "written", "duplicate" (the idempotency key was used) or "conflict".
  */
 export const WRITE_INCIDENT_LUA = `
@@ -45,10 +48,36 @@ end
 if ARGV[7] == "1" then
   redis.call("SET", KEYS[5], "1", "EX", tonumber(ARGV[8]))
 end
-if ARGV[11] ~= "" then
+if ARGV[11] ~= "" and (ARGV[13] ~= "1" or redis.call("EXISTS", KEYS[8]) == 1) then
   redis.call("XADD", KEYS[6], "MAXLEN", "~", 10000, "*", "e", ARGV[11])
 end
 redis.call("PUBLISH", ARGV[9], ARGV[10])
+return "written"
+`;
+
+/**
+ * Writes a window's reminder to the maintenance outbox once: not when its
+ * marker is set (another scheduler, or an earlier tick, wrote it), nor when
+ * the window changed since it was read (it started, was cancelled or moved:
+ * the next look decides again), so a reminder never follows the start.
+ * KEYS: reminder marker, maintenance outbox stream, maintenance document
+ * ARGV: revision read, outbox entry json, marker ttl s
+ * Returns "written", "duplicate" or "stale".
+ */
+export const REMIND_MAINTENANCE_LUA = `
+if redis.call("EXISTS", KEYS[1]) == 1 then
+  return "duplicate"
+end
+local current = redis.call("GET", KEYS[3])
+if not current then
+  return "stale"
+end
+local ok, doc = pcall(cjson.decode, current)
+if not ok or tostring(doc.revision) ~= ARGV[1] then
+  return "stale"
+end
+redis.call("SET", KEYS[1], "1", "EX", tonumber(ARGV[3]))
+redis.call("XADD", KEYS[2], "MAXLEN", "~", 10000, "*", "e", ARGV[2])
 return "written"
 `;
 

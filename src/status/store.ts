@@ -1,5 +1,6 @@
 import type { Redis, Result } from "ioredis";
-import { EFFECTIVE_TRANSITION_LUA, WRITE_INCIDENT_LUA } from "./scripts.ts";
+import { EFFECTIVE_TRANSITION_LUA, REMIND_MAINTENANCE_LUA, WRITE_INCIDENT_LUA } from "./scripts.ts";
+import type { MaintenanceOutboxEntry } from "./maintenance-notices.ts";
 import { fitLatency, foldLatency, last24h, last24hByMinute, last7d, stageRollups, type LatencyPoint } from "./rollups.ts";
 import { DAY_MS } from "./time.ts";
 import { UPTIME_RETENTION_MS, foldUptime, uptimeWindow, type UptimeDay } from "./uptime.ts";
@@ -74,7 +75,8 @@ export class StatusStore {
     prefix: string,
   ) {
     this.keys = new Keys(prefix);
-    redis.defineCommand("pulseboardWriteIncident", { numberOfKeys: 7, lua: WRITE_INCIDENT_LUA });
+    redis.defineCommand("pulseboardWriteIncident", { numberOfKeys: 8, lua: WRITE_INCIDENT_LUA });
+    redis.defineCommand("pulseboardRemindMaintenance", { numberOfKeys: 3, lua: REMIND_MAINTENANCE_LUA });
     redis.defineCommand("pulseboardEffective", { numberOfKeys: 3, lua: EFFECTIVE_TRANSITION_LUA });
   }
 
@@ -334,7 +336,7 @@ export class StatusStore {
       { doc: this.keys.incident(incident.id), index: this.keys.incidents, open: this.keys.unresolved, automatic: this.keys.automaticIncident, drafts: this.keys.drafts },
       { id: incident.id, json: JSON.stringify(incident), createdAt: incident.created_at, open: isUnresolved(incident), revision: incident.revision, draft: incident.draft === true },
       { type: "incident", id: incident.id, at: incident.updated_at },
-      { ...options, outbox },
+      { ...options, outbox: outbox && { stream: this.keys.outbox, entry: outbox } },
     );
   }
 
@@ -355,8 +357,13 @@ export class StatusStore {
     return this.documents<Maintenance>(ids.map((id) => this.keys.maintenance(id)));
   }
 
-  /** Writes a maintenance like an incident: atomically, keyed, guarded by its revision. */
-  async writeMaintenance(maintenance: Maintenance, options: { key?: string; expectedRevision?: number } = {}): Promise<boolean> {
+  /**
+   * Writes a maintenance like an incident: atomically, keyed, guarded by its
+   * revision, with the notice that announces the change on the maintenance
+   * outbox in the same step (`announce`; with `announceIf`, only when that
+   * marker key exists).
+   */
+  async writeMaintenance(maintenance: Maintenance, options: { key?: string; expectedRevision?: number; announce?: MaintenanceOutboxEntry; announceIf?: string } = {}): Promise<boolean> {
     return this.writeDocument(
       {
         doc: this.keys.maintenance(maintenance.id),
@@ -373,8 +380,27 @@ export class StatusStore {
         revision: maintenance.revision,
       },
       { type: "maintenance", id: maintenance.id, at: maintenance.updated_at },
-      options,
+      { ...options, outbox: options.announce && { stream: this.keys.maintenanceOutbox, entry: options.announce, onlyIf: options.announceIf } },
     );
+  }
+
+  /**
+   * Writes a window's reminder to the maintenance outbox, once per window and
+   * start time, and only while the window is still at `revision` (see
+   * REMIND_MAINTENANCE_LUA). The marker outlives the window by a week, so a
+   * cancellation can tell whether the reminder went out.
+   */
+  async writeMaintenanceReminder(entry: MaintenanceOutboxEntry, revision: number, now = Date.now()): Promise<"written" | "duplicate" | "stale"> {
+    const ttlS = Math.max(IDEMPOTENCY_TTL_S, Math.ceil((Date.parse(entry.scheduled_until) - now) / 1000) + IDEMPOTENCY_TTL_S);
+    const answer = await this.redis.pulseboardRemindMaintenance(
+      this.keys.maintenanceReminder(entry.maintenance, entry.scheduled_for),
+      this.keys.maintenanceOutbox,
+      this.keys.maintenance(entry.maintenance),
+      String(revision),
+      JSON.stringify(entry),
+      String(ttlS),
+    );
+    return answer as "written" | "duplicate" | "stale";
   }
 
   private async documents<T>(keys: string[]): Promise<T[]> {
@@ -387,7 +413,7 @@ export class StatusStore {
     keys: { doc: string; index: string; open: string; automatic: string; drafts: string },
     doc: { id: string; json: string; createdAt: string; open: boolean; revision: number; draft?: boolean },
     event: ChangeEvent,
-    options: { key?: string; expectedRevision?: number; automatic?: "set" | "clear"; outbox?: OutboxEntry },
+    options: { key?: string; expectedRevision?: number; automatic?: "set" | "clear"; outbox?: { stream: string; entry: OutboxEntry | MaintenanceOutboxEntry; onlyIf?: string } },
   ): Promise<boolean> {
     const answer = await this.redis.pulseboardWriteIncident(
       keys.doc,
@@ -395,8 +421,9 @@ export class StatusStore {
       keys.open,
       keys.automatic,
       this.keys.idempotency(options.key ?? "-"),
-      this.keys.outbox,
+      options.outbox?.stream ?? this.keys.outbox,
       keys.drafts,
+      options.outbox?.onlyIf ?? this.keys.idempotency("-"),
       doc.json,
       String(Date.parse(doc.createdAt)),
       doc.id,
@@ -407,8 +434,9 @@ export class StatusStore {
       String(IDEMPOTENCY_TTL_S),
       this.keys.events,
       JSON.stringify(event),
-      options.outbox ? JSON.stringify(options.outbox) : "",
+      options.outbox ? JSON.stringify(options.outbox.entry) : "",
       doc.draft ? "1" : "0",
+      options.outbox?.onlyIf ? "1" : "0",
     );
     if (answer === "conflict") throw new IncidentConflict(doc.id);
     return answer === "written";
@@ -439,5 +467,6 @@ declare module "ioredis" {
   interface RedisCommander<Context> {
     pulseboardWriteIncident(...args: string[]): Result<string, Context>;
     pulseboardEffective(...args: string[]): Result<number, Context>;
+    pulseboardRemindMaintenance(...args: string[]): Result<string, Context>;
   }
 }

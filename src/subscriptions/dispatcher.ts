@@ -1,9 +1,9 @@
 import type { Redis } from "ioredis";
 import type { Config } from "../config/index.ts";
 import type { Logger } from "../core/index.ts";
-import { publicIncident, readSummary, type ComponentOutboxEntry, type OutboxEntry, type StatusContext } from "../status/index.ts";
+import { publicIncident, readSummary, type ComponentOutboxEntry, type MaintenanceOutboxEntry, type OutboxEntry, type StatusContext } from "../status/index.ts";
 import { wants } from "./model.ts";
-import { componentPost, incidentPost, type StatuspageShapes, type SubscriberPost } from "./payloads.ts";
+import { componentPost, incidentPost, maintenancePost, type StatuspageShapes, type SubscriberPost } from "./payloads.ts";
 import { startLeasedStreamReader } from "../pipeline/index.ts";
 import { subscriptionJobOptions, subscriptionQueue } from "./queue.ts";
 import { senders } from "./senders/registry.ts";
@@ -27,7 +27,8 @@ export interface SubscriberDispatcherOptions {
 
 /**
  * Turns the status room's outboxes into deliveries to subscribers: each
- * incident timeline entry and each change of a component's status becomes
+ * incident timeline entry, each change of a component's status and each
+ * maintenance notice (reminder, start, completion, cancellation) becomes
  * one stored post and one job per subscriber who wants it. Entries are
  * acknowledged only after their jobs are queued (keyed by post and
  * subscriber), so a crash re-reads them and queues nothing twice; one
@@ -40,7 +41,7 @@ export function startSubscriberDispatcher(options: SubscriberDispatcherOptions):
   const reader = startLeasedStreamReader({
     url: options.url,
     connection: options.connection,
-    streams: [status.store.keys.outbox, status.store.keys.componentOutbox],
+    streams: [status.store.keys.outbox, status.store.keys.componentOutbox, status.store.keys.maintenanceOutbox],
     group: GROUP,
     leaseKey: store.keys.lease,
     handle: dispatch,
@@ -49,9 +50,14 @@ export function startSubscriberDispatcher(options: SubscriberDispatcherOptions):
   });
 
   async function dispatch(stream: string, id: string, fields: string[]): Promise<void> {
-    const entry = JSON.parse(fields[1] ?? "{}") as OutboxEntry | ComponentOutboxEntry;
-    const post = await postOf(stream, id, entry);
+    const entry: unknown = JSON.parse(fields[1] ?? "{}");
+    const post = stream === status.store.keys.maintenanceOutbox ? await maintenancePostOf(entry as MaintenanceOutboxEntry) : await postOf(stream, id, entry as OutboxEntry | ComponentOutboxEntry);
     if (post) await fanOut(post);
+  }
+
+  async function maintenancePostOf(entry: MaintenanceOutboxEntry): Promise<SubscriberPost | undefined> {
+    const stored = await status.store.maintenance(entry.maintenance);
+    return stored ? maintenancePost(options.shapes, await readSummary(status), entry, stored) : undefined;
   }
 
   async function postOf(stream: string, id: string, entry: OutboxEntry | ComponentOutboxEntry): Promise<SubscriberPost | undefined> {

@@ -17,6 +17,8 @@ export {
   type SubscriberPost,
   type IncidentPost,
   type ComponentPost,
+  type MaintenancePost,
+  type StatuspageMaintenance,
   type WebhookPage,
   type WebhookMeta,
 } from "./payloads.ts";

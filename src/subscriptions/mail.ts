@@ -1,5 +1,5 @@
 import { componentStatusLabel, escapeHtml, formatTime, oneLine, statusLabel, type SmtpMessage } from "../notify/index.ts";
-import type { IncidentPost } from "./payloads.ts";
+import type { IncidentPost, MaintenancePost } from "./payloads.ts";
 
 /**
  * The mails subscribers get: short, a text and an HTML body (every value
@@ -57,6 +57,56 @@ export function incidentMail(post: IncidentPost, page: MailPage, to: string, uns
   };
 }
 
+/** What a maintenance mail's subject says the window is now. */
+const MAINTENANCE_SUBJECTS: Record<MaintenancePost["event"], string> = {
+  "maintenance.reminder": "Reminder",
+  "maintenance.started": "In progress",
+  "maintenance.completed": "Completed",
+  "maintenance.cancelled": "Cancelled",
+};
+
+/** One maintenance notice as a subscriber's mail: what it says in plain words, the window's own message, its components. */
+export function maintenanceMail(post: MaintenancePost, page: MailPage, to: string, unsubscribeUrl: string): SmtpMessage {
+  const { incident: maintenance } = post;
+  const message = maintenance.incident_updates[0]?.body.trim() ?? "";
+  const affected = maintenance.components.map((c) => c.name);
+  const text = [
+    oneLine(maintenance.name),
+    "",
+    post.text,
+    ...(message ? ["", message] : []),
+    ...(affected.length > 0 ? ["", `Components: ${affected.join(", ")}`] : []),
+    "",
+    `Follow this maintenance: ${maintenance.shortlink}`,
+    "",
+    "-- ",
+    `You get this because you subscribed to ${page.name} (${page.url}).`,
+    `Unsubscribe: ${unsubscribeUrl}`,
+  ].join("\n");
+  const html = document([
+    `<p>${escapeHtml(page.name)}</p>`,
+    `<h2>${escapeHtml(maintenance.name)}</h2>`,
+    `<p><strong>${escapeHtml(post.text)}</strong></p>`,
+    message ? `<p style="white-space:pre-wrap">${escapeHtml(message)}</p>` : "",
+    affected.length > 0 ? `<p>Components: ${escapeHtml(affected.join(", "))}</p>` : "",
+    `<p><a href="${escapeHtml(maintenance.shortlink)}">Follow this maintenance</a></p>`,
+    footer(page, unsubscribeUrl),
+  ]);
+  const domain = domainOf(page.url);
+  // A window's mails answer one thread id, whichever arrives first (a window may have no reminder).
+  const thread = `<pulseboard.subscriber.maintenance.${maintenance.id}@${domain}>`;
+  return {
+    to,
+    subject: `[${oneLine(page.name)}] ${oneLine(maintenance.name)} — ${MAINTENANCE_SUBJECTS[post.event]}`,
+    text,
+    html,
+    messageId: `<pulseboard.${post.id}@${domain}>`,
+    inReplyTo: thread,
+    references: [thread],
+    headers: { ...listHeaders(unsubscribeUrl), "X-Pulseboard-Maintenance": maintenance.id },
+  };
+}
+
 /** The double opt-in mail: one link to confirm, and what happens if it is ignored. */
 export function confirmationMail(page: MailPage, to: string, confirmUrl: string, expiresAt: string, components: string[]): SmtpMessage {
   const which = components.length > 0 ? `incidents affecting ${components.join(", ")}` : "every incident";
@@ -87,13 +137,13 @@ function document(parts: string[]): string {
   return [`<!doctype html><html><body style="font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#202124">`, ...parts.filter(Boolean), `</body></html>`].join("\n");
 }
 
-function listHeaders(unsubscribeUrl: string, incident: string): Record<string, string> {
+function listHeaders(unsubscribeUrl: string, incident?: string): Record<string, string> {
   return {
     "List-Unsubscribe": `<${unsubscribeUrl}>`,
     "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     // RFC 3834: out-of-office replies should not answer a machine.
     "Auto-Submitted": "auto-generated",
-    "X-Pulseboard-Incident": incident,
+    ...(incident ? { "X-Pulseboard-Incident": incident } : {}),
   };
 }
 

@@ -1,9 +1,25 @@
 import { stableId } from "../core/index.ts";
-import type { ComponentOutboxEntry, ComponentStatus, Incident, IncidentStatus, OutboxEntry, StatusSummary } from "../status/index.ts";
+import {
+  maintenanceAsOf,
+  maintenanceNoticeText,
+  reminderLeadMs,
+  type ComponentOutboxEntry,
+  type ComponentStatus,
+  type Incident,
+  type IncidentStatus,
+  type Maintenance,
+  type MaintenanceNoticeType,
+  type MaintenanceOutboxEntry,
+  type OutboxEntry,
+  type SpMaintenance,
+  type StatusSummary,
+} from "../status/index.ts";
 
 /**
  * The Statuspage webhook documents subscribers get: `meta`, `page`, and
- * either `incident` (the same object as /api/v2/incidents.json entries) or
+ * either `incident` (the same object as /api/v2/incidents.json entries; for
+ * a maintenance window, as /api/v2/scheduled-maintenances.json entries:
+ * impact `maintenance`, status scheduled, in_progress or completed) or
  * `component_update` and `component`, so receivers written for Statuspage
  * work unchanged.
  */
@@ -42,6 +58,7 @@ export interface StatuspageComponent {
 export interface StatuspageShapes {
   readonly pageId: string;
   incident(incident: Incident, summary: StatusSummary): StatuspageIncident;
+  maintenance(maintenance: Maintenance, summary: StatusSummary): SpMaintenance;
   components(summary: StatusSummary): StatuspageComponent[];
 }
 
@@ -84,7 +101,39 @@ export interface ComponentPost {
   component: StatuspageComponent;
 }
 
-export type SubscriberPost = IncidentPost | ComponentPost;
+/**
+ * A maintenance window's document as Statuspage sends it: the scheduled
+ * maintenance, with Statuspage's fields saying what is announced
+ * (`scheduled_remind_prior`, `auto_transition_deliver_notifications_at_*`)
+ * and, on the reminder, when it was sent (`scheduled_reminded_at`).
+ */
+export interface StatuspageMaintenance extends SpMaintenance {
+  scheduled_remind_prior: boolean;
+  /** When the reminder went out: set on the reminder's post, null on the others. */
+  scheduled_reminded_at: string | null;
+  scheduled_auto_in_progress: true;
+  scheduled_auto_completed: true;
+  auto_transition_deliver_notifications_at_start: boolean;
+  auto_transition_deliver_notifications_at_end: boolean;
+}
+
+/** A post about a maintenance window: its reminder, start, completion or cancellation. */
+export interface MaintenancePost {
+  kind: "maintenance";
+  id: string;
+  thread: string;
+  seq: number;
+  event: MaintenanceNoticeType;
+  /** The window's components: who subscribed to one of them gets it. */
+  touches: string[];
+  page: WebhookPage;
+  /** Sent as Statuspage sends maintenance: an incident with impact `maintenance`. */
+  incident: StatuspageMaintenance;
+  /** The notice in plain words: "Scheduled maintenance of Chat starts in 60 minutes (14:00 UTC) and lasts until 15:00 UTC." */
+  text: string;
+}
+
+export type SubscriberPost = IncidentPost | ComponentPost | MaintenancePost;
 
 export function pageOf(shapes: StatuspageShapes, summary: StatusSummary): WebhookPage {
   return { id: shapes.pageId, status_indicator: summary.indicator, status_description: summary.description };
@@ -103,6 +152,33 @@ export function incidentPost(shapes: StatuspageShapes, summary: StatusSummary, e
     touches: [...touches],
     page: pageOf(shapes, summary),
     incident: shapes.incident(incidentAsOf(incident, index), summary),
+  };
+}
+
+/** The post announcing a window's notice: the window as it stood then, its components by name in the notice's words. */
+export function maintenancePost(shapes: StatuspageShapes, summary: StatusSummary, entry: MaintenanceOutboxEntry, stored: Maintenance): MaintenancePost {
+  const maintenance = maintenanceAsOf(stored, entry);
+  // In page order, as on-call posts name them; a component no longer configured by its id.
+  const known = summary.components.filter((c) => maintenance.components.includes(c.config.id));
+  const names = [...known.map((c) => c.config.name), ...maintenance.components.filter((id) => !known.some((c) => c.config.id === id))];
+  return {
+    kind: "maintenance",
+    id: `m_${entry.id}`,
+    thread: `maintenance:${maintenance.id}`,
+    seq: entry.seq,
+    event: entry.type,
+    touches: [...maintenance.components],
+    page: pageOf(shapes, summary),
+    incident: {
+      ...shapes.maintenance(maintenance, summary),
+      scheduled_remind_prior: reminderLeadMs(maintenance) > 0,
+      scheduled_reminded_at: entry.type === "maintenance.reminder" ? entry.at : null,
+      scheduled_auto_in_progress: true,
+      scheduled_auto_completed: true,
+      auto_transition_deliver_notifications_at_start: maintenance.notify !== false,
+      auto_transition_deliver_notifications_at_end: maintenance.notify !== false,
+    },
+    text: maintenanceNoticeText(entry, names),
   };
 }
 
@@ -126,7 +202,7 @@ export function componentPost(shapes: StatuspageShapes, summary: StatusSummary, 
 
 /** The document a webhook subscriber receives: Statuspage's field order, meta first. */
 export function webhookBody(post: SubscriberPost, meta: WebhookMeta): Record<string, unknown> {
-  if (post.kind === "incident") return { meta, page: post.page, incident: post.incident };
+  if (post.kind === "incident" || post.kind === "maintenance") return { meta, page: post.page, incident: post.incident };
   return { meta, page: post.page, component_update: post.component_update, component: post.component };
 }
 

@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { Writable } from "node:stream";
 import { pino, type Logger } from "pino";
 import { SMTPServer, type SMTPServerSession } from "smtp-server";
-import { notifiers, type DeliveryOutcome, type NotificationEvent, type NotifierContext, type NotifierKind } from "../../src/notify/index.ts";
+import { notifiers, type DeliveryOutcome, type IncidentEvent, type MaintenanceEvent, type NotificationEvent, type NotifierContext, type NotifierKind } from "../../src/notify/index.ts";
 import type { Incident, IncidentStatus, IncidentUpdate } from "../../src/status/index.ts";
 import { waitFor } from "./wait.ts";
 
@@ -365,7 +365,7 @@ export const TRICKY_BODY = `Chat messages are <b>not</b> delivered & "retries" p
  * One incident's three posts (opened, updated, resolved), as the pipeline
  * would send them. `id` makes incidents distinct; ids never contain ".".
  */
-export function incidentStory(options: { id?: string; name?: string; impact?: Incident["impact"]; body?: string } = {}): Record<"opened" | "updated" | "resolved", NotificationEvent> {
+export function incidentStory(options: { id?: string; name?: string; impact?: Incident["impact"]; body?: string } = {}): Record<"opened" | "updated" | "resolved", IncidentEvent> {
   const id = options.id ?? "inc0chat0001";
   const impact = options.impact ?? "critical";
   const name = options.name ?? "Major outage of Chat";
@@ -397,7 +397,7 @@ export function incidentStory(options: { id?: string; name?: string; impact?: In
     postmortem: null,
     revision: n + 1,
   });
-  const event = (n: number, type: NotificationEvent["type"]): NotificationEvent => ({
+  const event = (n: number, type: IncidentEvent["type"]): IncidentEvent => ({
     id: `evt${id}${n}`,
     type,
     occurred_at: updates[n]!.created_at,
@@ -408,6 +408,40 @@ export function incidentStory(options: { id?: string; name?: string; impact?: In
     urgency: impact === "critical" || impact === "major" ? "high" : "low",
   });
   return { opened: event(0, "incident.opened"), updated: event(1, "incident.updated"), resolved: event(2, "incident.resolved") };
+}
+
+/**
+ * One maintenance window's four posts (reminder, started, completed,
+ * cancelled), as the pipeline would send them; its message is TRICKY_BODY
+ * unless `body` says otherwise.
+ */
+export function maintenanceStory(options: { id?: string; name?: string; body?: string } = {}): Record<"reminder" | "started" | "completed" | "cancelled", MaintenanceEvent> {
+  const id = options.id ?? "mnt0chat0001";
+  const page = { name: "Lumen Live Status", url: "https://status.lumen.example" };
+  const window = { scheduled_for: "2025-06-01T14:00:00.000Z", scheduled_until: "2025-06-01T15:00:00.000Z" };
+  const texts = {
+    reminder: "Scheduled maintenance of Chat starts in 60 minutes (14:00 UTC) and lasts until 15:00 UTC.",
+    started: "Scheduled maintenance of Chat has started and lasts until 15:00 UTC.",
+    completed: "Scheduled maintenance of Chat is complete.",
+    cancelled: "Scheduled maintenance of Chat, planned for 14:00 UTC, has been cancelled.",
+  };
+  const event = (kind: keyof typeof texts, at: string, state: MaintenanceEvent["maintenance"]["status"]): MaintenanceEvent => ({
+    id: `evt${id}${kind}`,
+    type: `maintenance.${kind}`,
+    occurred_at: at,
+    page,
+    maintenance: { id, name: options.name ?? "Chat database upgrade", status: state, components: [{ id: "chat", name: "Chat" }], ...window },
+    text: texts[kind],
+    body: options.body ?? TRICKY_BODY,
+    maintenance_url: `${page.url}/incidents/${id}`,
+    urgency: "low",
+  });
+  return {
+    reminder: event("reminder", "2025-06-01T13:00:00.000Z", "scheduled"),
+    started: event("started", window.scheduled_for, "in_progress"),
+    completed: event("completed", window.scheduled_until, "completed"),
+    cancelled: event("cancelled", "2025-06-01T13:30:00.000Z", "completed"),
+  };
 }
 
 // ─── Delivery context and captured logs ───────────────────────────────────

@@ -277,6 +277,75 @@ components: [{ id: chat, name: Chat }, { id: qa, name: "Q&A" }]
     assert.equal(late.status, 409);
   });
 
+  it("the form has a labelled reminder field (60 by default) and an announce box (ticked); both are saved, shown and edited", async () => {
+    const { html } = await admin.formOf("/admin/maintenance/new");
+    assert.match(html, /<label for="create-remind">Remind subscribers \(minutes before\)<\/label>/);
+    assert.match(html, /<input id="create-remind" name="remind_before_minutes" type="number" min="0" max="10080"[^>]* value="60"/);
+    assert.match(html, /<input type="hidden" name="notify" value="off">\s*<input id="create-notify" name="notify" type="checkbox" value="on" checked/);
+    assert.match(html, /<label for="create-notify">Announce the start and the completion<\/label>/);
+
+    const quiet = await scheduled({ name: "Quiet window", remind_before_minutes: "15", notify: "off" });
+    assert.deepEqual([quiet.remind_before_minutes, quiet.notify], [15, false]);
+    const page = await admin.get(`/admin/maintenance/${quiet.id}`);
+    assert.match(page.text, /<dt>Reminder<\/dt><dd>15 minutes before the start<\/dd>/);
+    assert.match(page.text, /<dt>Notifications<\/dt><dd>Start and completion not announced<\/dd>/);
+    assert.match(page.text, /<input id="edit-remind" name="remind_before_minutes"[^>]* value="15"/, "the edit form holds the saved value");
+    assert.ok(!/id="edit-notify"[^>]* checked/.test(page.text), "the announce box is not ticked");
+
+    const loud = await scheduled({ name: "Loud window", notify: ["off", "on"] });
+    assert.deepEqual([loud.remind_before_minutes, loud.notify], [60, true], "ticked, and the default reminder");
+    const edited = await edit(loud, { remind_before_minutes: "0", notify: "off" });
+    assert.equal(edited.status, 303, edited.text);
+    const stored = (await rig.status.store.maintenance(loud.id))!;
+    assert.deepEqual([stored.remind_before_minutes, stored.notify], [0, false]);
+    assert.match((await admin.get(`/admin/maintenance/${loud.id}`)).text, /<dt>Reminder<\/dt><dd>None<\/dd>/);
+  });
+
+  it("names a reminder that is not a number of minutes, negative or longer than 7 days, and stores nothing; the API takes and checks remind_before_minutes and notify", async () => {
+    const before = (await windows()).length;
+    const range = "a number from 0 (no reminder) to 10080 (7 days)";
+    for (const [typed, problem] of [
+      ["soon", `Remind subscribers (minutes before): "soon" is not a number of minutes; enter ${range}`],
+      ["-5", `Remind subscribers (minutes before): must not be negative; enter ${range}`],
+      ["10081", `Remind subscribers (minutes before): at most 10080 (7 days); enter ${range}`],
+      ["", `Remind subscribers (minutes before): enter ${range}`],
+    ] as const) {
+      const answer = await schedule({ remind_before_minutes: typed });
+      assert.equal(answer.status, 400, typed);
+      assert.deepEqual(issuesOf(answer.text), [problem]);
+      assert.match(answer.text, new RegExp(`name="remind_before_minutes"[^>]* value="${typed}"`), "what was typed is shown again");
+    }
+    const m = await scheduled({ name: "Reminder edits" });
+    const bad = await edit(m, { remind_before_minutes: "-1" });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(issuesOf(bad.text), [`Remind subscribers (minutes before): must not be negative; enter ${range}`]);
+    assert.equal((await windows()).length, before + 1);
+
+    const at = (ms: number) => new Date(Date.now() + ms).toISOString();
+    const plain = await api("POST", "/maintenances", { name: "API defaults", components: ["chat"], scheduled_for: at(2 * HOUR), scheduled_until: at(3 * HOUR), body: "Planned." });
+    assert.equal(plain.status, 201);
+    assert.deepEqual([plain.body.maintenance.remind_before_minutes, plain.body.maintenance.notify], [60, true]);
+    const chosen = await api("POST", "/maintenances", { name: "API chosen", components: ["chat"], scheduled_for: at(2 * HOUR), scheduled_until: at(3 * HOUR), body: "Planned.", remind_before_minutes: 30, notify: false });
+    assert.deepEqual([chosen.body.maintenance.remind_before_minutes, chosen.body.maintenance.notify], [30, false]);
+    const refused = await api("POST", "/maintenances", { name: "API wrong", components: ["chat"], scheduled_for: at(2 * HOUR), scheduled_until: at(3 * HOUR), body: "Planned.", remind_before_minutes: "60", notify: "yes" });
+    assert.equal(refused.status, 400);
+    assert.deepEqual(refused.body.issues, [
+      "remind_before_minutes: expected a number of minutes from 0 (no reminder) to 10080 (7 days)",
+      "notify: expected true (announce the start and the completion) or false",
+    ]);
+    for (const [value, issue] of [
+      [-1, "remind_before_minutes: must not be negative; expected a number of minutes from 0 (no reminder) to 10080 (7 days)"],
+      [10_081, "remind_before_minutes: must be at most 10080 (7 days); expected a number of minutes from 0 (no reminder) to 10080 (7 days)"],
+    ] as const) {
+      const patched = await api("PATCH", `/maintenances/${chosen.body.maintenance.id}`, { remind_before_minutes: value });
+      assert.equal(patched.status, 400);
+      assert.deepEqual(patched.body.issues, [issue]);
+    }
+    const patched = await api("PATCH", `/maintenances/${chosen.body.maintenance.id}`, { remind_before_minutes: 5, notify: true });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+    assert.deepEqual([patched.body.maintenance.remind_before_minutes, patched.body.maintenance.notify], [5, true]);
+  });
+
   it("a resolved incident's page has the postmortem form; saving replaces it, the public page shows it escaped", async () => {
     const { incident } = await openIncident(rig.status, { name: "Chat outage", status: "investigating", body: "Chat is down.", components: { chat: "major_outage" }, author: { kind: "person", name: "alice" } });
     const open = await admin.get(`/admin/incidents/${incident.id}`);

@@ -245,4 +245,43 @@ ${extra}`, { REDIS_URL: redis.url });
       await p.close();
     }
   });
+
+  it("a recurring window (cron, duration, timezone) starts and ends on time every time, and holds automatic incidents while it lasts", async (t) => {
+    // Every 10 s (node-cron's seconds field) for 3 s; and a weekly one at 03:00 in Kathmandu (UTC+05:45).
+    const p = await pipeline(`maintenance:
+  - { id: chat-restarts, name: Chat restarts, components: [chat], cron: "*/10 * * * * *", duration: 3s, message: "Restarting chat servers." }
+  - { id: cache-weekly, name: Cache upgrade, components: [cache], cron: "0 3 * * 0", timezone: Asia/Kathmandu, duration: 1h }`);
+    const clock = startMaintenanceClock({ config: () => p.config, status: p.status, connection: commands, log: testLog() });
+    const windows = async (name: string) => (await p.status.store.openMaintenances()).filter((m) => m.name === name);
+    try {
+      const weekly = await waitFor("the weekly window on the calendar", async () => (await windows("Cache upgrade"))[0], 8_000);
+      const startsAt = new Date(weekly.scheduled_for);
+      assert.deepEqual([startsAt.getUTCDay(), startsAt.getUTCHours(), startsAt.getUTCMinutes()], [6, 21, 15], `Sunday 03:00 in Kathmandu is Saturday 21:15 UTC: ${weekly.scheduled_for}`);
+      assert.equal(Date.parse(weekly.scheduled_until) - startsAt.getTime(), 3_600_000);
+
+      const first = await waitFor("a chat window in progress", async () => (await windows("Chat restarts")).find((m) => m.status === "in_progress"), 15_000, 50);
+      const late = Date.parse(first.started_at!) - Date.parse(first.scheduled_for);
+      t.diagnostic(`in progress ${late} ms after its start`);
+      // On time, not at the clock's next 5 s round: a short window would otherwise be half over (or skipped) before it starts.
+      assert.ok(late >= 0 && late < 1_500, `started ${late} ms after its time`);
+      assert.equal(Date.parse(first.scheduled_until) - Date.parse(first.scheduled_for), 3_000);
+      await p.round("chat-echo", all("failed"));
+      assert.deepEqual(await p.incidents(), [], "held during the window");
+
+      const done = await waitFor("the window to complete by itself", async () => {
+        const stored = await p.status.store.maintenance(first.id);
+        return stored?.status === "completed" ? stored : undefined;
+      }, 10_000, 50);
+      assert.deepEqual(done.updates.map((u) => u.status), ["scheduled", "in_progress", "completed"]);
+      assert.ok(Date.parse(done.completed_at!) >= Date.parse(done.scheduled_until), "not before its end");
+      const incident = await waitFor("an incident once the window ended with chat still down", async () => (await p.incidents())[0], 10_000);
+      assert.match(incident.updates[0]!.detail!, /Still unwell after its maintenance window/);
+
+      const second = await waitFor("the next chat window in progress", async () => (await windows("Chat restarts")).find((m) => m.status === "in_progress" && m.id !== first.id), 15_000, 50);
+      assert.equal(Date.parse(second.scheduled_for) - Date.parse(first.scheduled_for), 10_000, "ten seconds after the first");
+    } finally {
+      await clock.stop();
+      await p.close();
+    }
+  });
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { channelKinds, NOTIFIER_KINDS, notifiers, type DeliveryOutcome, type NotificationEvent, type NotifierKind } from "../../src/notify/index.ts";
-import { captureLog, deliveryContext, expectNoConnections, HttpReceiver, incidentStory, SmtpReceiver, type ScriptedAnswer } from "../helpers/receivers.ts";
+import { captureLog, deliveryContext, expectNoConnections, HttpReceiver, incidentStory, maintenanceStory, SmtpReceiver, type ScriptedAnswer } from "../helpers/receivers.ts";
 
 /**
  * The contract every channel kind keeps, checked against a real receiver
@@ -150,6 +150,28 @@ for (const kind of NOTIFIER_KINDS) {
         assert.ok(text.toLowerCase().includes(event.update.status), `${event.type}: the status is in ${text}`);
         assert.ok(text.includes(harness.asSent(event.update.body)), `${event.type}: the update ${JSON.stringify(harness.asSent(event.update.body))} is in ${text}`);
       }
+    });
+
+    it("delivers each maintenance notice once, in plain words with the window's name and message; PagerDuty sends nothing and says why", async () => {
+      const maintenance = maintenanceStory();
+      for (const event of [maintenance.reminder, maintenance.started, maintenance.completed, maintenance.cancelled]) {
+        const before = harness.received().length;
+        const outcome = await send(event);
+        assert.equal(outcome.ok, true, outcome.ok ? "" : outcome.reason);
+        if (kind === "pagerduty") {
+          assert.equal(harness.received().length, before, `${event.type}: PagerDuty is never paged for maintenance`);
+          assert.ok(outcome.ok && outcome.skipped, "delivered with nothing to do");
+          continue;
+        }
+        assert.ok(outcome.ok && !outcome.skipped);
+        const received = harness.received();
+        assert.equal(received.length, before + 1, `${event.type} reached the receiver once`);
+        const text = received.at(-1)!;
+        assert.ok(text.includes(event.text), `${event.type}: ${JSON.stringify(event.text)} is in ${text}`);
+        assert.ok(text.includes(event.maintenance.name), `${event.type}: the window's name is in ${text}`);
+        assert.ok(text.includes(harness.asSent(event.body)), `${event.type}: the window's message is in ${text}`);
+      }
+      if (kind === "pagerduty") assert.match(logs.text(), /maintenance is planned and pages no one: nothing sent to PagerDuty/);
     });
 
     it("reports a receiver error (HTTP 503, SMTP 451) as retryable", async () => {

@@ -46,7 +46,7 @@ describe("on-call delivery: dead letters, replay, Retry-After, 410 Gone (real re
 
   const admin = (method: "get" | "post", path: string) => request(rig.app)[method](`/admin/api${path}`).set("authorization", `Bearer ${TOKEN}`);
   const deadLetters = async (): Promise<DeadLetter[]> => (await admin("get", "/notifications/dead").expect(200)).body.dead;
-  const letterFor = async (channel: string, update: string) => (await deadLetters()).find((l) => l.channel === channel && l.job.event.update.id === update);
+  const letterFor = async (channel: string, update: string) => (await deadLetters()).find((l) => l.channel === channel && "update" in l.job.event && l.job.event.update.id === update);
   const open = async (component: string, name: string) =>
     (await openIncident(rig.status, { name, body: `${name}: we are looking into it.`, components: { [component]: "partial_outage" }, author: PERSON })).incident;
 

@@ -3,6 +3,7 @@ import { ConflictError, ValidationError, newId } from "../../core/index.ts";
 import { IncidentConflict } from "../store.ts";
 import type { Maintenance } from "../model.ts";
 import { authorSchema, checkComponentIds, nowIso, parseInput, type StatusContext } from "./context.ts";
+import { notifySchema, remindBeforeMinutes } from "./maintenance.ts";
 
 export const editMaintenanceInput = z.strictObject({
   id: z.string().min(1).max(64),
@@ -12,13 +13,17 @@ export const editMaintenanceInput = z.strictObject({
   scheduled_until: z.string().datetime({ offset: true, error: "expected an ISO 8601 time like 2026-12-01T03:00:00Z" }).optional(),
   /** A new message: a new entry on the window's timeline (what customers read now). */
   body: z.string().trim().min(1).max(20_000).optional(),
+  /** Minutes before the start that the reminder goes out; 0 for none. A window moved gets a reminder for its new time. */
+  remind_before_minutes: remindBeforeMinutes.optional(),
+  notify: notifySchema.optional(),
   author: authorSchema,
 });
 export type EditMaintenanceInput = z.input<typeof editMaintenanceInput>;
 
 /**
- * Changes a window that has not started yet: its name, components, times
- * or message (a new message is a new timeline entry; the old ones stay).
+ * Changes a window that has not started yet: its name, components, times,
+ * reminder, whether it is announced, or message (a new message is a new
+ * timeline entry; the old ones stay).
  * A window in progress or over is a conflict: cancel it instead.
  */
 export async function editMaintenance(ctx: StatusContext, rawInput: EditMaintenanceInput): Promise<Maintenance> {
@@ -39,6 +44,8 @@ export async function editMaintenance(ctx: StatusContext, rawInput: EditMaintena
     components: input.components ? [...new Set(input.components)] : current.components,
     scheduled_for: new Date(from).toISOString(),
     scheduled_until: new Date(until).toISOString(),
+    remind_before_minutes: input.remind_before_minutes ?? current.remind_before_minutes,
+    notify: input.notify ?? current.notify,
     updated_at: at,
     updates: newBody === undefined ? current.updates : [...current.updates, { id: newId(), status: "scheduled", body: newBody, created_at: at, author: input.author }],
     revision: current.revision + 1,

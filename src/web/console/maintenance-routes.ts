@@ -5,7 +5,7 @@ import { ConflictError, NotFoundError, ValidationError } from "../../core/index.
 import { cancelMaintenance, editMaintenance, scheduleMaintenance, type Maintenance, type StatusContext } from "../../status/index.ts";
 import { authorOf, scopeFor, type AdminAuth } from "../auth.ts";
 import { consoleWrite, messagePage, sessionOf } from "./guard.ts";
-import { labelMaintenanceIssues, readMaintenanceForm, valuesOf, type ReadMaintenanceForm } from "./maintenance-form.ts";
+import { labelMaintenanceIssues, NEW_MAINTENANCE_VALUES, readMaintenanceForm, valuesOf, type ReadMaintenanceForm } from "./maintenance-form.ts";
 import { maintenanceFormView, maintenanceLists, maintenanceRow } from "./maintenance-views.ts";
 import type { ConsoleRenderer } from "./render.ts";
 
@@ -54,7 +54,7 @@ export function maintenanceRoutes(options: MaintenanceRoutesOptions): Router {
 
   const creator = (res: Response, httpStatus: number, read?: ReadMaintenanceForm, issues: string[] = []) =>
     page(res, httpStatus, "maintenance-new", "Schedule maintenance", {
-      form: maintenanceFormView("create", "/admin/maintenances", read?.values ?? { name: "", components: [], starts: "", ends: "", message: "" }, components(), { issues, key: read?.key }),
+      form: maintenanceFormView("create", "/admin/maintenances", read?.values ?? NEW_MAINTENANCE_VALUES, components(), { issues, key: read?.key }),
     });
   router.get("/maintenance/new", (_req, res) => creator(res, 200));
 

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { ComponentConfig } from "../../config/index.ts";
-import type { Maintenance } from "../../status/index.ts";
+import { reminderLeadMs, type Maintenance } from "../../status/index.ts";
 import type { MaintenanceFormValues } from "./maintenance-form.ts";
 
 /** How a window's state reads in the console. */
@@ -17,7 +17,17 @@ export function maintenanceRow(maintenance: Maintenance, components: ComponentCo
     componentNames: maintenance.components.map((id) => names.get(id) ?? id).join(", "),
     message: last?.body ?? "",
     fromConfig: maintenance.source === "config",
+    reminderText: reminderText(reminderLeadMs(maintenance)),
+    notifyText: maintenance.notify === false ? "Start and completion not announced" : "Start and completion announced",
   };
+}
+
+/** The reminder in words: "60 minutes before the start", "none". */
+function reminderText(leadMs: number): string {
+  if (leadMs <= 0) return "None";
+  const minutes = leadMs / 60_000;
+  const amount = Number.isInteger(minutes) ? `${minutes} minute${minutes === 1 ? "" : "s"}` : `${Math.round(leadMs / 1000)} seconds`;
+  return `${amount} before the start`;
 }
 
 /** The list: windows in progress, then scheduled (soonest first), then completed (newest first). */

@@ -1,5 +1,5 @@
 import type { ChannelView, DeadLetter } from "../../pipeline/index.ts";
-import { eventLabel } from "../../notify/index.ts";
+import { eventLabel, subjectOf } from "../../notify/index.ts";
 import type { Subscriber } from "../../subscriptions/index.ts";
 
 /**
@@ -7,14 +7,20 @@ import type { Subscriber } from "../../subscriptions/index.ts";
  * data the views print (every text through `{{…}}`, which escapes it).
  */
 
+/** What a post was about, as a link to its console page: an incident, or a maintenance window. */
+function aboutLink(subject: { kind: "incident" | "maintenance"; id: string; name: string }) {
+  return { name: subject.name, href: subject.kind === "maintenance" ? `/admin/maintenance/${subject.id}` : `/admin/incidents/${subject.id}` };
+}
+
 /** A channel as a row: its state in words and its last delivery. */
 export function channelRow(channel: ChannelView) {
   const last = channel.last_delivery;
+  const subject = last && (last.maintenance ? { kind: "maintenance" as const, ...last.maintenance } : { kind: "incident" as const, id: last.incident?.id ?? "", name: last.incident?.name ?? "" });
   return {
     id: channel.id,
     kind: channel.kind,
     disabled: channel.disabled,
-    last: last && { at: last.at, what: eventLabel(last.type), incident: last.incident, replay: last.replay === true },
+    last: last && subject && { at: last.at, what: eventLabel(last.type), about: aboutLink(subject), replay: last.replay === true },
   };
 }
 
@@ -25,7 +31,7 @@ export function deadLetterRow(letter: DeadLetter) {
     id: letter.id,
     channel: letter.channel,
     what: eventLabel(event.type),
-    incident: { id: event.incident.id, name: event.incident.name },
+    about: aboutLink(subjectOf(event)),
     reason: letter.reason,
     attempts: letter.attempts,
     attemptsText: `${letter.attempts} attempt${letter.attempts === 1 ? "" : "s"}`,
@@ -38,7 +44,7 @@ export function replayFacts(letter: DeadLetter) {
   const row = deadLetterRow(letter);
   return [
     { label: "Channel", value: row.channel },
-    { label: "Post", value: `${row.what}: ${row.incident.name}` },
+    { label: "Post", value: `${row.what}: ${row.about.name}` },
     { label: "Given up", at: row.failed_at, value: `after ${row.attemptsText}` },
     { label: "Why", value: row.reason },
   ];
