@@ -1,8 +1,20 @@
 import { createHash } from "node:crypto";
-import * as client from "openid-client";
+import type * as Client from "openid-client";
 import type { OidcConfig } from "../../config/index.ts";
 import { checkEgressHost, describeError, type Logger } from "../../core/index.ts";
 import type { PendingSignIn } from "./oidc-flows.ts";
+
+let loading: Promise<typeof Client> | undefined;
+let library: typeof Client | undefined;
+/** openid-client, loaded on first use: a web role without admin.oidc never holds it (some 7 MiB resident). */
+function openid(): Promise<typeof Client> {
+  return (loading ??= import("openid-client").then((module) => (library = module)));
+}
+
+/** The library once something loaded it (its error classes, to explain a failed sign-in); undefined before, when no error can be one of its. */
+export function loadedOpenid(): typeof Client | undefined {
+  return library;
+}
 
 /** Where the provider stands, as the sign-in page tells it. */
 export type ProviderState = "ready" | "pending" | "unreachable";
@@ -33,7 +45,7 @@ export interface OidcSignInOptions {
 interface Discovery {
   /** Which settings it was made with: other settings (a reload) discover again. */
   key: string;
-  attempt: Promise<client.Configuration>;
+  attempt: Promise<Client.Configuration>;
   state: ProviderState;
   failedAt?: number;
 }
@@ -66,7 +78,7 @@ export class OidcSignIn {
 
   /** Where to send the browser, with the secrets the callback checks its answer against. */
   async authorizationUrl(): Promise<{ url: URL; pending: PendingSignIn }> {
-    const [configuration, settings] = [await this.configuration(), this.options.settings()!];
+    const [configuration, settings, client] = [await this.configuration(), this.options.settings()!, await openid()];
     const pending: PendingSignIn = { state: client.randomState(), nonce: client.randomNonce(), verifier: client.randomPKCECodeVerifier() };
     const url = client.buildAuthorizationUrl(configuration, {
       redirect_uri: settings.redirectUrl,
@@ -86,7 +98,7 @@ export class OidcSignIn {
    * for the routes to say in plain words.
    */
   async finish(query: string, pending: PendingSignIn): Promise<Record<string, unknown>> {
-    const [configuration, settings] = [await this.configuration(), this.options.settings()!];
+    const [configuration, settings, client] = [await this.configuration(), this.options.settings()!, await openid()];
     // The URL the provider was told to send people to, not what this request's Host says (a proxy may stand between).
     const current = new URL(settings.redirectUrl);
     current.search = query;
@@ -101,7 +113,7 @@ export class OidcSignIn {
   }
 
   /** The discovered provider for the current settings: discovered once, again after a reload, retried after a failure. */
-  private configuration(): Promise<client.Configuration> {
+  private configuration(): Promise<Client.Configuration> {
     const settings = this.options.settings();
     if (!settings) return Promise.reject(new ProviderUnreachable("OpenID Connect is not configured"));
     const key = keyOf(settings);
@@ -127,7 +139,8 @@ export class OidcSignIn {
     return discovery.attempt;
   }
 
-  private async discover(settings: OidcConfig): Promise<client.Configuration> {
+  private async discover(settings: OidcConfig): Promise<Client.Configuration> {
+    const client = await openid();
     const auth = settings.clientAuth === "post" ? client.ClientSecretPost(settings.clientSecret) : client.ClientSecretBasic(settings.clientSecret);
     try {
       return await client.discovery(new URL(settings.issuer), settings.clientId, undefined, auth, {
@@ -142,7 +155,7 @@ export class OidcSignIn {
 }
 
 /** fetch for openid-client that refuses link-local and metadata addresses, as every request to a configured address does. */
-const egressFetch: client.CustomFetch = async (url, options) => {
+const egressFetch: Client.CustomFetch = async (url, options) => {
   await checkEgressHost(new URL(url));
   return fetch(url, options as RequestInit);
 };

@@ -1,13 +1,12 @@
 import { Router, type Request, type Response } from "express";
 import type { Redis } from "ioredis";
-import { AuthorizationResponseError, ClientError, ResponseBodyError, WWWAuthenticateChallengeError } from "openid-client";
 import type { Config } from "../../config/index.ts";
 import { KeyedRateLimiter, type Logger } from "../../core/index.ts";
 import type { AdminAuth } from "../auth.ts";
 import { clientAddress } from "../client-address.ts";
 import { messagePage } from "./guard.ts";
 import { recordSignIn } from "./login-routes.ts";
-import { OidcSignIn, ProviderUnreachable, causeChain, type OidcOffer } from "./oidc-client.ts";
+import { OidcSignIn, ProviderUnreachable, causeChain, loadedOpenid, type OidcOffer } from "./oidc-client.ts";
 import { OidcFlows } from "./oidc-flows.ts";
 import { groupsShown, personFrom } from "./oidc-identity.ts";
 import type { ConsoleRenderer } from "./render.ts";
@@ -148,6 +147,9 @@ function unreachable(name: string): Problem {
 export function providerProblem(err: unknown, name: string): Problem | undefined {
   const again = "Nothing was changed. Start again from the sign-in page; if it keeps failing, ask whoever runs this console to look at its log.";
   if (err instanceof ProviderUnreachable || unreachableCause(err)) return unreachable(name);
+  const lib = loadedOpenid();
+  if (!lib) return undefined;
+  const { AuthorizationResponseError, ClientError, ResponseBodyError, WWWAuthenticateChallengeError } = lib;
   if (err instanceof AuthorizationResponseError) {
     return { status: 401, title: "Not signed in", messages: [`${name} did not sign you in: ${said(err.error, err.error_description)}.`, again] };
   }
