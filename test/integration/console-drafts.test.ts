@@ -52,6 +52,7 @@ describe("drafts in the console (incidents.publish: review)", { timeout: 120_000
     const { _csrf, key, html } = await client.formOf(`/admin/incidents/${draft.id}`);
     assert.match(html, /Publish this draft/);
     assert.ok(html.includes(`datetime="${draft.publish_at}"`), "the page says when it publishes itself");
+    assert.ok(!html.includes(`href="/incidents/${draft.id}"`), "no link to a public page that does not exist yet");
 
     const forged = await client.post(`/admin/incidents/${draft.id}/publish`, { key, message: "" });
     assert.equal(forged.status, 403, "no CSRF token: refused");
@@ -68,6 +69,7 @@ describe("drafts in the console (incidents.publish: review)", { timeout: 120_000
     const after = await stack.status.store.incident(draft.id);
     assert.equal(after?.draft ?? false, false);
     assert.equal(after?.updates.at(-1)?.author?.name, "admin", "the entry is credited to the signed-in token's name");
+    assert.ok((await client.get(`/admin/incidents/${draft.id}`)).text.includes(`href="/incidents/${draft.id}"`), "once public, its page links to the public page");
     assert.ok(!(await client.get("/admin/incidents")).text.includes("Drafts awaiting review"), "no drafts are left to review");
 
     const again = await client.post(`/admin/incidents/${draft.id}/publish`, { _csrf, key: "another-key", message: "" });
