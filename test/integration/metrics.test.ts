@@ -33,6 +33,8 @@ probes:
   it("says what the control plane holds: component status, open incidents, last probe results, queue depths and ages, dead letters", async () => {
     await setComponentStatus(rig.status, { id: "chat", status: "partial_outage", reason: "echo failed" });
     await openIncident(rig.status, { name: "Chat delays", body: "Looking.", components: { chat: "partial_outage" }, automatic: false, author: { kind: "person", name: "t" } });
+    // A draft awaiting review (incidents.publish: review): not among the open (public) incidents, counted on its own.
+    await openIncident(rig.status, { name: "Outage of Cache", body: "Investigating.", components: { cache: "major_outage" }, automatic: true, author: { kind: "automatic", name: "Pulseboard" }, draft: { publish_at: new Date(Date.now() + 600_000).toISOString() } });
     const now = new Date();
     await rig.status.store.recordResult({ id: "r1", probe: "chat-echo", kind: "websocket", location: "local", status: "failed", latency_ms: 1_234, phases: {}, error: "refused", started_at: new Date(now.getTime() - 5_000).toISOString(), finished_at: new Date(now.getTime() - 3_800).toISOString() });
     const queue = new Queue(QUEUE.evaluate, { connection: rig.connection, prefix: bullPrefix(rig.config.redis.prefix) });
@@ -45,6 +47,8 @@ probes:
     assert.equal(metricValue(text, "pulseboard_component_status", { component: "chat" }), 2);
     assert.equal(metricValue(text, "pulseboard_component_status", { component: "cache" }), 0);
     assert.equal(metricValue(text, "pulseboard_incidents_open", { impact: "major" }), 1);
+    assert.equal(metricValue(text, "pulseboard_incidents_open", { impact: "critical" }), 0, "the draft is not public");
+    assert.equal(metricValue(text, "pulseboard_incident_drafts_awaiting_review"), 1);
     assert.equal(metricValue(text, "pulseboard_probe_up", { probe: "chat-echo", location: "local" }), 0);
     assert.equal(metricValue(text, "pulseboard_probe_latency_seconds", { probe: "chat-echo", location: "local" }), 1.234);
     assert.ok(metricValue(text, "pulseboard_probe_result_age_seconds", { probe: "chat-echo", location: "local" })! >= 3);
