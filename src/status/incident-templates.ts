@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { noSuchId, templateProblem } from "../config/index.ts";
-import { NotFoundError, ValidationError, newId } from "../core/index.ts";
+import { ConflictError, NotFoundError, ValidationError, newId } from "../core/index.ts";
 import { listOf } from "./wording.ts";
 import { authorSchema, componentStatusSchema, nowIso, parseInput, type StatusContext } from "./verbs/context.ts";
 import type { ComponentStatus } from "./model.ts";
@@ -33,6 +33,8 @@ export const saveTemplateInput = z.strictObject({
   body: withPlaceholders(20_000),
   /** Component id → the status the incident gives it. @defaultValue none */
   components: z.record(z.string(), componentStatusSchema).default({}),
+  /** A replace only: the `updated_at` the editor read. Refused (ConflictError) when someone saved it since. @defaultValue replace whatever is there */
+  if_updated_at: z.string().max(40).optional(),
   author: authorSchema,
 });
 export type SaveTemplateInput = z.input<typeof saveTemplateInput>;
@@ -85,9 +87,28 @@ export async function saveTemplate(ctx: StatusContext, rawInput: SaveTemplateInp
     updated_at: at,
     updated_by: input.author.name,
   };
-  await ctx.store.redis.hset(key(ctx), template.id, JSON.stringify(template));
+  if (!previous) {
+    await ctx.store.redis.hset(key(ctx), template.id, JSON.stringify(template));
+    return template;
+  }
+  // Replaced only if it is still there and, when the editor said what it read, still as read: never a lost edit, never a deleted template back.
+  const answer = (await ctx.store.redis.eval(REPLACE_LUA, 1, key(ctx), template.id, JSON.stringify(template), input.if_updated_at ?? "")) as string;
+  if (answer === "missing") throw new NotFoundError(`template ${template.id}`);
+  if (answer !== "ok") {
+    const now = JSON.parse(answer) as IncidentTemplate;
+    throw new ConflictError(`${now.updated_by} saved this template at ${now.updated_at}, after it was read (${input.if_updated_at}): nothing was saved`);
+  }
   return template;
 }
+
+/** KEYS: the templates hash. ARGV: id, the new JSON, the updated_at the writer read ("" for any). "ok", "missing", or the template as it is now. */
+const REPLACE_LUA = `
+local current = redis.call("HGET", KEYS[1], ARGV[1])
+if not current then return "missing" end
+if ARGV[3] ~= "" and cjson.decode(current).updated_at ~= ARGV[3] then return current end
+redis.call("HSET", KEYS[1], ARGV[1], ARGV[2])
+return "ok"
+`;
 
 /** Deletes a template; NotFoundError when there is none by that id. */
 export async function deleteTemplate(ctx: StatusContext, id: string): Promise<IncidentTemplate> {

@@ -159,6 +159,38 @@ components: [{ id: chat, name: Chat }, { id: qa, name: "Q&A" }]
     assert.ok(audit.some((e) => e.method === "PUT" && e.path === `/admin/api/templates/${id}`), "the API's edit is in the audit log");
   });
 
+  it("two people editing one template: the second save does not silently overwrite the first; the API's if_updated_at says the same", async () => {
+    const created = (await (await api("POST", "/templates", { name: "Gateway", title: "Gateway trouble", body: "Connections fail.", components: {} })).json()) as { template: IncidentTemplate };
+    const id = created.template.id;
+    const bob = new ConsoleClient(base);
+    await bob.signIn(TOKEN);
+    const alicesForm = await client.formOf(`/admin/templates/${id}`);
+    const bobsForm = await bob.formOf(`/admin/templates/${id}`);
+    assert.ok(alicesForm.html.includes(`name="read_at" value="${created.template.updated_at}"`), "the form carries the version it was opened with");
+    const fields = { "component.chat": "none", "component.qa": "none" };
+    const first = await client.post(`/admin/templates/${id}`, { _csrf: alicesForm._csrf, read_at: created.template.updated_at, name: "Gateway", title: "Gateway trouble", body: "Alice's words.", ...fields });
+    assert.equal(first.status, 303, first.text);
+
+    const second = await bob.post(`/admin/templates/${id}`, { _csrf: bobsForm._csrf, read_at: created.template.updated_at, name: "Gateway", title: "Gateway trouble", body: "Bob's words.", ...fields });
+    assert.equal(second.status, 409);
+    const [issue] = issuesOf(second.text);
+    assert.match(issue!, /^Not saved: admin saved this template at \d{4}-\d\d-\d\d \d\d:\d\d UTC after you opened it\./);
+    assert.ok(second.text.includes("Bob&#x27;s words.") || second.text.includes("Bob's words."), "what Bob typed is still in the form");
+    assert.equal((await stored()).find((t) => t.id === id)!.body, "Alice's words.", "Alice's save stands");
+
+    // Bob saw the warning; sending his form again (it now carries Alice's version) replaces it knowingly.
+    const now = /name="read_at" value="([^"]+)"/.exec(second.text)![1]!;
+    const again = await bob.post(`/admin/templates/${id}`, { _csrf: bobsForm._csrf, read_at: now, name: "Gateway", title: "Gateway trouble", body: "Bob's words.", ...fields });
+    assert.equal(again.status, 303, again.text);
+    assert.equal((await stored()).find((t) => t.id === id)!.body, "Bob's words.");
+
+    const stale = await api("PUT", `/templates/${id}`, { name: "Gateway", title: "x", body: "x", if_updated_at: created.template.updated_at });
+    assert.equal(stale.status, 409);
+    assert.match(((await stale.json()) as { message: string }).message, /saved this template at .* after it was read .*: nothing was saved/);
+    assert.equal((await stored()).find((t) => t.id === id)!.body, "Bob's words.", "nothing changed");
+    await api("DELETE", `/templates/${id}`);
+  });
+
   it("a read token sees the controls disabled and its forged POSTs are 403 (console and API); nothing changes", async () => {
     const reader = (await (await api("POST", "/tokens", { name: "viewer", scopes: ["read"] })).json()) as { token: string };
     const viewer = new ConsoleClient(base);

@@ -10,6 +10,8 @@ export interface TemplateFormValues {
   body: string;
   /** Per component id: a status, or NOT_AFFECTED. */
   components: Record<string, string>;
+  /** When the template being edited was saved, as the form was opened with it: a save made since is not overwritten unseen. */
+  readAt?: string;
 }
 
 /** The form's field labels, as problems name them (the verb says `body: …`, the page `Message: …`). */
@@ -29,7 +31,8 @@ export function readTemplateForm(body: Record<string, unknown>, components: Comp
     issues.push(`${label}: sent more than once; send it once`);
     return "";
   };
-  const values: TemplateFormValues = { name: one("name", "Name"), title: one("title", "Title"), body: one("body", "Message"), components: {} };
+  const readAt = one("read_at", "The form's version");
+  const values: TemplateFormValues = { name: one("name", "Name"), title: one("title", "Title"), body: one("body", "Message"), components: {}, ...(readAt ? { readAt } : {}) };
   for (const c of components) {
     const value = one(`component.${c.id}`, c.name) || NOT_AFFECTED;
     values.components[c.id] = value;
@@ -45,7 +48,7 @@ export function templateComponents(values: TemplateFormValues): Record<string, C
 
 /** A stored template as its form starts. */
 export function templateValues(template?: IncidentTemplate): TemplateFormValues {
-  return { name: template?.name ?? "", title: template?.title ?? "", body: template?.body ?? "", components: { ...template?.components } };
+  return { name: template?.name ?? "", title: template?.title ?? "", body: template?.body ?? "", components: { ...template?.components }, ...(template ? { readAt: template.updated_at } : {}) };
 }
 
 /** The verb's problems with the form's labels (`body: Too big` → `Message: Too big`, `components.chat: …` → `Chat: …`). */
@@ -64,6 +67,7 @@ export function templateFormView(action: string, values: TemplateFormValues, com
   return {
     action,
     issues,
+    readAt: values.readAt,
     name: values.name,
     title: values.title,
     body: values.body,

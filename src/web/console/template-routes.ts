@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from "express";
 import { allows } from "../../auth/index.ts";
 import type { Config } from "../../config/index.ts";
-import { NotFoundError, ValidationError } from "../../core/index.ts";
+import { ConflictError, NotFoundError, ValidationError } from "../../core/index.ts";
 import { TEMPLATE_PLACEHOLDERS, deleteTemplate, listTemplates, readTemplate, saveTemplate, type IncidentTemplate, type StatusContext } from "../../status/index.ts";
 import { authorOf, scopeFor, type AdminAuth } from "../auth.ts";
 import { consoleWrite, messagePage, sessionOf } from "./guard.ts";
@@ -59,9 +59,14 @@ export function templateRoutes(options: TemplateRoutesOptions): Router {
     const read = readTemplateForm(bodyOf(req), components());
     if (read.issues.length > 0) return editor(res, 400, template, read.values, read.issues);
     try {
-      const saved = await saveTemplate(status, { name: read.values.name, title: read.values.title, body: read.values.body, components: templateComponents(read.values), author: authorOf(res) }, template?.id);
+      const saved = await saveTemplate(status, { name: read.values.name, title: read.values.title, body: read.values.body, components: templateComponents(read.values), ...(template && read.values.readAt ? { if_updated_at: read.values.readAt } : {}), author: authorOf(res) }, template?.id);
       res.redirect(303, `/admin/templates?done=${template ? "saved" : "created"}#template-${saved.id}`);
     } catch (err) {
+      if (err instanceof ConflictError && template) {
+        // What was typed stays; the form now carries the version saved meanwhile, so sending it again replaces that one knowingly.
+        const now = await found(template.id);
+        return editor(res, 409, now, { ...read.values, readAt: now.updated_at }, [`Not saved: ${now.updated_by} saved this template at ${now.updated_at.replace("T", " ").slice(0, 16)} UTC after you opened it. Your text is below; Save again to replace their version with it, or open the template again to see theirs.`]);
+      }
       if (!(err instanceof ValidationError)) throw err;
       editor(res, 400, template, read.values, labelTemplateIssues(err.issues, components()));
     }
