@@ -3,14 +3,16 @@ import { ConfigError, describeError, type Logger } from "../core/index.ts";
 import { loadConfig, type LoadOptions } from "./load.ts";
 import type { Config } from "./resolve.ts";
 
-/** Settings that only take effect after a restart; a change to them is reported, not applied. */
-const RESTART_ONLY: ((c: Config) => unknown)[] = [
-  (c) => c.locations.map((l) => l.id).join(","),
-  (c) => JSON.stringify(c.gateway),
-  (c) => JSON.stringify(c.web),
-  (c) => JSON.stringify(c.redis),
-  (c) => JSON.stringify(c.cache),
-];
+/** Settings that only take effect after a restart, by name; a change to them is reported, not applied. */
+const RESTART_ONLY: Record<string, (c: Config) => unknown> = {
+  locations: (c) => c.locations.map((l) => l.id).join(","),
+  gateway: (c) => JSON.stringify(c.gateway),
+  web: (c) => JSON.stringify(c.web),
+  redis: (c) => JSON.stringify(c.redis),
+  cache: (c) => JSON.stringify(c.cache),
+  // The fleet driver (web's fleet pages, the playbook worker's steps) is made once, when the role starts.
+  fleet: (c) => JSON.stringify(c.fleet),
+};
 
 /**
  * Reloads pulseboard.yaml when it changes on disk (polled every second, which
@@ -59,8 +61,8 @@ export class ConfigWatcher {
       this.log.error({ file: this.current.file, problems }, "configuration changed but is invalid; keeping the running one");
       return false;
     }
-    const stale = RESTART_ONLY.some((pick) => pick(next) !== pick(this.current));
-    if (stale) this.log.warn("locations, gateway, web or Redis settings changed: they take effect after a restart");
+    const stale = Object.entries(RESTART_ONLY).flatMap(([name, pick]) => (pick(next) !== pick(this.current) ? [name] : []));
+    if (stale.length > 0) this.log.warn({ sections: stale }, `${stale.join(", ")} settings changed: they take effect after a restart of the roles that use them`);
     this.current = next;
     this.log.info({ probes: next.probes.length }, "configuration reloaded");
     for (const listener of this.listeners) {

@@ -5,8 +5,9 @@ import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { ConfigError } from "../../src/core/index.ts";
-import { formatDuration, parseDuration } from "../../src/config/index.ts";
-import { configFrom, problemsOf, REPO_ROOT } from "../helpers/config.ts";
+import { ConfigWatcher, formatDuration, loadConfig, parseDuration } from "../../src/config/index.ts";
+import { configFrom, probeRegistry, problemsOf, REPO_ROOT } from "../helpers/config.ts";
+import { captureLog } from "../helpers/receivers.ts";
 
 const MINIMAL = `
 locations: [{ id: local }]
@@ -165,5 +166,28 @@ probes:
     const good = spawnSync(process.execPath, [path.join(REPO_ROOT, "bin/pulseboard.js"), "config", "check", path.join(REPO_ROOT, "pulseboard.yaml")], { encoding: "utf8" });
     assert.equal(good.status, 0, good.stderr);
     assert.match(good.stdout, /valid/);
+  });
+});
+
+describe("configuration reload", () => {
+  it("applies a new config, and names the sections that take effect only after a restart (the fleet driver's among them)", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "pulseboard-reload-"));
+    const file = path.join(dir, "pulseboard.yaml");
+    const probeKinds = await probeRegistry();
+    writeFileSync(file, `${MINIMAL}fleet: { driver: local }\n`);
+    const captured = captureLog();
+    const watcher = new ConfigWatcher(loadConfig({ file, env: {}, probeKinds }), { env: {}, probeKinds }, captured.log);
+    const heard: string[] = [];
+    watcher.onChange((next) => heard.push(next.components[0]!.name));
+    writeFileSync(file, `${MINIMAL.replace("name: Chat", "name: Chat rooms")}fleet: { driver: command, settings: { restart: "systemctl restart gw" } }\n`);
+    try {
+      assert.equal(watcher.reload(), true);
+      assert.deepEqual(heard, ["Chat rooms"], "the new config is applied");
+      const warned = captured.text().split("\n").filter(Boolean).map((line) => JSON.parse(line) as { msg: string; sections?: string[] }).find((l) => l.sections);
+      assert.deepEqual(warned?.sections, ["fleet"]);
+      assert.equal(warned?.msg, "fleet settings changed: they take effect after a restart of the roles that use them");
+    } finally {
+      watcher.stop();
+    }
   });
 });
