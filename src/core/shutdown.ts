@@ -7,8 +7,9 @@ export interface Stoppable {
 }
 
 /**
- * Stops a role on SIGINT, SIGTERM, or the loss of the parent process (the IPC
- * channel closes when `pulseboard start` dies), then exits. Listening starts
+ * Stops a role on SIGINT, SIGTERM, SIGHUP (the terminal it ran in closed) or
+ * the loss of the parent process (the IPC channel closes when `pulseboard
+ * start` dies), then exits. Listening starts
  * at once, so a signal that arrives while the role is still starting waits
  * for it to finish starting and then stops it. A second Ctrl-C, or a stop
  * that takes longer than `graceMs`, exits at once; a repeated SIGTERM (a group
@@ -41,15 +42,18 @@ export function stopOnSignals(starting: Promise<Stoppable | undefined>, log: Log
   };
   const onInt = (): void => stop("SIGINT");
   const onTerm = (): void => stop("SIGTERM");
+  const onHup = (): void => stop("SIGHUP");
   const onDisconnect = (): void => stop("parent process gone");
   process.on("SIGINT", onInt);
   process.on("SIGTERM", onTerm);
+  process.on("SIGHUP", onHup);
   if (process.send) process.on("disconnect", onDisconnect);
   starting.then(
     (role) => {
       if (role || stopping) return;
       process.off("SIGINT", onInt);
       process.off("SIGTERM", onTerm);
+      process.off("SIGHUP", onHup);
       process.off("disconnect", onDisconnect);
     },
     () => {},

@@ -132,4 +132,21 @@ describe("pulseboard start keeps the README's promises (slow: the whole stack fr
     assert.equal(said.length, 1, `start logs once that web stays stopped: ${JSON.stringify(said)}`);
     t.diagnostic(`web exited ${exitedAfter} ms after SIGTERM; no replacement in the ${STAYS_STOPPED_MS / 1000} s after; start said: ${said[0]?.msg}`);
   });
+
+  it("SIGHUP to the whole group (the terminal start ran in closed) stops everything gracefully, as SIGTERM does", async (t) => {
+    stack = new StartStack(await stackEnv());
+    const tree = await stack.whenServing();
+    recorded = pidsOf(tree);
+    const sentAt = Date.now();
+    const exited = new Promise<number | null>((resolve) => stack!.proc.once("exit", (code) => resolve(code)));
+    process.kill(-stack.pid, "SIGHUP");
+    const code = await exited;
+    await waitFor("every process of the tree to end", () => recorded.every((pid) => !alive(pid)), 10_000, 100).catch((err: Error) => {
+      throw new Error(`${err.message}; still alive:\n  ${stack!.describe(recorded.filter(alive))}`);
+    });
+    assert.equal(code, 0, "start exits cleanly, not killed by the signal");
+    assert.ok(stack.logs().some((line) => line.msg === "shutting down" && line.reason === "SIGHUP"), "start says why it stops");
+    assert.ok(await portFree(Number(stack.env.PORT)), "the page's port is free");
+    t.diagnostic(`all ${recorded.length} processes gone ${Date.now() - sentAt} ms after SIGHUP to the group`);
+  });
 });
