@@ -91,7 +91,8 @@ export function createWebApp(options: WebAppOptions): WebApp {
       await withTimeout(options.ready(), 1_000);
       res.json({ status: "ready" });
     } catch (err) {
-      res.status(503).json({ status: "unavailable", reason: `control-plane Redis unreachable: ${(err as Error).message}` });
+      // Public: the cause in words, never the Redis's address (the role's log, where the connection is watched, has it).
+      res.status(503).json({ status: "unavailable", reason: `control-plane Redis unreachable: ${unreachableWords(err)}` });
     }
   });
 
@@ -132,3 +133,11 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   ]);
 }
 
+/** Why a dependency did not answer, in words that name no address. */
+function unreachableWords(err: unknown): string {
+  const { code, message } = err as { code?: string; message?: string };
+  if (code === "ECONNREFUSED" || /ECONNREFUSED/.test(message ?? "")) return "connection refused";
+  if (/^no answer within|timed? ?out|timeout/i.test(message ?? "")) return "no answer within 1 s";
+  if (/Connection is closed|ENOTFOUND|EHOSTUNREACH|ECONNRESET/.test(message ?? "")) return "not connected";
+  return "no answer";
+}
