@@ -46,7 +46,7 @@ export async function runWeb({ config, log, watcher, env }: RoleContext): Promis
   const auth = AdminAuth.forRedis(redis, config.redis.prefix, tokens, log, { failedLogins: config.admin.failedLogins, trustProxy: config.web.trustProxy });
   const subscriptions = subscriptionsRouter({ ctx: subscriptionContext, auth, render: (view, data) => pages.view(view, data as SubscriptionViewData), log });
   const metrics = new ClusterMetrics({ config: () => current, connection: redis, status, playbooks, notifications });
-  const agents = agentApiRouter({ config: () => current, tokens: auth.tokens, connection: redis, log });
+  const agents = agentApiRouter({ config: () => current, auth, connection: redis, log });
   const fleet = fleetAccess(config, log, env);
   const app = createWebApp({ config, liveConfig: () => current, status, snapshot, adminTokens: tokens, auth, metrics, ready: () => store.ping(), probes, notifications, playbooks, subscriptions, subscriptionContext, agents, fleet, log });
   const server = await listen(app, config.web.port, config.web.host);

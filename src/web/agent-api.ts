@@ -3,12 +3,13 @@ import { Queue } from "bullmq";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import { allowsNarrow, type Actor, type TokenStore } from "../auth/index.ts";
+import { allowsNarrow, type Actor } from "../auth/index.ts";
 import type { Config, ResolvedProbe } from "../config/index.ts";
 import { describeError, type Logger } from "../core/index.ts";
 import { bullPrefix, LocationReports, platformTargets, probesRunFrom, QUEUE, type EvaluateJob } from "../pipeline/index.ts";
 import type { ProbeResult } from "../probe-runtime/index.ts";
 import { Keys } from "../status/index.ts";
+import type { AdminAuth } from "./auth.ts";
 
 /** Results one push may carry; the agent is told so in its config. */
 export const BATCH_MAX = 500;
@@ -66,7 +67,7 @@ interface Rejected {
  * arrives (after the agent's clock skew is taken out) is late: it goes to
  * history, not to the current status. See docs/locations.md.
  */
-export function agentApiRouter(options: { config: () => Config; tokens: TokenStore; connection: Redis; log: Logger }): express.Router & { close(): Promise<void> } {
+export function agentApiRouter(options: { config: () => Config; auth: AdminAuth; connection: Redis; log: Logger }): express.Router & { close(): Promise<void> } {
   const log = options.log.child({ module: "web.agents" });
   const prefix = options.config().redis.prefix;
   const evaluate = new Queue<EvaluateJob>(QUEUE.evaluate, { connection: options.connection, prefix: bullPrefix(prefix) });
@@ -79,7 +80,11 @@ export function agentApiRouter(options: { config: () => Config; tokens: TokenSto
 
   /** The token's actor, when it may act for `location`; answers 401/403/404/409 itself otherwise. */
   async function agentFor(req: Request, res: Response, location: unknown): Promise<{ actor: Actor; config: Config; id: string } | undefined> {
-    const actor = await options.tokens.verify(req.get("authorization"));
+    // Wrong tokens count against the address with the admin API's and the console's (admin.failed_logins): one limit for guessing.
+    const waitS = options.auth.loginWait(req);
+    if (waitS > 0) return void res.status(429).set("retry-after", String(waitS)).json({ code: "rate_limited", message: `too many requests with a wrong token from this address; retry in ${waitS} s` });
+    const actor = await options.auth.tokens.verify(req.get("authorization"));
+    if (!actor) options.auth.loginFailed(req);
     if (!actor) return void res.status(401).set("WWW-Authenticate", 'Bearer realm="pulseboard-agent"').json({ code: "unauthorized", message: "a valid agent token is required (Authorization: Bearer …); this one is missing, unknown or revoked" });
     const config = options.config();
     if (typeof location !== "string" || location === "") return void fail(res, 400, "bad_request", "location: name the location this agent probes from (?location=…)");

@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
+import express from "express";
 import request from "supertest";
 import { TokenStore } from "../../src/auth/index.ts";
 import type { Config } from "../../src/config/index.ts";
@@ -68,7 +69,7 @@ notifications:
     const tokens = new TokenStore(connection, config.redis.prefix, [ADMIN]);
     agentToken = (await tokens.create("fra-1", ["agent:eu-west"])).token;
     otherToken = (await tokens.create("nyc-1", ["agent:us-east"])).token;
-    const agents = agentApiRouter({ config: () => config, tokens: auth.tokens, connection, log });
+    const agents = agentApiRouter({ config: () => config, auth, connection, log });
     const probes = new ProbeControl({ config: () => config, url: redis.url, connection, store: status.store, log });
     const notifications = new NotificationControl({ config: () => config, connection, store: status.store });
     app = createWebApp({ config, status, snapshot, adminTokens: [ADMIN], auth, ready: () => status.store.ping(), probes, notifications, agents, log });
@@ -283,6 +284,23 @@ notifications:
       assert.equal(hook.requests.slice(posts).filter((r) => r.raw.includes("stopped reporting")).length, 0);
     } finally {
       await connection.srem(status.store.keys.pausedProbes, "chat-http");
+    }
+  });
+
+  it("wrong agent tokens count against the address with the admin API's: guessing is refused (429) for everyone from it", async () => {
+    // Its own limit (3 a minute) and app, so the shared one above is not locked.
+    const limited = AdminAuth.forRedis(connection, config.redis.prefix, [ADMIN], testLog(), { failedLogins: { max: 3, perMs: 60_000 } });
+    const agents = agentApiRouter({ config: () => config, auth: limited, connection, log: testLog() });
+    const guarded = express().use("/api/agent/v1", agents).get("/admin/api/ping", limited.guard(), (_req, res) => void res.json({ ok: true }));
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await request(guarded).get("/api/agent/v1/config?location=eu-west").set("authorization", `Bearer pb_000000000000.guess${i}`)).status, 401);
+      const refused = await request(guarded).get("/api/agent/v1/config?location=eu-west").set("authorization", `Bearer ${agentToken}`);
+      assert.equal(refused.status, 429, "even a good token from that address waits");
+      assert.ok(Number(refused.headers["retry-after"]) > 0 && Number(refused.headers["retry-after"]) <= 60, `Retry-After: ${refused.headers["retry-after"]}`);
+      assert.match(refused.body.message, /too many requests with a wrong token from this address; retry in \d+ s/);
+      assert.equal((await request(guarded).get("/admin/api/ping").set("authorization", `Bearer ${ADMIN}`)).status, 429, "the admin API shares the limit");
+    } finally {
+      await agents.close();
     }
   });
 });
