@@ -11,3 +11,4 @@ export * from "./egress.ts";
 export * from "./secrets.ts";
 export * from "./phase.ts";
 export * from "./lazy.ts";
+export * from "./replica-wait.ts";

@@ -5,7 +5,7 @@ import { fitLatency, foldLatency, last24h, last24hByMinute, last7d, stageRollups
 import { DAY_MS } from "./time.ts";
 import { UPTIME_RETENTION_MS, foldUptime, uptimeWindow, type UptimeDay } from "./uptime.ts";
 import type { ComponentStatus } from "./model.ts";
-import { UpstreamError, checkExec } from "../core/index.ts";
+import { ReplicaWait, UpstreamError, checkExec, type Logger } from "../core/index.ts";
 import type { ProbeResult } from "../probe-runtime/index.ts";
 import { Keys } from "./keys.ts";
 import { isUnresolved, type ComponentState, type ComponentTransition, type Incident, type Maintenance } from "./model.ts";
@@ -70,11 +70,16 @@ export type ChangeEvent =
 export class StatusStore {
   readonly keys: Keys;
 
+  /** Incidents and maintenance are answered only once a replica has them, when there is one. */
+  private readonly replicas: ReplicaWait;
+
   constructor(
     readonly redis: Redis,
     prefix: string,
+    options: { log?: Logger } = {},
   ) {
     this.keys = new Keys(prefix);
+    this.replicas = new ReplicaWait(redis, { log: options.log?.child({ module: "status.store" }) });
     redis.defineCommand("pulseboardWriteIncident", { numberOfKeys: 8, lua: WRITE_INCIDENT_LUA });
     redis.defineCommand("pulseboardRemindMaintenance", { numberOfKeys: 3, lua: REMIND_MAINTENANCE_LUA });
     redis.defineCommand("pulseboardEffective", { numberOfKeys: 3, lua: EFFECTIVE_TRANSITION_LUA });
@@ -439,6 +444,7 @@ export class StatusStore {
       options.outbox?.onlyIf ? "1" : "0",
     );
     if (answer === "conflict") throw new IncidentConflict(doc.id);
+    if (answer === "written") await this.replicas.afterWrite(`${event.type} ${doc.id}`);
     return answer === "written";
   }
 

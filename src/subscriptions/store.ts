@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Redis, Result } from "ioredis";
-import { UpstreamError, checkExec } from "../core/index.ts";
+import { ReplicaWait, UpstreamError, checkExec, type Logger } from "../core/index.ts";
 import { addressHash, SubscriptionKeys } from "./keys.ts";
 import { LinkSigner } from "./links.ts";
 import type { PendingSubscription, Subscriber } from "./model.ts";
@@ -47,12 +47,16 @@ return removed
 export class SubscriberStore {
   readonly keys: SubscriptionKeys;
   private signer?: Promise<LinkSigner>;
+  /** A confirmed subscription is answered only once a replica has it, when there is one. */
+  private readonly replicas: ReplicaWait;
 
   constructor(
     readonly redis: Redis,
     prefix: string,
+    options: { log?: Logger } = {},
   ) {
     this.keys = new SubscriptionKeys(prefix);
+    this.replicas = new ReplicaWait(redis, { log: options.log?.child({ module: "subscriptions.store" }) });
     redis.defineCommand("pulseboardConfirmSubscription", { numberOfKeys: 3, lua: CONFIRM_LUA });
     redis.defineCommand("pulseboardRemoveSubscriber", { numberOfKeys: 2, lua: REMOVE_LUA });
   }
@@ -84,6 +88,7 @@ export class SubscriberStore {
 
   async savePending(pending: PendingSubscription, ttlMs: number): Promise<void> {
     await this.redis.set(this.keys.pending(pending.id), JSON.stringify(pending), "PX", ttlMs);
+    await this.replicas.afterWrite(`pending subscription ${pending.id}`);
   }
 
   /** The pending record and its JSON exactly as stored (for the confirm check). */
@@ -112,6 +117,7 @@ export class SubscriberStore {
       JSON.stringify(subscriber),
       JSON.stringify(marked),
     );
+    if (answer === "ok") await this.replicas.afterWrite(`subscriber ${subscriber.id}`);
     return answer as "ok" | "gone" | "conflict";
   }
 
