@@ -16,7 +16,7 @@ const EXIT = { ok: 0, failure: 1, config: 2, missingDependency: 3 } as const;
 const USAGE = `Usage: pulseboard <command> [options]
 
 Commands:
-  start                  every role in one process tree; embeds Redis when REDIS_URL is unset
+  start                  every role in one process tree; embeds Redis when REDIS_URL (or REDIS_SENTINELS) is unset
   web                    status page, Statuspage-compatible API, admin API
   worker                 evaluate probe results, run the incident lifecycle
   agent --location ID    run the probes of one location
@@ -35,8 +35,10 @@ Options:
   -v, --version          show the version
 
 Environment: PORT, HOST, REDIS_URL, CACHE_REDIS_URL, GATEWAY_PORT, GATEWAY_URL, GATEWAY_NODES,
-PULSEBOARD_HOME, ADMIN_TOKEN, LOG_LEVEL, REDIS_SERVER_BIN override the file; ADMIN_TOKEN_FILE,
-GATEWAY_ADMIN_TOKEN_FILE, REDIS_URL_FILE and CACHE_REDIS_URL_FILE read those secrets from files.
+PULSEBOARD_HOME, ADMIN_TOKEN, LOG_LEVEL, REDIS_SERVER_BIN override the file; REDIS_SENTINELS and
+REDIS_SENTINEL_NAME (CACHE_REDIS_… for the cache) reach Redis through Sentinel instead of a URL.
+ADMIN_TOKEN_FILE, GATEWAY_ADMIN_TOKEN_FILE, REDIS_URL_FILE, CACHE_REDIS_URL_FILE, REDIS_PASSWORD_FILE,
+REDIS_SENTINEL_PASSWORD_FILE (and the CACHE_ ones) read those secrets from files.
 Exit status: 0 ok, 1 failure, 2 bad configuration or usage, 3 missing system dependency.`;
 
 type RoleRunner = (ctx: RoleContext, location?: string) => Promise<Role | undefined>;
@@ -61,7 +63,7 @@ async function main(argv: string[]): Promise<number> {
     const registry = await ProbeRegistry.load();
     const file = argv.find((a, i) => argv[i - 1] === "--config");
     const config = loadConfig({ file, probeKinds: registry, channelKinds, fleetKinds, playbookSteps });
-    return tokensMain(argv.slice(1), config, config.redis.url ?? embeddedRedisUrl(embeddedRedisDir(config.home, "control")));
+    return tokensMain(argv.slice(1), config, config.redis.target ?? embeddedRedisUrl(embeddedRedisDir(config.home, "control")));
   }
   if (argv[0] === "chaos") {
     const { chaosMain } = await import("./chaos/index.ts");

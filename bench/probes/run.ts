@@ -426,7 +426,7 @@ async function main(): Promise<void> {
   log(`probe benchmark (${plan.name}): ${os.cpus().length} CPUs, Node ${process.version}; steps ${plan.steps.map(stepName).join("; ")} runs/s, ${plan.measureMs / 1000} s windows`);
   const stack = await startStack(procs, most, perProtocol, remote, log);
   teardown.push(() => stack.close());
-  const reader = connectRedis(stack.config.redis.url!, { profile: "blocking", name: "bench-events" });
+  const reader = connectRedis(stack.config.redis.target!, { profile: "blocking", name: "bench-events" });
   const runs = new RunLog(reader, `${bullPrefix(stack.config.redis.prefix)}:${probeQueue(LOCATION)}:events`);
   teardown.push(async () => {
     await runs.stop();

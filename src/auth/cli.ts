@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import type { Config } from "../config/index.ts";
-import { closeRedis, connectRedis } from "../core/index.ts";
+import { closeRedis, connectRedis, type RedisTarget } from "../core/index.ts";
 import { NARROW_SCOPE_WORDS, SCOPES, SCOPE_WORDS, TokenInputError, TokenStore } from "./tokens.ts";
 
 export const TOKENS_USAGE = `Usage: pulseboard tokens <command>
@@ -16,11 +16,11 @@ Scopes:
 ${SCOPES.map((s) => `  ${s.padEnd(18)} ${SCOPE_WORDS[s]}`).join("\n")}
 ${Object.entries(NARROW_SCOPE_WORDS).map(([s, words]) => `  ${s.padEnd(18)} ${words}`).join("\n")}
 
-The control-plane Redis is REDIS_URL, or the one \`pulseboard start\` embeds
+The control-plane Redis is REDIS_URL (or REDIS_SENTINELS), or the one \`pulseboard start\` embeds
 (found through PULSEBOARD_HOME). The bootstrap ADMIN_TOKEN has every scope.`;
 
 /** `pulseboard tokens …`; resolves with the exit status. */
-export async function tokensMain(argv: string[], config: Config, redisUrl: string | undefined, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+export async function tokensMain(argv: string[], config: Config, target: RedisTarget | undefined, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -35,8 +35,8 @@ export async function tokensMain(argv: string[], config: Config, redisUrl: strin
   if (!["create", "list", "revoke"].includes(command)) throw new TokenInputError(`unknown tokens command "${command}"; try create, list or revoke`);
   if (command === "create" && (!values.name || !values.scopes)) throw new TokenInputError("create needs --name NAME and --scopes S1,S2");
   if (command === "revoke" && !id) throw new TokenInputError("revoke needs the id of the token (pulseboard tokens list shows them)");
-  if (!redisUrl) throw new TokenInputError("no control-plane Redis: set REDIS_URL, or run `pulseboard start` first (its embedded Redis is found through PULSEBOARD_HOME)");
-  const redis = connectRedis(redisUrl, { profile: "command", name: "tokens-cli" });
+  if (!target) throw new TokenInputError("no control-plane Redis: set REDIS_URL (or REDIS_SENTINELS and REDIS_SENTINEL_NAME), or run `pulseboard start` first (its embedded Redis is found through PULSEBOARD_HOME)");
+  const redis = connectRedis(target, { profile: "command", name: "tokens-cli" });
   try {
     const store = new TokenStore(redis, config.redis.prefix);
     if (command === "create") {

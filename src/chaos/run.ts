@@ -181,10 +181,10 @@ export function chaosTarget(config: Config): ChaosTarget {
     const at = path.join(home, file);
     return existsSync(at) ? readFileSync(at, "utf8").trim() : undefined;
   };
-  const embedded = (name: "control" | "cache"): { url?: string; embeddedDir?: string } => {
+  const embedded = (name: "control" | "cache"): ChaosTarget["cache"] => {
     const dir = embeddedRedisDir(home, name);
     const url = embeddedRedisUrl(dir);
-    return url ? { url, embeddedDir: dir } : {};
+    return url ? { redis: url, embeddedDir: dir } : {};
   };
   const host = !config.web.host || config.web.host === "0.0.0.0" || config.web.host === "::" ? "127.0.0.1" : config.web.host;
   return {
@@ -192,8 +192,8 @@ export function chaosTarget(config: Config): ChaosTarget {
     adminToken: config.admin.token ?? token("admin-token"),
     gatewayUrl: config.gateway.url,
     fleet: new GatewayAdminClient({ url: config.gateway.adminUrl, token: config.gateway.adminToken ?? token("gateway-admin-token") }),
-    cache: config.cache.url ? { url: config.cache.url } : embedded("cache"),
-    control: config.redis.url ? { url: config.redis.url } : embedded("control"),
+    cache: config.cache.target ? { redis: config.cache.target } : embedded("cache"),
+    control: config.redis.target ? { redis: config.redis.target } : embedded("control"),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { RedisTarget } from "../core/index.ts";
 import type { GatewayAdminClient } from "../fleet/index.ts";
 
 /** What a chaos scenario breaks: the running stack, as `pulseboard chaos` found it. */
@@ -11,9 +12,9 @@ export interface ChaosTarget {
   /** The gateway fleet's admin API. */
   fleet: GatewayAdminClient;
   /** The gateway's cache Redis; `embeddedDir` when `pulseboard start` runs it. */
-  cache: { url?: string; embeddedDir?: string };
+  cache: { redis?: RedisTarget; embeddedDir?: string };
   /** Pulseboard's own Redis; `embeddedDir` when `pulseboard start` runs it. */
-  control: { url?: string; embeddedDir?: string };
+  control: { redis?: RedisTarget; embeddedDir?: string };
 }
 
 export interface ChaosOptions {

@@ -11,8 +11,27 @@ const portVar = z
 
 const redisUrlVar = z.string().regex(/^rediss?:\/\//, { error: "expected a Redis URL like redis://host:6379" }).optional();
 
+/** The Sentinels of a failover group: `host:port,host:port` (IPv6 in brackets; the port defaults to 26379). */
+const sentinelsVar = z.string().transform((value, ctx) => {
+  const sentinels = parseSentinels(value);
+  if (!sentinels) {
+    ctx.addIssue({ code: "custom", message: `expected Sentinels as host:port,host:port (like 10.0.0.1:26379,10.0.0.2:26379), got ${JSON.stringify(value.slice(0, 200))}` });
+    return z.NEVER;
+  }
+  return sentinels;
+}).optional();
+
 /** Secrets that may come from a file instead (Docker and Kubernetes secrets): `ADMIN_TOKEN_FILE=/run/secrets/admin-token`. */
-export const SECRET_VARS = ["ADMIN_TOKEN", "GATEWAY_ADMIN_TOKEN", "REDIS_URL", "CACHE_REDIS_URL"] as const;
+export const SECRET_VARS = [
+  "ADMIN_TOKEN",
+  "GATEWAY_ADMIN_TOKEN",
+  "REDIS_URL",
+  "CACHE_REDIS_URL",
+  "REDIS_PASSWORD",
+  "REDIS_SENTINEL_PASSWORD",
+  "CACHE_REDIS_PASSWORD",
+  "CACHE_REDIS_SENTINEL_PASSWORD",
+] as const;
 
 /**
  * The environment with each `<SECRET>_FILE` read into `<SECRET>` (the
@@ -43,6 +62,18 @@ export const envSchema = z.preprocess(
     PUBLIC_URL: pageUrl.optional(),
     REDIS_URL: redisUrlVar,
     CACHE_REDIS_URL: redisUrlVar,
+    /** The control plane's Sentinels, instead of REDIS_URL; with REDIS_SENTINEL_NAME. */
+    REDIS_SENTINELS: sentinelsVar,
+    REDIS_SENTINEL_NAME: z.string().min(1).optional(),
+    /** The password of the Sentinels' master and replicas (with REDIS_SENTINELS; a URL carries its own). */
+    REDIS_PASSWORD: z.string().min(1).optional(),
+    /** The Sentinels' own password, when they have one. */
+    REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+    /** The same four for the gateway's cache Redis. */
+    CACHE_REDIS_SENTINELS: sentinelsVar,
+    CACHE_REDIS_SENTINEL_NAME: z.string().min(1).optional(),
+    CACHE_REDIS_PASSWORD: z.string().min(1).optional(),
+    CACHE_REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
     GATEWAY_PORT: portVar,
     GATEWAY_URL: z.string().regex(/^wss?:\/\//, { error: "expected a WebSocket URL like ws://host:4000/ws" }).optional(),
     GATEWAY_ADMIN_PORT: portVar,
@@ -87,4 +118,15 @@ export function applyEnv(file: ConfigFile, env: EnvOverrides): ConfigFile {
     admin: { ...file.admin, token: env.ADMIN_TOKEN ?? file.admin.token },
     log: { level: env.LOG_LEVEL ?? file.log.level },
   };
+}
+
+/** `host:port,host:port` as addresses, or undefined when an entry is not one. */
+function parseSentinels(value: string): { host: string; port: number }[] | undefined {
+  const entries = value.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
+  const sentinels = entries.map((entry) => {
+    const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s\[\]]+))(?::(\d{1,5}))?$/.exec(entry);
+    const port = Number(match?.[3] ?? 26379);
+    return match && port >= 1 && port <= 65535 ? { host: (match[1] ?? match[2])!, port } : undefined;
+  });
+  return sentinels.length > 0 && sentinels.every((s) => s !== undefined) ? (sentinels as { host: string; port: number }[]) : undefined;
 }

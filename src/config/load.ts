@@ -7,6 +7,7 @@ import { fileSchema, type ConfigFile } from "./schema.ts";
 import { resolveConfig, type Config, type KindSchemas, type ProbeKindSchemas } from "./resolve.ts";
 import { envSchema, applyEnv, readSecretFiles, type EnvOverrides } from "./env.ts";
 import { parseSalvaging } from "./salvage.ts";
+import { redisTargets } from "./redis-target.ts";
 import { formatIssues } from "./issues.ts";
 import type { PlaybookStepKinds } from "./playbooks.ts";
 
@@ -63,7 +64,10 @@ export function parseConfig(
   const found: string[] = [];
   const config = resolveConfig(file, { file: options.file, cwd: options.cwd, probeKinds: options.probeKinds, channelKinds: options.channelKinds, fleetKinds: options.fleetKinds, playbookSteps: options.playbookSteps, problems: found });
   problems.push(...parsed.tidy(found));
+  const targets = redisTargets({ redis: file.redis.url, cache: file.cache.url }, overrides, problems);
   if (problems.length > 0) throw new ConfigError(problems, options.file);
+  config.redis.target = targets.redis;
+  config.cache.target = targets.cache;
   config.fleet.inCluster = overrides.KUBERNETES_SERVICE_HOST !== undefined;
   const bin = overrides.REDIS_SERVER_BIN;
   config.embedded = {

@@ -1,5 +1,6 @@
 import path from "node:path";
 import type { z } from "zod";
+import type { RedisTarget } from "../core/index.ts";
 import cron from "node-cron";
 import type { ChannelConfig, ComponentConfig, ConfigFile, FleetSection, LocationConfig, MaintenanceConfig, ProbeConfig, RouteConfig } from "./schema.ts";
 import { COMPONENT_STATUSES } from "./schema.ts";
@@ -111,10 +112,10 @@ export interface Config {
   page: ConfigFile["page"] & { url: string };
   /** `rateLimit`: the public routes' per-address limit, when configured (off by default). */
   web: { port: number; host?: string; rateLimit?: { perSecond: number; burst: number }; trustProxy: boolean };
-  /** Control-plane Redis; no url means `start` embeds one. */
-  redis: { url?: string; prefix: string };
-  /** The gateway's cache Redis; no url means `start` embeds one. */
-  cache: { url?: string };
+  /** Control-plane Redis: a URL or a Sentinel group (src/config/redis-target.ts); none means `start` embeds one. */
+  redis: { target?: RedisTarget; prefix: string };
+  /** The gateway's cache Redis, the same way; none means `start` embeds one. */
+  cache: { target?: RedisTarget };
   /** `sessionIdleMs`: how long a console session lives without a request; `oidc`: sign-in with an identity provider, when configured. */
   admin: { token?: string; failedLogins: { max: number; perMs: number }; sessionIdleMs: number; oidc?: OidcConfig };
   egress: { allowLinkLocal: boolean };
@@ -213,8 +214,9 @@ export function resolveConfig(file: ConfigFile, ctx: ResolveContext): Config {
     home: path.resolve(ctx.cwd, file.home),
     page: { ...file.page, url: file.page.url ?? servedPageUrl(file.web) },
     web: { port: file.web.port, host: file.web.host, rateLimit: file.web.rate_limit && { perSecond: file.web.rate_limit.per_second, burst: file.web.rate_limit.burst }, trustProxy: file.web.trust_proxy },
-    redis: file.redis,
-    cache: file.cache,
+    // The targets are filled in with the environment's Sentinels (src/config/load.ts).
+    redis: { prefix: file.redis.prefix },
+    cache: {},
     egress: { allowLinkLocal: file.egress.allow_link_local },
     admin: {
       token: file.admin.token,

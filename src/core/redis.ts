@@ -8,6 +8,25 @@ import { redactUrl } from "./logger.ts";
 const ioredis = lazyPackage<typeof import("ioredis")>("ioredis");
 
 /**
+ * Where a Redis is: a `redis://` or `rediss://` URL for one server, or the
+ * master a group of Sentinels watches (connections then follow a failover
+ * to whichever replica the Sentinels promote).
+ */
+export type RedisTarget = string | RedisSentinelTarget;
+
+/** The master of a Sentinel group. */
+export interface RedisSentinelTarget {
+  /** The Sentinels to ask where the master is; any one that answers will do. */
+  sentinels: { host: string; port: number }[];
+  /** The master's name, as the Sentinels know it (`sentinel monitor <name> …`). */
+  name: string;
+  /** The password of the master and its replicas (`requirepass`). @defaultValue none */
+  password?: string;
+  /** The Sentinels' own password (`requirepass` in sentinel.conf). @defaultValue none */
+  sentinelPassword?: string;
+}
+
+/**
  * How a connection behaves when Redis is slow or gone.
  * - `blocking`: BullMQ workers; commands wait for the reconnect (BullMQ needs
  *   `maxRetriesPerRequest: null`).
@@ -16,39 +35,126 @@ const ioredis = lazyPackage<typeof import("ioredis")>("ioredis");
  */
 export type RedisProfile = "blocking" | "command";
 
+/**
+ * Timeouts and queueing a caller may choose for itself (the gateway's cache
+ * connections fail faster than any role's). Where the server is and how to
+ * reach it stay the factory's.
+ */
+export type RedisTuning = Pick<RedisOptions, "connectTimeout" | "commandTimeout" | "enableOfflineQueue" | "maxRetriesPerRequest" | "retryStrategy" | "lazyConnect">;
+
 export interface RedisConnectionOptions {
   profile: RedisProfile;
   /** Shown in logs and in `CLIENT LIST` as the connection name. */
   name: string;
   log?: Logger;
+  /** Overrides the profile's timeouts and queueing. @defaultValue the profile's */
+  tuning?: RedisTuning;
 }
 
+const BASE: RedisOptions = {
+  connectTimeout: 3_000,
+  retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 5), 2_000),
+};
+
+const PROFILES: Record<RedisProfile, RedisOptions> = {
+  // commandTimeout is named so that a connection made like a `command` one does not keep its timeout.
+  blocking: { maxRetriesPerRequest: null, commandTimeout: undefined, enableReadyCheck: true },
+  command: { maxRetriesPerRequest: 1, commandTimeout: 3_000 },
+};
+
+/** What each connection was opened to, for the log lines of the connections made like it. */
+const targets = new WeakMap<Redis, RedisTarget>();
+
 /**
- * Opens an ioredis connection. The URL's password never reaches a log line;
- * connection errors are logged once per outage, not once per retry.
+ * Opens an ioredis connection: the one place that knows how to reach a
+ * Redis. The password never reaches a log line; connection errors are
+ * logged once per outage, not once per retry, and name their cause.
  */
-export function connectRedis(url: string, options: RedisConnectionOptions): Redis {
-  const base: RedisOptions = {
-    connectionName: `pulseboard:${options.name}`,
-    connectTimeout: 3_000,
-    retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 5), 2_000),
-  };
-  const profile: RedisOptions =
-    options.profile === "blocking"
-      ? { maxRetriesPerRequest: null, enableReadyCheck: true }
-      : { maxRetriesPerRequest: 1, commandTimeout: 3_000 };
-  const redis = new (ioredis().Redis)(url, { ...base, ...profile });
-  watchConnection(redis, url, options);
+export function connectRedis(target: RedisTarget, options: RedisConnectionOptions): Redis {
+  const settings: RedisOptions = { ...BASE, ...PROFILES[options.profile], ...options.tuning, connectionName: `pulseboard:${options.name}`, ...reach(target) };
+  const { Redis } = ioredis();
+  const redis = typeof target === "string" ? new Redis(target, settings) : new Redis(settings);
+  targets.set(redis, target);
+  watchConnection(redis, target, options);
   return redis;
 }
 
-function watchConnection(redis: Redis, url: string, options: RedisConnectionOptions): void {
-  const log = options.log?.child({ redis: options.name, url: redactUrl(url) });
+/**
+ * Another connection to where `connection` goes (the same server, or the
+ * same Sentinel master), with a profile of its own: a blocking reader beside
+ * a role's command connection. BullMQ makes its blocking connections the
+ * same way.
+ */
+export function connectRedisLike(connection: Redis, options: RedisConnectionOptions): Redis {
+  const redis = connection.duplicate({ ...PROFILES[options.profile], ...options.tuning, connectionName: `pulseboard:${options.name}` });
+  const target = targets.get(connection) ?? `redis://${connection.options.host ?? "127.0.0.1"}:${connection.options.port ?? 6379}`;
+  targets.set(redis, target);
+  watchConnection(redis, target, options);
+  return redis;
+}
+
+/** The target in words fit for a log line or an error: the URL without its password, or the Sentinels and the master's name. */
+export function describeRedisTarget(target: RedisTarget): string {
+  if (typeof target === "string") return redactUrl(target);
+  return `the master "${target.name}" of the Sentinels at ${sentinelList(target)}`;
+}
+
+/** The options that say where a Sentinel target's master is and how to follow it. */
+function reach(target: RedisTarget): RedisOptions {
+  if (typeof target === "string") return {};
+  return {
+    sentinels: target.sentinels,
+    name: target.name,
+    role: "master",
+    password: target.password,
+    sentinelPassword: target.sentinelPassword,
+    // A master that stops answering without closing its sockets (a partition, a frozen host) is left
+    // when the Sentinels announce its successor, instead of when TCP finally gives up.
+    failoverDetector: true,
+    // A master demoted under a live connection answers writes with READONLY and unblocks blocked
+    // reads with UNBLOCKED: reconnect, which asks the Sentinels again (and resends the write).
+    reconnectOnError: (err) => (/^READONLY/.test(err.message) ? 2 : /^UNBLOCKED/.test(err.message)),
+  };
+}
+
+function sentinelList(target: RedisSentinelTarget): string {
+  return target.sentinels.map((s) => (s.host.includes(":") ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`)).join(",");
+}
+
+function logFields(target: RedisTarget): Record<string, string> {
+  return typeof target === "string" ? { url: redactUrl(target) } : { sentinels: sentinelList(target), master: target.name };
+}
+
+/**
+ * ioredis' words for a failed Sentinel lookup ("All sentinels are
+ * unreachable") also cover Sentinels that answered but know no such master;
+ * this says which it was.
+ */
+function explain(err: Error, target: RedisTarget, masterUnknown: boolean): string {
+  if (typeof target === "string" || !/All sentinels are unreachable/.test(err.message)) return describeError(err);
+  const last = /Last error: (.*)$/.exec(err.message)?.[1];
+  if (masterUnknown || /No such master/i.test(last ?? "")) {
+    return `the Sentinels at ${sentinelList(target)} know no master named "${target.name}" (the <name> of \`sentinel monitor <name> …\`)`;
+  }
+  // "Connection is closed." is all ioredis keeps of a refused or timed-out Sentinel connection.
+  const detail = last && !/^Connection is closed\.?$/.test(last) ? ` (last error: ${last})` : "";
+  return `no Sentinel of ${sentinelList(target)} answered${detail}`;
+}
+
+function watchConnection(redis: Redis, target: RedisTarget, options: RedisConnectionOptions): void {
+  const log = options.log?.child({ redis: options.name, ...logFields(target) });
   let down = false;
+  // A sweep of the Sentinels in which one answered "no such master"; ioredis reports the sweep as unreachable.
+  let masterUnknown = false;
+  redis.on("sentinelError", (err: Error) => {
+    if (/invalid reply/.test(err.message)) masterUnknown = true;
+  });
   redis.on("error", (err) => {
+    const cause = explain(err, target, masterUnknown);
+    masterUnknown = false;
     if (down) return;
     down = true;
-    log?.warn({ err: describeError(err) }, "redis connection failed; retrying");
+    log?.warn({ err: cause }, "redis connection failed; retrying");
   });
   redis.on("ready", () => {
     if (down) log?.info("redis connection restored");

@@ -23,16 +23,15 @@ export interface HistorySettings {
 }
 
 /**
- * Where serials, history and cross-node fan-out come from: the cache Redis in
- * `normal` mode, the node's own memory in `bypass` mode. Live messages reach
- * the node through `onMessage`.
+ * Where the serials and history a node's subscribers see come from: the
+ * cache Redis in `normal` mode, the node's own memory in `bypass` mode.
+ * (How messages get in is each broker's own: `RedisBroker.publish` and its
+ * live feed, `LocalBroker.take`; cache-modes.ts routes them.)
  */
 export interface Broker {
   readonly mode: CacheMode;
   /** Resolves once the broker can serve; rejects if it cannot within its timeout. */
   ready(): Promise<void>;
-  /** Assigns the next serial, keeps the message in history and fans it out. */
-  publish(channel: string, dataJson: string): Promise<Delivery>;
   /** Reads the channel's top and, given `since`, the messages after it. */
   history(channel: string, since: Position | undefined): Promise<HistoryRead>;
   /** Starts live delivery of a channel to this node (idempotent); resolves once it is on. */
@@ -45,4 +44,16 @@ export interface Broker {
 /** Builds the message frame text once; channel names never need escaping. */
 export function messageFrame(channel: string, serial: string, dataJson: string, ts: number): string {
   return `{"type":"message","channel":"${channel}","serial":"${serial}","data":${dataJson},"ts":${ts}}`;
+}
+
+/**
+ * The data and timestamp of a frame `messageFrame` (or the cache's publish
+ * script, which writes the same text) built. Neither the channel nor the
+ * serial can hold `,"data":`, and `ts` is the last field, so the data is
+ * what lies between, whatever it contains.
+ */
+export function frameParts(text: string): { dataJson: string; ts: number } {
+  const start = text.indexOf(',"data":') + ',"data":'.length;
+  const end = text.lastIndexOf(',"ts":');
+  return { dataJson: text.slice(start, end), ts: Number(text.slice(end + ',"ts":'.length, -1)) };
 }

@@ -1,4 +1,5 @@
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { connectRedis, type RedisTarget } from "../core/index.ts";
 
 export interface CacheHealth {
   ok: boolean;
@@ -18,16 +19,12 @@ export class CacheMonitor {
   private readonly timer: NodeJS.Timeout;
   private last: CacheHealth = { ok: false, latency_ms: null, checked_at: null };
 
-  constructor(url: string, private readonly timeoutMs: number, everyMs = 2_000) {
-    this.redis = new Redis(url, {
-      connectTimeout: timeoutMs,
-      commandTimeout: timeoutMs,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      connectionName: "pulseboard:gateway-monitor",
-      retryStrategy: () => 1_000,
+  constructor(target: RedisTarget, private readonly timeoutMs: number, everyMs = 2_000) {
+    this.redis = connectRedis(target, {
+      profile: "command",
+      name: "gateway-monitor",
+      tuning: { connectTimeout: timeoutMs, commandTimeout: timeoutMs, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 1_000 },
     });
-    this.redis.on("error", () => {});
     this.redis.on("ready", () => void this.check());
     this.timer = setInterval(() => void this.check(), everyMs);
     this.timer.unref();

@@ -16,8 +16,9 @@ interface Member {
 
 /**
  * One channel on this node. Work on a channel (a subscribe with its replay,
- * a live message, a gap fill) runs one task at a time, in arrival order, so
- * replayed and live messages never interleave out of order.
+ * a live message, a gap fill, a mode switch's hand-over) runs one task at a
+ * time, in arrival order, so replayed and live messages never interleave out
+ * of order.
  */
 class Channel {
   readonly members = new Map<Client, Member>();
@@ -28,6 +29,8 @@ class Channel {
 
   constructor(
     readonly name: string,
+    /** Where this channel's serials and history come from; changed only in the channel's turn. */
+    public delivery: Broker,
     private readonly log: Logger,
   ) {}
 
@@ -62,6 +65,17 @@ export interface HubStats {
   resumes: { recovered: number; missed: number };
 }
 
+/** How the node publishes: through the cache or into its own history (cache-modes.ts decides). */
+export type Publish = (channel: string, dataJson: string) => Promise<Delivery>;
+
+/**
+ * Run in a channel's turn when its delivery moves to another broker: hands
+ * out (through `handOut`) what the old broker still owes, given the last
+ * position handed out from it, and says where the new broker's live
+ * messages start (undefined: from its next one).
+ */
+export type HandOver = (channel: string, last: Position | undefined, handOut: (delivery: Delivery) => void) => Promise<Position | undefined> | Position | undefined;
+
 /**
  * The channels of one node: who is subscribed, what each was last given, and
  * how a subscribe with `since` replays history exactly once before live
@@ -70,15 +84,20 @@ export interface HubStats {
 export class ChannelHub {
   private readonly channels = new Map<string, Channel>();
   readonly stats: HubStats = { deliveries: 0, resumes: { recovered: 0, missed: 0 } };
-  /** Publishes sent to the broker and not yet answered. */
+  /** Publishes sent and not yet answered. */
   private inFlight = 0;
-  /** The last serial this node's publishes got, per channel with local subscribers. */
-  private readonly published = new Map<string, Position>();
-  /** Set while the broker is being switched: publishes wait for it. */
+  /** Set while the way of publishing is being changed: publishes wait for it. */
   private switching?: Promise<void>;
+  /**
+   * A broker whose live feed channels are kept on as well, while a mode
+   * switch needs it (the cache, while its delivery is not yet or no longer
+   * the one subscribers see).
+   */
+  alsoWatch?: Broker;
 
   constructor(
-    private broker: Broker,
+    private delivery: Broker,
+    private publisher: Publish,
     private readonly log: Logger,
   ) {}
 
@@ -86,12 +105,9 @@ export class ChannelHub {
     return this.channels.size;
   }
 
-  get mode(): Broker["mode"] {
-    return this.broker.mode;
-  }
-
-  ready(): Promise<void> {
-    return this.broker.ready();
+  /** The channels with subscribers on this node. */
+  names(): string[] {
+    return [...this.channels.keys()];
   }
 
   /**
@@ -106,9 +122,9 @@ export class ChannelHub {
     const member: Member = { client, ready: false, offset: 0 };
     channel.members.set(client, member);
     client.subscriptions.add(name);
-    const broker = this.broker;
+    this.alsoWatch?.watch(name).catch((err: unknown) => this.log.debug({ channel: name, err: describeError(err) }, "cannot watch the cache's live feed during a mode switch"));
     try {
-      await broker.watch(name);
+      await channel.delivery.watch(name);
     } catch (err) {
       this.leave(client, name, member);
       client.fail("cache_unavailable", `cannot subscribe to ${name}: ${describeError(err)}`, id);
@@ -118,7 +134,7 @@ export class ChannelHub {
       if (channel.members.get(client) !== member) return;
       let read;
       try {
-        read = await broker.history(name, since);
+        read = await channel.delivery.history(name, since);
       } catch (err) {
         this.leave(client, name, member);
         client.fail("cache_unavailable", `cannot subscribe to ${name}: ${describeError(err)}`, id);
@@ -148,81 +164,101 @@ export class ChannelHub {
     for (const name of [...client.subscriptions]) this.unsubscribe(client, name);
   }
 
-  /** A live message from the broker. */
+  /** A live message of a channel whose delivery is the broker that sent it (the cache's live feed). */
   receive(name: string, delivery: Delivery): void {
     const channel = this.channels.get(name);
     if (!channel) return;
     channel.run(() => this.applyLive(channel, delivery));
   }
 
-  /** After the live feed was interrupted: fill every channel's gap from history. */
-  resync(): void {
+  /**
+   * Takes a message into node-local history in the channel's turn (so its
+   * serial follows everything already handed out there) and hands it out;
+   * resolves with it, or undefined when `produce` refused it as a copy.
+   */
+  take(name: string, produce: () => Delivery | undefined): Promise<Delivery | undefined> {
+    const channel = this.channels.get(name);
+    if (!channel) return Promise.resolve(produce());
+    return new Promise((resolve, reject) => {
+      channel.run(() => {
+        let delivery: Delivery | undefined;
+        try {
+          delivery = produce();
+        } catch (err) {
+          reject(err);
+          return;
+        }
+        resolve(delivery);
+        if (delivery) return this.applyLive(channel, delivery);
+      });
+    });
+  }
+
+  /** After `from`'s live feed was interrupted: fill the gap of every channel delivered from it. */
+  resync(from: Broker): void {
     for (const channel of this.channels.values()) {
       channel.run(async () => {
-        const from = channel.position;
-        if (!from) return;
-        await this.fill(channel, from, Number.POSITIVE_INFINITY);
+        const position = channel.position;
+        if (!position || channel.delivery !== from) return;
+        await this.fill(channel, position, Number.POSITIVE_INFINITY);
       });
     }
   }
 
   /**
-   * Switches between the cache and node-local brokers without dropping a
-   * connection. Publishes wait while it happens; those already sent finish
-   * and reach this node's subscribers first, so nothing published here is
-   * lost or reordered by the switch. The new broker's serials start a new
-   * epoch, so a client that resumes across the switch is told it may have
-   * missed messages.
+   * Moves where subscribers' serials and history come from to `next`,
+   * without dropping a connection: each channel moves in its own turn, after
+   * the work already queued on it, with `handOver` saying what the old
+   * broker still owes and where `next` starts. Channels subscribed to from
+   * now on start on `next`. Resolves once every channel has moved.
    */
-  async setBroker(next: Broker, settleMs = 2_000): Promise<void> {
+  async deliverFrom(next: Broker, handOver: HandOver): Promise<void> {
+    this.delivery = next;
+    await Promise.all(
+      [...this.channels.values()].map(
+        (channel) =>
+          new Promise<void>((resolve) => {
+            channel.run(async () => {
+              let start: Position | undefined;
+              try {
+                start = await handOver(channel.name, channel.position, (delivery) => this.fanOut(channel, delivery));
+              } catch (err) {
+                this.log.warn({ channel: channel.name, err: describeError(err) }, "the old broker could not hand the channel over; messages published meanwhile may be missed");
+              }
+              channel.delivery = next;
+              channel.position = start;
+              resolve();
+            });
+          }),
+      ),
+    );
+  }
+
+  /**
+   * Changes how this node publishes. Publishes wait while it happens; those
+   * already sent finish first (or after `settleMs`), so a publisher's
+   * messages keep their order across the change.
+   */
+  async setPublisher(next: Publish, settleMs: number): Promise<void> {
     while (this.switching) await this.switching;
     let done!: () => void;
     this.switching = new Promise<void>((resolve) => (done = resolve));
     try {
-      await this.settle(settleMs);
-      await this.swap(next);
+      const deadline = Date.now() + settleMs;
+      while (this.inFlight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+      if (this.inFlight > 0) this.log.warn({ in_flight: this.inFlight, settle_ms: settleMs }, "publishes still unanswered when the way of publishing changed");
+      this.publisher = next;
     } finally {
       this.switching = undefined;
       done();
     }
   }
 
-  /** Waits (bounded) for in-flight publishes and for their live echoes to reach this node. */
-  private async settle(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    const delivered = (): boolean =>
-      [...this.published].every(([name, sent]) => {
-        const position = this.channels.get(name)?.position;
-        return !position || position.epoch !== sent.epoch || position.offset >= sent.offset;
-      });
-    while ((this.inFlight > 0 || !delivered()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-    this.published.clear();
-  }
-
-  private async swap(next: Broker): Promise<void> {
-    const previous = this.broker;
-    this.broker = next;
-    await Promise.all(
-      [...this.channels.keys()].map((name) =>
-        next.watch(name).catch((err: unknown) => this.log.warn({ channel: name, err: describeError(err) }, "cannot watch channel after mode switch")),
-      ),
-    );
-    for (const channel of this.channels.values()) {
-      channel.run(() => {
-        channel.position = undefined;
-      });
-      previous.unwatch(channel.name);
-    }
-    await previous.close();
-  }
-
   async publish(name: string, dataJson: string): Promise<Delivery> {
     while (this.switching) await this.switching;
     this.inFlight++;
     try {
-      const delivery = await this.broker.publish(name, dataJson);
-      if (this.channels.has(name)) this.published.set(name, { epoch: delivery.epoch, offset: delivery.offset });
-      return delivery;
+      return await this.publisher(name, dataJson);
     } finally {
       this.inFlight--;
     }
@@ -240,7 +276,7 @@ export class ChannelHub {
   /** Hands out, from history, the messages after `from` and before `until` that the node never saw live. */
   private async fill(channel: Channel, from: Position, until: number): Promise<void> {
     try {
-      const read = await this.broker.history(channel.name, from);
+      const read = await channel.delivery.history(channel.name, from);
       for (const message of read.messages) if (message.offset < until) this.fanOut(channel, message);
       if (!read.recovered) this.log.warn({ channel: channel.name }, "messages left history before this node could deliver them");
     } catch (err) {
@@ -266,7 +302,7 @@ export class ChannelHub {
 
   private channel(name: string): Channel {
     let channel = this.channels.get(name);
-    if (!channel) this.channels.set(name, (channel = new Channel(name, this.log)));
+    if (!channel) this.channels.set(name, (channel = new Channel(name, this.delivery, this.log)));
     return channel;
   }
 
@@ -277,7 +313,7 @@ export class ChannelHub {
     channel.members.delete(client);
     if (channel.members.size === 0) {
       this.channels.delete(name);
-      this.broker.unwatch(name);
+      for (const broker of new Set([channel.delivery, this.delivery, this.alsoWatch])) broker?.unwatch(name);
     }
   }
 }

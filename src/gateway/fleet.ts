@@ -4,6 +4,7 @@ import { AggregatorRegistry, Counter, Gauge, Registry, type MetricObjectWithValu
 import type { GatewayConfig } from "../config/index.ts";
 import { describeError, fromSource, LITE_MODE_FLAGS, sleep, type Logger } from "../core/index.ts";
 import type { CacheMode } from "./broker.ts";
+import { SWITCH_STEPS, type SwitchStep } from "./cache-modes.ts";
 import type { FromNode, NodeLoad, NodeOp, NodeOps, NodeSettings, ToNode } from "./ipc.ts";
 import { FaultsDisabled, type Fault } from "./faults.ts";
 import type { NodeStats } from "./node.ts";
@@ -41,6 +42,8 @@ interface Handle {
   lastStats?: NodeStats;
   /** What the last liveness ping said of its load. */
   load?: NodeLoad;
+  /** Settles once the node listens (or failed to). */
+  listening: Promise<void>;
 }
 
 /** A full node's intake reopens once it is below this share of its limit. */
@@ -59,6 +62,8 @@ const LIVENESS_MS = 1_000;
 const DRAIN_TIMEOUT_MS = 4_000;
 const READY_TIMEOUT_MS = 20_000;
 const CRASH_RESTART_MS = 500;
+/** How long a node may take over one step of a cache-mode switch (connecting to the cache and reading every channel's top, at most). */
+const SWITCH_STEP_TIMEOUT_MS = 10_000;
 
 /** What every node runs: its own small entry point, compiled or (in development) the source through tsx. */
 const NODE_MAIN = fileURLToPath(new URL(fromSource ? "./node-main.ts" : "./node-main.js", import.meta.url));
@@ -82,6 +87,8 @@ export class GatewayFleet {
   private readonly pending = new Map<number, Pending>();
   private nextRequest = 1;
   private mode: CacheMode;
+  /** The cache-mode switch under way (switches run one after the other; nodes forked meanwhile wait for it). */
+  private switching: Promise<unknown> = Promise.resolve();
   private stopping = false;
   private liveness?: NodeJS.Timeout;
   private readonly registry = new Registry();
@@ -92,7 +99,7 @@ export class GatewayFleet {
 
   constructor(
     private readonly gateway: GatewayConfig,
-    cacheUrl: string | undefined,
+    cacheUrl: import("../core/index.ts").RedisTarget | undefined,
     log: Logger,
   ) {
     this.log = log.child({ module: "gateway.fleet" });
@@ -187,20 +194,51 @@ export class GatewayFleet {
     return this.nodes();
   }
 
-  /** Switches every node's cache mode; no client connection is dropped. */
-  async setCacheMode(mode: CacheMode): Promise<{ mode: CacheMode; nodes: Record<string, string> }> {
+  /**
+   * Switches every node's cache mode; no client connection is dropped and no
+   * acknowledged message is lost, repeated or reordered. Every node takes one
+   * step of the switch (SWITCH_STEPS) before any node takes the next, however
+   * long one of them lags. Toward `normal`, a node that cannot reach the cache
+   * keeps the whole fleet in bypass mode.
+   */
+  setCacheMode(mode: CacheMode): Promise<{ mode: CacheMode; nodes: Record<string, string> }> {
+    const run = this.switching.then(() => this.switchEveryNode(mode));
+    this.switching = run.catch(() => {});
+    return run;
+  }
+
+  private async switchEveryNode(mode: CacheMode): Promise<{ mode: CacheMode; nodes: Record<string, string> }> {
+    // A node still starting was told the mode before this switch: it switches with the others once it listens.
+    await Promise.all([...this.handles.values()].map((handle) => handle.listening));
+    const generation = Date.now();
+    const outcomes = new Map<string, string>();
+    const step = (step: SwitchStep) =>
+      Promise.all(
+        // A node leaving, or dead and about to be started again (after this switch, in the mode it reaches), takes no part.
+        [...this.handles.values()].filter((handle) => handle.state !== "draining" && handle.state !== "stopped" && !handle.worker.isDead()).map(async (handle) => {
+          const node = nodeId(handle.index);
+          try {
+            await this.request(handle, "cache-mode", { mode, step, generation }, SWITCH_STEP_TIMEOUT_MS);
+            if (!outcomes.has(node)) outcomes.set(node, "ok");
+          } catch (err) {
+            if ((outcomes.get(node) ?? "ok") === "ok") outcomes.set(node, (err as Error).message);
+          }
+        }),
+      );
+    const started = Date.now();
+    const from = this.mode;
     this.mode = mode;
-    const outcomes = await Promise.all(
-      [...this.handles.values()].map(async (handle) => {
-        try {
-          await this.request(handle, "cache-mode", { mode }, 5_000);
-          return [nodeId(handle.index), "ok"] as const;
-        } catch (err) {
-          return [nodeId(handle.index), (err as Error).message] as const;
-        }
-      }),
-    );
-    this.log.warn({ mode }, "gateway cache mode set");
+    for (const next of SWITCH_STEPS) {
+      await step(next);
+      const unprepared = [...outcomes].filter(([, outcome]) => outcome !== "ok");
+      if (next !== "prepare" || mode !== "normal" || unprepared.length === 0) continue;
+      await step("abort");
+      this.mode = from;
+      const why = unprepared.map(([node, outcome]) => `${node}: ${outcome}`).join("; ");
+      this.log.error({ mode, unprepared: why }, "gateway cache mode not switched: a node cannot use the cache, so every node stays in bypass mode");
+      return { mode: from, nodes: Object.fromEntries([...outcomes].map(([node, outcome]) => [node, outcome === "ok" ? `stayed in ${from} mode (${why})` : outcome])) };
+    }
+    this.log.warn({ mode, took_ms: Date.now() - started, nodes: Object.fromEntries(outcomes) }, "gateway cache mode set");
     return { mode, nodes: Object.fromEntries(outcomes) };
   }
 
@@ -239,13 +277,15 @@ export class GatewayFleet {
     return handle;
   }
 
-  private fork(index: number, restarts = 0): Promise<void> {
+  private async fork(index: number, restarts = 0): Promise<void> {
+    // A node started during a cache-mode switch would start in a mode the others are only on their way to.
+    await this.switching;
     const worker = cluster.fork();
-    const handle: Handle = { index, worker, state: "starting", misses: 0, startedAt: Date.now(), restarts };
+    const handle: Handle = { index, worker, state: "starting", misses: 0, startedAt: Date.now(), restarts, listening: Promise.resolve() };
     this.handles.set(index, handle);
     worker.on("message", (message: FromNode) => this.onMessage(handle, message));
     worker.on("exit", (code, signal) => this.onExit(handle, code, signal));
-    return new Promise((resolve, reject) => {
+    const listening = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${nodeId(index)} did not listen within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
       worker.on("message", (message: FromNode) => {
         if (message.type !== "ready") return;
@@ -257,6 +297,8 @@ export class GatewayFleet {
         reject(new Error(`${nodeId(index)} exited with ${code} before it listened`));
       });
     });
+    handle.listening = listening.catch(() => {});
+    return listening;
   }
 
   private onMessage(handle: Handle, message: FromNode): void {

@@ -1,5 +1,6 @@
 import { newId } from "../core/index.ts";
 import { messageFrame, type Broker, type HistoryRead, type HistorySettings } from "./broker.ts";
+import { SeenOffsets } from "./seen-offsets.ts";
 import type { Position } from "./serial.ts";
 import type { Delivery } from "./transport.ts";
 
@@ -9,17 +10,22 @@ interface LocalChannel {
   offset: number;
   entries: Delivery[];
   lastPublishAt: number;
+  /** The cache's messages taken in here, per cache epoch (the last one used last). */
+  fromCache?: Map<string, SeenOffsets>;
 }
 
 const SWEEP_MS = 60_000;
+/** Cache epochs remembered per channel: the one being switched from or to, and a spare for a cache that lost its data meanwhile. */
+const CACHE_EPOCHS = 4;
 
 /**
- * `bypass` mode: serials, history and fan-out in this node's memory. The
- * platform stays alive without its cache, degraded: history lives as long
- * as the node, and messages reach the other nodes only through `relay`
- * (the local fleet relays them through its primary process; without a
- * relay they reach only subscribers on the same node). A relayed message
- * gets this node's own serial, so its subscribers resume here as usual.
+ * `bypass` mode: serials and history in this node's memory. The platform
+ * stays alive without its cache, degraded: history lives as long as the
+ * node. Every message this node hands out in bypass mode is taken in here
+ * and gets this node's own next serial: those published here, those other
+ * nodes published (brought by the fleet's relay), and, while the fleet
+ * switches cache mode, those published through the cache. A message of the
+ * cache is taken in once however many paths bring it (by its cache serial).
  * Every channel here gets a fresh epoch, so a serial from the cache's
  * history (or from before a mode switch) never passes for one of these.
  */
@@ -28,41 +34,44 @@ export class LocalBroker implements Broker {
   private readonly channels = new Map<string, LocalChannel>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(
-    private readonly settings: HistorySettings,
-    private readonly onMessage: (channel: string, delivery: Delivery) => void,
-    private readonly relay?: (channel: string, dataJson: string) => void,
-  ) {
+  constructor(private readonly settings: HistorySettings) {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
   }
 
   async ready(): Promise<void> {}
 
-  async publish(channel: string, dataJson: string): Promise<Delivery> {
-    const delivery = this.append(channel, dataJson);
-    this.relay?.(channel, dataJson);
-    return delivery;
-  }
-
-  /** A message another node published and relayed here: stored and delivered under this node's serial, not relayed again. */
-  receiveRelayed(channel: string, dataJson: string): void {
-    this.append(channel, dataJson);
-  }
-
-  private append(channel: string, dataJson: string): Delivery {
+  /**
+   * Takes a message in: the channel's next serial here, kept in history.
+   * `fromCache` is the serial the cache gave it, when it was published
+   * through the cache; such a message already taken in is refused
+   * (undefined), so its second copy is never handed out.
+   */
+  take(channel: string, dataJson: string, ts = Date.now(), fromCache?: Position): Delivery | undefined {
     const state = this.channel(channel);
+    if (fromCache && !this.seen(state, fromCache.epoch).add(fromCache.offset)) return undefined;
     state.offset += 1;
     state.lastPublishAt = Date.now();
     const delivery: Delivery = {
       epoch: state.epoch,
       offset: state.offset,
-      text: messageFrame(channel, `${state.epoch}:${state.offset}`, dataJson, state.lastPublishAt),
+      text: messageFrame(channel, `${state.epoch}:${state.offset}`, dataJson, ts),
     };
     state.entries.push(delivery);
     if (state.entries.length > this.settings.size) state.entries.splice(0, state.entries.length - this.settings.size);
-    this.onMessage(channel, delivery);
     return delivery;
+  }
+
+  /** Counts the cache's messages up to `position` as taken in: the node handed them out from the cache itself. */
+  takenUpTo(channel: string, position: Position): void {
+    this.seen(this.channel(channel), position.epoch).raise(position.offset);
+  }
+
+  /** The cache epoch this channel last took messages of, and the offset up to which it took every one. */
+  cacheProgress(channel: string): Position | undefined {
+    const fromCache = this.channels.get(channel)?.fromCache;
+    const last = fromCache ? [...fromCache].at(-1) : undefined;
+    return last ? { epoch: last[0], offset: last[1].floor } : undefined;
   }
 
   async history(channel: string, since: Position | undefined): Promise<HistoryRead> {
@@ -81,6 +90,19 @@ export class LocalBroker implements Broker {
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+  }
+
+  private seen(state: LocalChannel, epoch: string): SeenOffsets {
+    state.fromCache ??= new Map();
+    let seen = state.fromCache.get(epoch);
+    if (seen) {
+      state.fromCache.delete(epoch);
+    } else {
+      seen = new SeenOffsets();
+      if (state.fromCache.size >= CACHE_EPOCHS) state.fromCache.delete(state.fromCache.keys().next().value!);
+    }
+    state.fromCache.set(epoch, seen);
+    return seen;
   }
 
   private channel(name: string): LocalChannel {

@@ -1,4 +1,5 @@
 import { createLogger, describeError } from "../core/index.ts";
+import type { RelayedMessage } from "./cache-modes.ts";
 import type { FromNode, NodeOps, ToNode } from "./ipc.ts";
 import { GatewayNode, type Fault } from "./node.ts";
 import { nodeOptions } from "./settings.ts";
@@ -21,7 +22,7 @@ export function runFleetNode(): void {
     if (message.type === "assign") {
       const { gateway, cacheUrl, logLevel } = message.settings;
       const log = createLogger({ level: logLevel, base: { role: "gateway" } });
-      const relay = (channel: string, data: string): void => send({ type: "relay", channel, data });
+      const relay = (relayed: RelayedMessage): void => send({ type: "relay", ...relayed });
       node = new GatewayNode({ ...nodeOptions(gateway, { index: message.index, cacheUrl, mode: message.mode, log }), relay });
       node.start().then(
         (ports) => send({ type: "ready", index: message.index, ...ports }),
@@ -31,7 +32,8 @@ export function runFleetNode(): void {
         },
       );
     } else if (message.type === "relay") {
-      node?.relayed(message.channel, message.data);
+      const { type: _type, ...relayed } = message;
+      node?.relayed(relayed);
     } else if (message.type === "request" && node) {
       void answer(node, message.id, message.op, message.args, send);
     } else if (message.type === "stop") {
@@ -57,8 +59,8 @@ async function answer(node: GatewayNode, id: number, op: keyof NodeOps, args: un
       case "metrics":
         return send({ type: "reply", id, ok: true, result: await node.metricsJson() });
       case "cache-mode": {
-        const mode = await node.setCacheMode((args as NodeOps["cache-mode"]["args"]).mode);
-        return send({ type: "reply", id, ok: true, result: { mode } });
+        const { mode, step, generation } = args as NodeOps["cache-mode"]["args"];
+        return send({ type: "reply", id, ok: true, result: { mode: await node.cacheModeStep(mode, step, generation) } });
       }
       case "drain": {
         const closed = await node.drain(1012);

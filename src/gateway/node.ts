@@ -2,19 +2,18 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
 import { describeError, openFileLimit, type Logger } from "../core/index.ts";
-import type { Broker, CacheMode, HistorySettings } from "./broker.ts";
+import type { CacheMode, HistorySettings } from "./broker.ts";
+import { CacheModes, type RelayedMessage, type SwitchStep } from "./cache-modes.ts";
 import { CacheMonitor, type CacheHealth } from "./cache-monitor.ts";
-import { ChannelHub } from "./channels.ts";
+import type { ChannelHub } from "./channels.ts";
 import { Client, type ClientHooks, type ClientLimits } from "./client.ts";
 import { handlePublishRequest, handleSse, type HttpTransportContext } from "./http-transport.ts";
-import { LocalBroker } from "./local-broker.ts";
 import { PROTOCOL, parseClientFrame, type ClientFrame } from "./protocol.ts";
 import { KeyedRateLimiter } from "../core/index.ts";
 import { LoadShedder } from "./load-shedder.ts";
-import { RedisBroker } from "./redis-broker.ts";
 import { Safeguard, type SafeguardHealth } from "./safeguard.ts";
 import { NodeMetrics, RateWindow, type Rates } from "./stats.ts";
-import { WsTransport, type Delivery, type Transport } from "./transport.ts";
+import { WsTransport, type Transport } from "./transport.ts";
 import { FaultsDisabled, type Fault } from "./faults.ts";
 
 export { FaultsDisabled, type Fault };
@@ -42,17 +41,18 @@ export interface GatewayNodeOptions {
   limits: GatewayLimits;
   history: HistorySettings;
   /** The cache Redis; without it the node can only run in `bypass` mode. */
-  cache?: { url: string; prefix: string; timeoutMs: number };
+  cache?: { url: import("../core/index.ts").RedisTarget; prefix: string; timeoutMs: number };
   /** The cache mode to start in. @defaultValue "normal" when a cache is configured */
   mode?: CacheMode;
   /** Whether fault injection is allowed (tests, demos, chaos). */
   faults?: boolean;
   /**
-   * In `bypass` mode, hands each message published here to the other nodes
-   * (the local fleet relays it through its primary process), so delivery
-   * still crosses nodes without the cache.
+   * In `bypass` mode (and while the fleet switches cache mode), hands each
+   * message published here to the other nodes (the local fleet relays it
+   * through its primary process), so delivery still crosses nodes without
+   * the cache.
    */
-  relay?: (channel: string, dataJson: string) => void;
+  relay?: (message: RelayedMessage) => void;
   log: Logger;
 }
 
@@ -94,11 +94,10 @@ export class GatewayNode {
   private readonly servers: http.Server[] = [];
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<Client>();
+  private readonly modes: CacheModes;
   private readonly hub: ChannelHub;
   /** The listener on the fleet's shared port, while the node takes new clients from it. */
   private shared?: http.Server;
-  /** The node-local broker while in `bypass` mode: where messages relayed from other nodes go. */
-  private localBroker?: LocalBroker;
   private readonly safeguard: Safeguard;
   private readonly metrics: NodeMetrics;
   private readonly rates: RateWindow;
@@ -120,9 +119,10 @@ export class GatewayNode {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: PROTOCOL.hardMaxFrameBytes, perMessageDeflate: false });
     this.safeguard = new Safeguard(effectiveLimit(options.limits.maxConnections, this.log));
     const mode = options.mode ?? (options.cache ? "normal" : "bypass");
-    this.hub = new ChannelHub(this.makeBroker(mode), this.log);
+    this.modes = new CacheModes({ cache: options.cache, history: options.history, mode, relay: options.relay, log: this.log });
+    this.hub = this.modes.hub;
     this.metrics = new NodeMetrics(options.nodeId, { deliveries: () => this.hub.stats.deliveries });
-    this.metrics.mode(mode);
+    this.metrics.mode(this.modes.mode);
     this.rates = new RateWindow(() => ({ publishes: this.counters.publishes, deliveries: this.hub.stats.deliveries }));
     if (options.cache) this.monitor = new CacheMonitor(options.cache.url, options.cache.timeoutMs);
     this.clientLimits = {
@@ -156,7 +156,7 @@ export class GatewayNode {
 
   /** Starts listening; resolves with the ports actually bound. */
   async start(): Promise<{ port: number; ownPort?: number }> {
-    await this.hub.ready().catch((err: unknown) => this.log.warn({ err: describeError(err) }, "cache not reachable at start; publishes fail until it is"));
+    await this.modes.ready().catch((err: unknown) => this.log.warn({ err: describeError(err) }, "cache not reachable at start; publishes fail until it is"));
     const port = await this.listen({ port: this.options.port, host: this.options.host });
     this.shared = this.servers.at(-1);
     let ownPort: number | undefined;
@@ -190,27 +190,30 @@ export class GatewayNode {
     this.publishLimiter.stop();
     this.shedder.stop();
     this.monitor?.close();
-    await this.hub.setBroker(new LocalBroker(this.options.history, () => {}));
+    await this.modes.close();
   }
 
   /**
-   * Switches the cache mode; no connection is dropped. Switching to `normal`
-   * fails (and the node stays in bypass) while the cache cannot be reached.
+   * Switches this node's cache mode on its own (a node outside a fleet); no
+   * connection is dropped. Switching to `normal` fails (and the node stays
+   * in bypass) while the cache cannot be reached.
    */
   async setCacheMode(mode: CacheMode): Promise<CacheMode> {
-    if (mode === this.hub.mode) return mode;
-    if (mode === "normal" && !this.options.cache) throw new Error("no cache Redis is configured, so normal mode is unavailable");
-    const next = this.makeBroker(mode);
-    try {
-      await next.ready();
-    } catch (err) {
-      await next.close();
-      throw new Error(`cannot switch to ${mode} mode: ${describeError(err)}`);
-    }
-    await this.hub.setBroker(next, this.options.cache?.timeoutMs ?? 1_000);
-    this.metrics.mode(mode);
-    this.log.warn({ mode }, "cache mode switched");
+    if (mode === this.modes.mode) return mode;
+    await this.modes.switchTo(mode);
+    this.switched();
     return mode;
+  }
+
+  /**
+   * One step of a switch the fleet takes every node through together (see
+   * SWITCH_STEPS in cache-modes.ts); the mode is reported once `finish` ran.
+   */
+  async cacheModeStep(mode: CacheMode, step: SwitchStep, generation: number): Promise<CacheMode> {
+    const before = this.modes.mode;
+    await this.modes.step(mode, step, generation);
+    if (this.modes.mode !== before) this.switched();
+    return this.modes.mode;
   }
 
   /** Connections, the limit, and whether the shared port's intake is open: the fleet's liveness ping. */
@@ -239,9 +242,9 @@ export class GatewayNode {
     return this.shared !== undefined;
   }
 
-  /** A message another node of the fleet published while the fleet bypasses its cache. Ignored in `normal` mode: the cache fans out then. */
-  relayed(channel: string, dataJson: string): void {
-    if (this.hub.mode === "bypass") this.localBroker?.receiveRelayed(channel, dataJson);
+  /** A message another node of the fleet published while the fleet bypasses its cache, or switches cache mode. */
+  relayed(message: RelayedMessage): void {
+    this.modes.relayed(message);
   }
 
   /** Throws unless the node was started with fault injection enabled. */
@@ -293,7 +296,7 @@ export class GatewayNode {
     return {
       node: this.options.nodeId,
       pid: process.pid,
-      mode: this.hub.mode,
+      mode: this.modes.mode,
       connections: this.clients.size,
       subscriptions,
       channels: this.hub.size,
@@ -323,18 +326,9 @@ export class GatewayNode {
     return this.metrics.registry.getMetricsAsJSON();
   }
 
-  private makeBroker(mode: CacheMode): Broker {
-    const receive = (channel: string, delivery: Delivery) => this.hub.receive(channel, delivery);
-    if (mode === "bypass" || !this.options.cache) return (this.localBroker = new LocalBroker(this.options.history, receive, this.options.relay));
-    return new RedisBroker({
-      url: this.options.cache.url,
-      prefix: this.options.cache.prefix,
-      history: this.options.history,
-      timeoutMs: this.options.cache.timeoutMs,
-      log: this.log,
-      onMessage: receive,
-      onResync: () => this.hub.resync(),
-    });
+  private switched(): void {
+    this.metrics.mode(this.modes.mode);
+    this.log.warn({ mode: this.modes.mode }, "cache mode switched");
   }
 
   private listen(options: { port: number; host?: string; exclusive?: boolean }): Promise<number> {

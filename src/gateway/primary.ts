@@ -1,12 +1,13 @@
 import type { GatewayConfig } from "../config/index.ts";
-import type { Logger, Stoppable } from "../core/index.ts";
+import type { Logger, RedisTarget, Stoppable } from "../core/index.ts";
 import { startFleetAdmin } from "./fleet-admin.ts";
 import { GatewayFleet } from "./fleet.ts";
 
 /** What `pulseboard start` sends its gateway's primary over IPC, each time it starts it. */
 export interface PrimarySettings {
   gateway: GatewayConfig;
-  cacheUrl?: string;
+  /** The cache Redis: a URL or a Sentinel group. */
+  cacheUrl?: RedisTarget;
   logLevel: string;
 }
 
@@ -17,7 +18,7 @@ export interface PrimarySettings {
  * `GatewayConfig`, from pulseboard.yaml (`pulseboard gateway`) or from start.
  */
 export async function runFleetPrimary({ gateway, cacheUrl }: Omit<PrimarySettings, "logLevel">, log: Logger): Promise<Stoppable> {
-  if (!cacheUrl) log.warn("no CACHE_REDIS_URL: the gateway runs in bypass mode (node-local fan-out and history)");
+  if (!cacheUrl) log.warn("no CACHE_REDIS_URL or CACHE_REDIS_SENTINELS: the gateway runs in bypass mode (node-local fan-out and history)");
   const fleet = new GatewayFleet(gateway, cacheUrl, log);
   await fleet.start();
   const admin = await startFleetAdmin(fleet, { port: gateway.adminPort, host: gateway.adminHost, token: gateway.adminToken, log });

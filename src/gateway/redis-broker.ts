@@ -1,12 +1,13 @@
-import { Redis, type Result } from "ioredis";
-import { UpstreamError, describeError, newId, type Logger } from "../core/index.ts";
+import type { Redis, Result } from "ioredis";
+import { UpstreamError, connectRedis, describeError, newId, type Logger, type RedisTarget } from "../core/index.ts";
 import { messageFrame, type Broker, type HistoryRead, type HistorySettings } from "./broker.ts";
-import { HISTORY_LUA, PUBLISH_LUA } from "./redis-scripts.ts";
+import { GENERATION_LUA, HISTORY_LUA, PUBLISH_LUA } from "./redis-scripts.ts";
 import type { Position } from "./serial.ts";
 import type { Delivery } from "./transport.ts";
 
 export interface RedisBrokerOptions {
-  url: string;
+  /** The cache Redis: a URL or a Sentinel group. */
+  url: RedisTarget;
   /** Key prefix in the cache Redis. */
   prefix: string;
   history: HistorySettings;
@@ -23,6 +24,11 @@ export interface RedisBrokerOptions {
  * channel, bounded by count and by time since the last publish), fan-out
  * across nodes through Redis pub/sub. A stalled cache makes publish and
  * history fail within `timeoutMs`; they never hang.
+ *
+ * The cache keeps a generation, raised each time the fleet comes back from
+ * bypass mode: a channel whose epoch is older starts a new one when it is
+ * next used, so a serial from before the bypass never resumes as if the
+ * cache had everything published since.
  */
 export class RedisBroker implements Broker {
   readonly mode = "normal";
@@ -32,6 +38,8 @@ export class RedisBroker implements Broker {
   private readonly livePrefix: string;
   private readonly log: Logger;
   private lostLive = false;
+  /** The newest generation this broker knows of (see GENERATION_LUA). */
+  private generation = 0;
 
   constructor(private readonly options: RedisBrokerOptions) {
     this.log = options.log.child({ module: "gateway.cache" });
@@ -43,11 +51,14 @@ export class RedisBroker implements Broker {
       maxRetriesPerRequest: 0,
       retryStrategy: (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 4), 1_000),
     };
-    this.commands = new Redis(options.url, { ...base, connectionName: "pulseboard:gateway" });
-    this.subscriber = new Redis(options.url, { ...base, connectionName: "pulseboard:gateway-live", enableOfflineQueue: true });
+    this.commands = connectRedis(options.url, { profile: "command", name: "gateway", tuning: base });
+    this.subscriber = connectRedis(options.url, { profile: "command", name: "gateway-live", tuning: { ...base, enableOfflineQueue: true } });
     this.commands.defineCommand("pbgwPublish", { numberOfKeys: 2, lua: PUBLISH_LUA });
     this.commands.defineCommand("pbgwHistory", { numberOfKeys: 2, lua: HISTORY_LUA });
+    this.commands.defineCommand("pbgwGeneration", { numberOfKeys: 1, lua: GENERATION_LUA });
     this.commands.on("error", () => {});
+    // On every (re)connection: a node started, or cut off, while the fleet came back from bypass mode learns the generation here.
+    this.commands.on("ready", () => void this.raiseGeneration(0).catch(() => {}));
     this.subscriber.on("error", (err: Error) => {
       if (!this.lostLive) this.log.warn({ err: describeError(err) }, "cache live connection lost; publishes fail until it is back");
       this.lostLive = true;
@@ -96,6 +107,7 @@ export class RedisBroker implements Broker {
         String(seconds(history.metaTtlMs)),
         newId(8),
         this.liveChannel(channel),
+        String(this.generation),
       ),
     );
     const [epoch, offset] = serial.split(":") as [string, string];
@@ -111,12 +123,31 @@ export class RedisBroker implements Broker {
         String(since?.offset ?? 0),
         newId(8),
         String(seconds(this.options.history.metaTtlMs)),
+        String(this.generation),
       ),
     );
     const [epoch, top, recovered, ...rest] = reply as [string, number, number, ...(string | number)[]];
     const messages: Delivery[] = [];
     for (let i = 0; i < rest.length; i += 2) messages.push({ epoch, offset: Number(rest[i]), text: String(rest[i + 1]) });
     return { top: { epoch, offset: Number(top) }, messages, recovered: recovered === 1 };
+  }
+
+  /**
+   * Raises the cache's generation to at least `generation` (the moment the
+   * fleet came back from bypass mode) and uses what is then in force.
+   */
+  async raiseGeneration(generation: number): Promise<void> {
+    const inForce = await this.guard(this.commands.pbgwGeneration(this.generationKey(), String(Math.max(generation, this.generation))));
+    this.generation = Math.max(this.generation, Number(inForce) || 0);
+  }
+
+  /**
+   * Resolves once every message the cache sent this node's live connection
+   * before now has been handed to `onMessage` (the answer to a PING follows
+   * them), or after `maxMs`.
+   */
+  async drainFeed(maxMs: number): Promise<void> {
+    await withTimeout(this.subscriber.ping(), maxMs).catch(() => {});
   }
 
   async watch(channel: string): Promise<void> {
@@ -164,6 +195,10 @@ export class RedisBroker implements Broker {
     }
   }
 
+  private generationKey(): string {
+    return `${this.options.prefix}:generation`;
+  }
+
   private metaKey(channel: string): string {
     return `${this.options.prefix}:{${channel}}:meta`;
   }
@@ -185,6 +220,7 @@ declare module "ioredis" {
   interface RedisCommander<Context> {
     pbgwPublish(...args: string[]): Result<string, Context>;
     pbgwHistory(...args: string[]): Result<(string | number)[], Context>;
+    pbgwGeneration(...args: string[]): Result<string, Context>;
   }
 }
 

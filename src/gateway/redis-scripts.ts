@@ -2,17 +2,20 @@
  * Publishes one message: next offset, history entry, live fan-out, all in one
  * step so a subscriber that reads history after SUBSCRIBE never misses one.
  * A channel whose meta is gone (never used, expired, or a cache that lost its
- * data) starts a new epoch and an empty history.
+ * data), or whose epoch began before the caller's generation (the fleet came
+ * back from bypass mode since, so this history lacks what was published
+ * meanwhile), starts a new epoch and an empty history.
  * KEYS: meta hash, history stream
- * ARGV: data json, channel, ts, history size, history ttl s, meta ttl s, new epoch, live pub/sub channel
+ * ARGV: data json, channel, ts, history size, history ttl s, meta ttl s, new epoch, live pub/sub channel, generation
  * Returns the serial.
  */
 export const PUBLISH_LUA = `
-local epoch = redis.call("HGET", KEYS[1], "e")
-if not epoch then
+local meta = redis.call("HMGET", KEYS[1], "e", "g")
+local epoch = meta[1]
+if not epoch or (tonumber(meta[2]) or 0) < tonumber(ARGV[9]) then
   epoch = ARGV[7]
   redis.call("DEL", KEYS[2])
-  redis.call("HSET", KEYS[1], "e", epoch, "o", 0)
+  redis.call("HSET", KEYS[1], "e", epoch, "o", 0, "g", ARGV[9])
 end
 local offset = redis.call("HINCRBY", KEYS[1], "o", 1)
 redis.call("EXPIRE", KEYS[1], ARGV[6])
@@ -25,21 +28,23 @@ return serial
 `;
 
 /**
- * Reads a channel's top and the messages after a subscriber's position.
+ * Reads a channel's top and the messages after a subscriber's position; a
+ * new epoch starts here as in PUBLISH_LUA.
  * KEYS: meta hash, history stream
- * ARGV: since epoch ("" for none), since offset, new epoch, meta ttl s
+ * ARGV: since epoch ("" for none), since offset, new epoch, meta ttl s, generation
  * Returns { epoch, top, recovered (0/1), offset1, frame1, offset2, frame2, … }.
  */
 export const HISTORY_LUA = `
-local epoch = redis.call("HGET", KEYS[1], "e")
+local meta = redis.call("HMGET", KEYS[1], "e", "o", "g")
+local epoch = meta[1]
 local top = 0
-if not epoch then
+if not epoch or (tonumber(meta[3]) or 0) < tonumber(ARGV[5]) then
   epoch = ARGV[3]
   redis.call("DEL", KEYS[2])
-  redis.call("HSET", KEYS[1], "e", epoch, "o", 0)
+  redis.call("HSET", KEYS[1], "e", epoch, "o", 0, "g", ARGV[5])
   redis.call("EXPIRE", KEYS[1], ARGV[4])
 else
-  top = tonumber(redis.call("HGET", KEYS[1], "o"))
+  top = tonumber(meta[2])
 end
 if ARGV[1] == "" or ARGV[1] ~= epoch then
   return { epoch, top, 0 }
@@ -61,4 +66,20 @@ for _, entry in ipairs(entries) do
   out[#out + 1] = entry[2][2]
 end
 return out
+`;
+
+/**
+ * Raises the cache's generation (see PUBLISH_LUA) to at least ARGV[1], so
+ * that nodes started later use it too.
+ * KEYS: generation key
+ * Returns the generation now in force.
+ */
+export const GENERATION_LUA = `
+local current = tonumber(redis.call("GET", KEYS[1]) or "0") or 0
+local wanted = tonumber(ARGV[1])
+if current < wanted then
+  redis.call("SET", KEYS[1], ARGV[1])
+  return ARGV[1]
+end
+return tostring(current)
 `;

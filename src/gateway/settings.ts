@@ -1,12 +1,12 @@
 import type { GatewayConfig } from "../config/index.ts";
-import type { Logger } from "../core/index.ts";
+import type { Logger, RedisTarget } from "../core/index.ts";
 import type { CacheMode } from "./broker.ts";
 import type { GatewayNodeOptions } from "./node.ts";
 
 /** Node options from the gateway's configuration, for node `index` of the fleet. */
 export function nodeOptions(
   gateway: GatewayConfig,
-  input: { index: number; cacheUrl?: string; mode: CacheMode; log: Logger },
+  input: { index: number; cacheUrl?: RedisTarget; mode: CacheMode; log: Logger },
 ): GatewayNodeOptions {
   return {
     nodeId: nodeId(input.index),

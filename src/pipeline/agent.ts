@@ -5,6 +5,7 @@ import type { Logger } from "../core/index.ts";
 import { closeCanaries, runProbe, type PlatformTargets, type ProbeRegistry } from "../probe-runtime/index.ts";
 import { bullPrefix, probeQueue, QUEUE, type EvaluateJob, type ProbeJob } from "./queues.ts";
 import { RoleMetrics } from "./role-metrics.ts";
+import { watchWorker } from "./worker-watchdog.ts";
 
 export interface AgentOptions {
   config: Config;
@@ -70,6 +71,7 @@ export function startAgent(options: AgentOptions): Agent {
   );
   worker.on("error", (err) => log.warn({ err: err.message }, "probe worker error"));
   metrics.observe(worker, probeQueue(location));
+  watchWorker(worker, { log, metrics });
   log.info({ queue: probeQueue(location) }, "agent consuming probe queue");
 
   async function runOne(probe: ResolvedProbe) {
@@ -121,6 +123,7 @@ export function platformTargets(config: Config): PlatformTargets {
     gatewayUrl: config.gateway.url,
     gatewayNodeUrls: Array.from({ length: config.gateway.nodes }, (_, i) => nodeUrl(i)),
     gatewayAdmin: { url: config.gateway.adminUrl, token: config.gateway.adminToken },
-    cacheRedisUrl: config.cache.url,
+    // A redis probe without a URL of its own checks one server: a cache behind Sentinel is not one.
+    cacheRedisUrl: typeof config.cache.target === "string" ? config.cache.target : undefined,
   };
 }

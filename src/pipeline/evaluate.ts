@@ -16,6 +16,7 @@ import { KeyedLock } from "./keyed-lock.ts";
 import { LocationReports } from "./location-reports.ts";
 import { bullPrefix, QUEUE, WORKER_LOCK, type EvaluateJob, type IncidentJob } from "./queues.ts";
 import { RoleMetrics } from "./role-metrics.ts";
+import { watchWorker } from "./worker-watchdog.ts";
 
 export interface EvaluatorOptions {
   config: Config;
@@ -195,6 +196,7 @@ export function startEvaluator(options: EvaluatorOptions): { update(config: Conf
   const worker = new Worker<EvaluateJob>(QUEUE.evaluate, evaluate, { connection, prefix, concurrency, ...WORKER_LOCK });
   worker.on("error", (err) => log.warn({ err: err.message }, "evaluate worker error"));
   metrics.observe(worker, QUEUE.evaluate);
+  watchWorker(worker, { log, metrics });
   worker.on("failed", (job, err) => log.warn({ job: job?.id, err: err.message }, "evaluating a result failed; will retry"));
   return {
     update(next) {

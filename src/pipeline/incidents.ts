@@ -20,6 +20,7 @@ import { bullPrefix, QUEUE, WORKER_LOCK, type IncidentJob, type PlaybookJob } fr
 import { affectedNow } from "./public-effects.ts";
 import { publishDraft } from "./publish-draft.ts";
 import { RoleMetrics } from "./role-metrics.ts";
+import { watchWorker } from "./worker-watchdog.ts";
 
 const PULSEBOARD: Author = { kind: "automatic", name: "Pulseboard" };
 
@@ -244,6 +245,7 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
   const worker = new Worker<IncidentJob>(QUEUE.incidents, process, { connection, prefix, concurrency: 1, ...WORKER_LOCK });
   worker.on("error", (err) => log.warn({ err: err.message }, "incident worker error"));
   metrics.observe(worker, QUEUE.incidents);
+  watchWorker(worker, { log, metrics });
   worker.on("failed", (job, err) => log.warn({ job: job?.id, err: err.message }, "incident job failed; will retry"));
   return {
     update(next) {

@@ -20,6 +20,8 @@ export { PlaybookControl, type PlaybookView, type Decision } from "./playbook-co
 export type { TriggerVerdict } from "./playbook-triggers.ts";
 export { ClusterMetrics } from "./metrics.ts";
 export { RoleMetrics, readPublishedMetrics, type PublishingRole } from "./role-metrics.ts";
+export { watchWorker, WATCHDOG_EXIT_CODE, type WorkerWatchdogOptions } from "./worker-watchdog.ts";
+export { watchConnection, type ConnectionWatchdogOptions } from "./connection-watchdog.ts";
 export { startLeasedStreamReader, type LeasedStreamReaderOptions } from "./stream-consumer.ts";
 export { LocationReports, probesRunFrom, silentAfterMs, type LocationReport, type ReportingState, type PushReport } from "./location-reports.ts";
 export { startLocationSilenceCheck } from "./location-silence.ts";

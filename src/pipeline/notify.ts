@@ -8,6 +8,7 @@ import { recordLastDelivery } from "./last-delivery.ts";
 import { backoffDelay, threadOf } from "./notify-routing.ts";
 import { bullPrefix, QUEUE, WORKER_LOCK, type NotifyJob } from "./queues.ts";
 import { RoleMetrics } from "./role-metrics.ts";
+import { watchWorker } from "./worker-watchdog.ts";
 
 /**
  * An outer bound on one delivery attempt. Each channel enforces its own
@@ -154,6 +155,7 @@ export function startNotifyWorker(options: NotifyWorkerOptions): { close(): Prom
   });
   worker.on("error", (err) => log.warn({ err: err.message }, "notify worker error"));
   metrics.observe(worker, QUEUE.notify);
+  watchWorker(worker, { log, metrics });
   // BullMQ fails a job that stalled too often without running our processor: dead-letter it here,
   // or every later post of its incident on that channel would wait for it forever.
   worker.on("failed", (job, err) => {

@@ -16,8 +16,7 @@ const GROUP = "dispatch";
 export interface OutboxOptions {
   config: () => Config;
   status: StatusContext;
-  /** The control-plane Redis URL (the dispatcher blocks on a connection of its own). */
-  url: string;
+  /** A `command` connection (the dispatcher blocks on one of its own, made like it). */
   connection: Redis;
   log: Logger;
 }
@@ -37,7 +36,6 @@ export function startOutboxDispatcher(options: OutboxOptions): { close(): Promis
   const keys = status.store.keys;
   const queue = new Queue<NotifyJob>(QUEUE.notify, { connection: options.connection, prefix: bullPrefix(options.config().redis.prefix) });
   const reader = startLeasedStreamReader({
-    url: options.url,
     connection: options.connection,
     streams: [keys.outbox, keys.maintenanceOutbox],
     group: GROUP,

@@ -15,6 +15,7 @@ import { ProbeControl } from "./probe-control.ts";
 import { followUpRecovery } from "./recovery-follow-up.ts";
 import { bullPrefix, QUEUE, WORKER_LOCK, type PlaybookJob } from "./queues.ts";
 import { RoleMetrics } from "./role-metrics.ts";
+import { watchWorker } from "./worker-watchdog.ts";
 
 const RELEASE_LEASE_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
@@ -25,8 +26,6 @@ export interface PlaybookWorkerOptions {
   connection: Redis;
   /** A `command` connection, for the playbook store. */
   redis: Redis;
-  /** The control-plane Redis URL (verify's run-now listens for results on a connection of its own). */
-  url: string;
   fleet: FleetDriver;
   log: Logger;
   /** How verify runs probes. @defaultValue run-now through the locations' agents, else their latest results */
@@ -74,7 +73,7 @@ export function startPlaybookWorker(options: PlaybookWorkerOptions): PlaybookWor
   const control = new PlaybookControl({ config: current, connection: options.redis, status, log: options.log, store });
   const queue = new Queue<PlaybookJob>(QUEUE.playbooks, { connection: options.connection, prefix });
   const poster = playbookPoster({ config: current, connection: options.redis });
-  const probeControl = options.probes ? undefined : new ProbeControl({ config: current, url: options.url, connection: options.redis, store: status.store, log: options.log });
+  const probeControl = options.probes ? undefined : new ProbeControl({ config: current, connection: options.redis, store: status.store, log: options.log });
   const probes = options.probes ?? agentProbes(probeControl!, status, current);
   const name = options.name ?? `${hostname()}:${process.pid}`;
   const executor = new RunExecutor({ store, status, fleet, probes, posts: poster, config: current, log: options.log, worker: name, lockTtlMs, incidentWaitMs: options.incidentWaitMs });
@@ -197,6 +196,7 @@ export function startPlaybookWorker(options: PlaybookWorkerOptions): PlaybookWor
   const worker = new Worker<PlaybookJob>(QUEUE.playbooks, processJob, { connection: options.connection, prefix, concurrency: options.concurrency ?? 8, ...WORKER_LOCK });
   worker.on("error", (err) => log.warn({ err: err.message }, "playbook worker error"));
   metrics.observe(worker, QUEUE.playbooks);
+  watchWorker(worker, { log, metrics });
   worker.on("failed", (job, err) => {
     if (!job || !("run" in job.data)) return;
     const final = job.attemptsMade >= (job.opts.attempts ?? 1) || /stalled more than allowable limit/.test(err.message);

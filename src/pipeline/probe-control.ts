@@ -1,7 +1,7 @@
 import { Queue, QueueEvents } from "bullmq";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { Config, ResolvedProbe } from "../config/index.ts";
-import { TimeoutError, ValidationError, type Logger } from "../core/index.ts";
+import { connectRedisLike, TimeoutError, ValidationError, type Logger } from "../core/index.ts";
 import type { ProbeResult } from "../probe-runtime/index.ts";
 import type { StatusStore } from "../status/index.ts";
 import { bullPrefix, probeQueue, type ProbeJob } from "./queues.ts";
@@ -20,7 +20,8 @@ export class ProbeControl {
   private readonly queues = new Map<string, { queue: Queue<ProbeJob>; events: QueueEvents; connection: Redis }>();
 
   constructor(
-    private readonly options: { config: () => Config; url: string; connection: Redis; store: StatusStore; log: Logger },
+    /** `connection`: a `command` one; run-now listens for results on a blocking one made like it. */
+    private readonly options: { config: () => Config; connection: Redis; store: StatusStore; log: Logger },
   ) {}
 
   async setPaused(probe: string, paused: boolean): Promise<void> {
@@ -64,9 +65,8 @@ export class ProbeControl {
     let entry = this.queues.get(location);
     if (!entry) {
       const prefix = bullPrefix(this.options.config().redis.prefix);
-      const connection = new Redis(this.options.url, { maxRetriesPerRequest: null });
-      // Outages are reported by the role's own connections; without a listener ioredis prints every retry.
-      connection.on("error", () => {});
+      // Outages are reported by the role's own connections, so this one logs nothing.
+      const connection = connectRedisLike(this.options.connection, { profile: "blocking", name: `probe-events-${location}` });
       const events = new QueueEvents(probeQueue(location), { connection, prefix });
       entry = { queue: new Queue<ProbeJob>(probeQueue(location), { connection: this.options.connection, prefix }), events, connection };
       this.queues.set(location, entry);

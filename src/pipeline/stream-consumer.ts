@@ -1,13 +1,11 @@
-import { Redis } from "ioredis";
-import { describeError, newId, sleep, type Logger } from "../core/index.ts";
+import type { Redis } from "ioredis";
+import { connectRedisLike, describeError, newId, sleep, type Logger } from "../core/index.ts";
 
 /** How long a reader's lease lasts unless it renews it (every round). */
 const LEASE_MS = 10_000;
 
 export interface LeasedStreamReaderOptions {
-  /** The control-plane Redis URL: the reader blocks on a connection of its own. */
-  url: string;
-  /** A `command` connection, for the lease, group creation and acknowledgements. */
+  /** A `command` connection, for the lease, group creation and acknowledgements; the reader blocks on one of its own made like it. */
   connection: Redis;
   streams: string[];
   /** The consumer group; each group reads every entry of the streams once. */
@@ -31,8 +29,8 @@ export interface LeasedStreamReaderOptions {
  */
 export function startLeasedStreamReader(options: LeasedStreamReaderOptions): { close(): Promise<void> } {
   const { connection, streams, group } = options;
-  const reader = new Redis(options.url, { maxRetriesPerRequest: null });
-  reader.on("error", () => {});
+  // Outages are reported by the role's own connections, so this one logs nothing.
+  const reader = connectRedisLike(connection, { profile: "blocking", name: `${group}-reader` });
   const owner = newId(12);
   const consumer = "dispatcher";
   let running = true;

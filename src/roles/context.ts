@@ -1,5 +1,5 @@
 import type { Config, ConfigWatcher } from "../config/index.ts";
-import { ConfigError, type Logger, type Stoppable } from "../core/index.ts";
+import { ConfigError, type Logger, type RedisTarget, type Stoppable } from "../core/index.ts";
 import type { ProbeRegistry } from "../probe-runtime/index.ts";
 
 /** What `main.ts` hands every role. */
@@ -15,12 +15,12 @@ export interface RoleContext {
 
 export type Role = Stoppable;
 
-/** The control-plane Redis URL; only `start` may run without one (it embeds Redis). */
-export function controlPlaneUrl(config: Config, role: string): string {
-  if (!config.redis.url) {
-    throw new ConfigError([`REDIS_URL: the ${role} role needs the control-plane Redis; set REDIS_URL (only \`pulseboard start\` embeds one)`]);
+/** Where the control-plane Redis is (a URL or a Sentinel group); only `start` may run without one (it embeds Redis). */
+export function controlPlaneRedis(config: Config, role: string): RedisTarget {
+  if (!config.redis.target) {
+    throw new ConfigError([`REDIS_URL: the ${role} role needs the control-plane Redis; set REDIS_URL, or REDIS_SENTINELS and REDIS_SENTINEL_NAME (only \`pulseboard start\` embeds one)`]);
   }
-  return config.redis.url;
+  return config.redis.target;
 }
 
 /** Tells `pulseboard start` (when it is the parent) that this role serves. */

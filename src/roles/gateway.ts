@@ -11,7 +11,7 @@ import { announceReady, type Role, type RoleContext } from "./context.ts";
  */
 export async function runGateway({ config, log }: RoleContext): Promise<Role> {
   const { gateway } = config;
-  const primary = await runFleetPrimary({ gateway, cacheUrl: config.cache.url }, log);
+  const primary = await runFleetPrimary({ gateway, cacheUrl: config.cache.target }, log);
   announceReady("gateway", { port: gateway.port, nodes: gateway.nodes, adminPort: gateway.adminPort });
   return primary;
 }

@@ -1,8 +1,8 @@
 import type { Config } from "../config/index.ts";
 import { closeRedis, connectRedis, describeError } from "../core/index.ts";
-import { RoleMetrics, startHousekeeping, startMaintenanceClock, syncSchedules } from "../pipeline/index.ts";
+import { RoleMetrics, startHousekeeping, startMaintenanceClock, syncSchedules, watchConnection } from "../pipeline/index.ts";
 import { StatusStore, type StatusContext } from "../status/index.ts";
-import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./context.ts";
+import { announceReady, controlPlaneRedis, type Role, type RoleContext } from "./context.ts";
 
 /** How often the schedules are re-checked against the config (self-healing). */
 const RESYNC_MS = 60_000;
@@ -15,9 +15,9 @@ const RETRY_MS = 2_000;
  * housekeeping clock.
  */
 export async function runScheduler({ config, log, watcher }: RoleContext): Promise<Role> {
-  const url = controlPlaneUrl(config, "scheduler");
-  const connection = connectRedis(url, { profile: "command", name: "scheduler", log });
-  const status: StatusContext = { store: new StatusStore(connection, config.redis.prefix), components: config.components, publish: config.incidents.publish };
+  const target = controlPlaneRedis(config, "scheduler");
+  const connection = connectRedis(target, { profile: "command", name: "scheduler", log });
+  const status: StatusContext = { store: new StatusStore(connection, config.redis.prefix, { log }), components: config.components, publish: config.incidents.publish };
   let current: Config = config;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
@@ -43,12 +43,16 @@ export async function runScheduler({ config, log, watcher }: RoleContext): Promi
   const maintenance = startMaintenanceClock({ config: () => current, status, connection, log });
   const metrics = new RoleMetrics("scheduler");
   metrics.publish(connection, config.redis.prefix, log);
+  // Its work (schedules, maintenance clock, housekeeping) all runs on this one connection, and each retries on its own:
+  // what none survives is the connection going silent while ioredis calls it ready.
+  const watchdog = watchConnection(connection, { name: "scheduler", log, metrics });
   announceReady("scheduler");
   return {
     async stop() {
       stopped = true;
       clearTimeout(timer);
       watcher.stop();
+      watchdog.stop();
       await metrics.close();
       housekeeping.stop();
       await maintenance.stop();

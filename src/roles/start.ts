@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { pageUrlWarning } from "../config/index.ts";
-import { LITE_MODE_FLAGS, MissingDependencyError, findExecutable, fromSource, sleep, type Logger } from "../core/index.ts";
+import { LITE_MODE_FLAGS, MissingDependencyError, findExecutable, fromSource, sleep, type Logger, type RedisTarget } from "../core/index.ts";
 import { ChildSupervisor, EmbeddedRedis, ensureToken, watchParent, type ReadyMessage } from "../supervisor/index.ts";
 import type { PrimarySettings } from "../gateway/index.ts";
 import type { Role, RoleContext } from "./context.ts";
@@ -19,8 +19,9 @@ const GATEWAY_WAIT_MS = 20_000;
 
 /**
  * `pulseboard start`: every role in one process tree. Embeds a control-plane
- * redis-server (AOF on) when REDIS_URL is unset and a separate cache
- * redis-server for the gateway when CACHE_REDIS_URL is unset, then runs the
+ * redis-server (AOF on) when neither REDIS_URL nor REDIS_SENTINELS is set,
+ * and a separate cache redis-server for the gateway when neither
+ * CACHE_REDIS_URL nor CACHE_REDIS_SENTINELS is, then runs the
  * gateway fleet, web and the core role (worker, scheduler and one agent
  * per location, in one process) as children, restarting any that crash.
  * When its own parent dies (a wrapper or shell killed with SIGKILL), it
@@ -40,7 +41,7 @@ export async function runStart({ config, log, env }: RoleContext): Promise<Role>
   try {
     const needs = managedParts(config);
     if (!needs.gateway) log.info({ reason: "no probe or playbook uses Pulseboard's own gateway" }, "not starting the gateway fleet: every probe watches another broker");
-    const needsRedis = !config.redis.url || (needs.cache && !config.cache.url);
+    const needsRedis = !config.redis.target || (needs.cache && !config.cache.target);
     const binary = needsRedis ? requireRedisServer(config.embedded) : "";
     const setpriv = findExecutable("setpriv", env.PATH ?? "");
     const embed = async (name: string, persist: boolean): Promise<string> => {
@@ -48,16 +49,17 @@ export async function runStart({ config, log, env }: RoleContext): Promise<Role>
       embedded.push(redis);
       return redis.start();
     };
-    const redisUrl = config.redis.url ?? (await embed("control", true));
-    const cacheUrl = config.cache.url ?? (needs.cache ? await embed("cache", false) : undefined);
+    const control = config.redis.target ?? (await embed("control", true));
+    const cache = config.cache.target ?? (needs.cache ? await embed("cache", false) : undefined);
     const admin = config.admin.token ? { token: config.admin.token, created: false, file: undefined } : ensureToken(config.home, "admin-token");
     if (admin.created) showTokenOnce(admin.token, admin.file!);
     const gatewayAdminToken = config.gateway.adminToken ?? ensureToken(config.home, "gateway-admin-token").token;
 
     const childEnv: NodeJS.ProcessEnv = {
       ...env,
-      REDIS_URL: redisUrl,
-      ...(cacheUrl ? { CACHE_REDIS_URL: cacheUrl } : {}),
+      // A Sentinel group reaches the children as it reached start: through the Sentinel variables, passed on in env.
+      ...(typeof control === "string" ? { REDIS_URL: control } : {}),
+      ...(typeof cache === "string" ? { CACHE_REDIS_URL: cache } : {}),
       ADMIN_TOKEN: admin.token,
       GATEWAY_ADMIN_TOKEN: gatewayAdminToken,
       PULSEBOARD_HOME: config.home,
@@ -71,7 +73,7 @@ export async function runStart({ config, log, env }: RoleContext): Promise<Role>
     });
     const child = (name: string, ...args: string[]) => children.start({ name, args: [...NODE_ARGS, MAIN_FILE, ...args], env: childEnv });
     child("web", "web");
-    if (needs.gateway) children.start({ name: "gateway", args: [...NODE_ARGS, ...LITE_MODE_FLAGS, GATEWAY_FILE], env: childEnv, settings: gatewaySettings(config, cacheUrl, gatewayAdminToken) });
+    if (needs.gateway) children.start({ name: "gateway", args: [...NODE_ARGS, ...LITE_MODE_FLAGS, GATEWAY_FILE], env: childEnv, settings: gatewaySettings(config, cache, gatewayAdminToken) });
     // The agents start once the gateway listens, so start-up itself does not read as an outage.
     if (needs.gateway) await Promise.race([gatewayUp, sleep(GATEWAY_WAIT_MS)]);
     // Worker, scheduler and every location's agent share one process (`pulseboard core`): one Node
@@ -95,8 +97,8 @@ export async function runStart({ config, log, env }: RoleContext): Promise<Role>
 }
 
 /** The gateway's settings as start resolved them, for its primary (sent over IPC, so the secrets stay out of its environment). */
-function gatewaySettings(config: RoleContext["config"], cacheUrl: string | undefined, adminToken: string): PrimarySettings {
-  return { gateway: { ...config.gateway, adminToken }, cacheUrl, logLevel: config.log.level };
+function gatewaySettings(config: RoleContext["config"], cache: RedisTarget | undefined, adminToken: string): PrimarySettings {
+  return { gateway: { ...config.gateway, adminToken }, cacheUrl: cache, logLevel: config.log.level };
 }
 
 /** Probe kinds that only ever watch our own gateway. */
@@ -120,7 +122,7 @@ function requireRedisServer(embedded: { redisServer?: string; redisServerSetting
   if (embedded.redisServer) return embedded.redisServer;
   const where = embedded.redisServerSetting ? `REDIS_SERVER_BIN points to ${embedded.redisServerSetting}, which does not exist` : "redis-server was not found on PATH";
   throw new MissingDependencyError(
-    `${where}. pulseboard start embeds Redis when REDIS_URL and CACHE_REDIS_URL are unset, and needs redis-server for that.\n` +
+    `${where}. pulseboard start embeds Redis when REDIS_URL and CACHE_REDIS_URL (or REDIS_SENTINELS and CACHE_REDIS_SENTINELS) are unset, and needs redis-server for that.\n` +
       "  Install it:  sudo apt-get install -y redis-server   (Debian/Ubuntu; macOS: brew install redis)\n" +
       "  Or point Pulseboard at running servers:  REDIS_URL=redis://host:6379 CACHE_REDIS_URL=redis://other-host:6379 npm start",
   );

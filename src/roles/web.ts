@@ -6,14 +6,14 @@ import { ClusterMetrics, NotificationControl, PlaybookControl, ProbeControl } fr
 import { StatusStore, type StatusContext } from "../status/index.ts";
 import { QueuedConfirmations, SubscriberStore } from "../subscriptions/index.ts";
 import { AdminAuth, agentApiRouter, createWebApp, PageRenderer, SnapshotService, subscriptionsRouter, type FleetAccess, type SubscriptionViewData, type WebApp } from "../web/index.ts";
-import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./context.ts";
+import { announceReady, controlPlaneRedis, type Role, type RoleContext } from "./context.ts";
 
 /** The web role: public page, Statuspage-compatible API, admin API, health. */
 export async function runWeb({ config, log, watcher, env }: RoleContext): Promise<Role> {
-  const url = controlPlaneUrl(config, "web");
-  const redis = connectRedis(url, { profile: "command", name: "web", log });
-  const subscriber = connectRedis(url, { profile: "command", name: "web-events", log });
-  const store = new StatusStore(redis, config.redis.prefix);
+  const target = controlPlaneRedis(config, "web");
+  const redis = connectRedis(target, { profile: "command", name: "web", log });
+  const subscriber = connectRedis(target, { profile: "command", name: "web-events", log });
+  const store = new StatusStore(redis, config.redis.prefix, { log });
   const status: StatusContext = { store, components: config.components, publish: config.incidents.publish };
   let current = config;
   const snapshot = SnapshotService.forStore(status, () => current, {
@@ -37,11 +37,11 @@ export async function runWeb({ config, log, watcher, env }: RoleContext): Promis
     status.publish = next.incidents.publish;
     void snapshot.refresh({ history: true });
   });
-  const probes = new ProbeControl({ config: () => current, url, connection: redis, store, log });
+  const probes = new ProbeControl({ config: () => current, connection: redis, store, log });
   const notifications = new NotificationControl({ config: () => current, connection: redis, store });
   const playbooks = new PlaybookControl({ config: () => current, connection: redis, status, log });
   const confirmations = new QueuedConfirmations({ config: () => current, connection: redis });
-  const subscriptionContext = { store: new SubscriberStore(redis, config.redis.prefix), config: () => current, confirmations };
+  const subscriptionContext = { store: new SubscriberStore(redis, config.redis.prefix, { log }), config: () => current, confirmations };
   const pages = new PageRenderer(config);
   const auth = AdminAuth.forRedis(redis, config.redis.prefix, tokens, log, { failedLogins: config.admin.failedLogins, trustProxy: config.web.trustProxy });
   const subscriptions = subscriptionsRouter({ ctx: subscriptionContext, auth, render: (view, data) => pages.view(view, data as SubscriptionViewData), log });

@@ -3,11 +3,11 @@ import { closeRedis, connectRedis, describeError } from "../core/index.ts";
 import { createFleetDriver } from "../fleet/index.ts";
 import { startHeartbeatChecker } from "../heartbeat/index.ts";
 import { channelKinds } from "../notify/index.ts";
-import { RoleMetrics, startEvaluator, startIncidentWorker, startNotifyWorker, startOutboxDispatcher, startLocationSilenceCheck, startPlaybookWorker, type PlaybookWorker } from "../pipeline/index.ts";
+import { RoleMetrics, startEvaluator, startIncidentWorker, startNotifyWorker, startOutboxDispatcher, startLocationSilenceCheck, startPlaybookWorker, watchConnection, type PlaybookWorker } from "../pipeline/index.ts";
 import { StatusStore, type StatusContext } from "../status/index.ts";
 import { SubscriberStore, startSubscriberDelivery, startSubscriberDispatcher } from "../subscriptions/index.ts";
 import { StatuspageMapper } from "../status/index.ts";
-import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./context.ts";
+import { announceReady, controlPlaneRedis, type Role, type RoleContext } from "./context.ts";
 
 /**
  * The worker role: evaluates results, runs the incident lifecycle, turns
@@ -15,24 +15,26 @@ import { announceReady, controlPlaneUrl, type Role, type RoleContext } from "./c
  * status-page subscribers, and runs playbooks against the gateway fleet.
  */
 export async function runWorker({ config, log, watcher, env }: RoleContext): Promise<Role> {
-  const url = controlPlaneUrl(config, "worker");
-  const connection = connectRedis(url, { profile: "blocking", name: "worker-queues", log });
-  const redis = connectRedis(url, { profile: "command", name: "worker-store", log });
-  const status: StatusContext = { store: new StatusStore(redis, config.redis.prefix), components: config.components, publish: config.incidents.publish };
+  const target = controlPlaneRedis(config, "worker");
+  const connection = connectRedis(target, { profile: "blocking", name: "worker-queues", log });
+  const redis = connectRedis(target, { profile: "command", name: "worker-store", log });
+  const status: StatusContext = { store: new StatusStore(redis, config.redis.prefix, { log }), components: config.components, publish: config.incidents.publish };
   let current: Config = config;
   const metrics = new RoleMetrics("worker");
   const evaluator = startEvaluator({ config, status, connection, log, metrics });
   const incidents = startIncidentWorker({ config, status, connection, log, metrics });
-  const outbox = startOutboxDispatcher({ config: () => current, status, url, connection: redis, log });
+  const outbox = startOutboxDispatcher({ config: () => current, status, connection: redis, log });
   const notify = startNotifyWorker({ config: () => current, status, connection, notifier: (kind) => channelKinds.get(kind), log, metrics });
   // Status-page subscribers: their own consumer group on the outboxes, their own queue.
-  const subscribers = { config: () => current, status, store: new SubscriberStore(redis, config.redis.prefix), shapes: new StatuspageMapper(config), log };
-  const subscriberDispatch = startSubscriberDispatcher({ ...subscribers, url, connection: redis });
+  const subscribers = { config: () => current, status, store: new SubscriberStore(redis, config.redis.prefix, { log }), shapes: new StatuspageMapper(config), log };
+  const subscriberDispatch = startSubscriberDispatcher({ ...subscribers, connection: redis });
   const subscriberDelivery = startSubscriberDelivery({ ...subscribers, connection, metrics });
-  const playbooks = startPlaybooks({ config, status, connection, redis, url, log, metrics }, env);
+  const playbooks = startPlaybooks({ config, status, connection, redis, log, metrics }, env);
   const heartbeats = startHeartbeatChecker({ config: () => current, redis, log, paused: () => status.store.pausedProbes() });
   const locationSilence = startLocationSilenceCheck({ config: () => current, connection: redis, log });
   metrics.publish(redis, config.redis.prefix, log);
+  // Each BullMQ worker watches its own queue and connections; the store connection its jobs write through is watched here.
+  const storeWatchdog = watchConnection(redis, { name: "worker-store", log, metrics });
   watcher.onChange((next) => {
     current = next;
     status.components = next.components;
@@ -46,6 +48,7 @@ export async function runWorker({ config, log, watcher, env }: RoleContext): Pro
   return {
     async stop() {
       watcher.stop();
+      storeWatchdog.stop();
       await metrics.close();
       await heartbeats.close();
       await Promise.all([evaluator.close(), incidents.close(), outbox.close(), notify.close(), subscriberDispatch.close(), subscriberDelivery.close(), playbooks?.close(), locationSilence.close()]);

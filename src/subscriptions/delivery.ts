@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import type { Config } from "../config/index.ts";
 import { describeError, newId, scrub, type Logger } from "../core/index.ts";
 import { hostOf, RetryableDeliveryError, type DeliveryOutcome } from "../notify/index.ts";
-import { backoffDelay, bullPrefix, type RoleMetrics } from "../pipeline/index.ts";
+import { backoffDelay, bullPrefix, watchWorker, type RoleMetrics } from "../pipeline/index.ts";
 import { readSummary, type StatusContext } from "../status/index.ts";
 import { SubscriptionLinks } from "./links.ts";
 import type { Subscriber, SubscriberType } from "./model.ts";
@@ -173,6 +173,7 @@ export function startSubscriberDelivery(options: SubscriberDeliveryOptions): { c
   });
   worker.on("error", (err) => log.warn({ err: err.message }, "subscriber delivery worker error"));
   options.metrics?.observe(worker, SUBSCRIPTIONS_QUEUE);
+  watchWorker(worker, { log, metrics: options.metrics });
   return { close: () => worker.close() };
 }
 

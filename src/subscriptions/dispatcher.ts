@@ -19,8 +19,7 @@ export interface SubscriberDispatcherOptions {
   status: StatusContext;
   store: SubscriberStore;
   shapes: StatuspageShapes;
-  /** The control-plane Redis URL (the dispatcher blocks on a connection of its own). */
-  url: string;
+  /** A `command` connection (the dispatcher blocks on one of its own, made like it). */
   connection: Redis;
   log: Logger;
 }
@@ -39,7 +38,6 @@ export function startSubscriberDispatcher(options: SubscriberDispatcherOptions):
   const log = options.log.child({ module: "subscriptions.dispatch" });
   const queue = subscriptionQueue(options.config(), options.connection);
   const reader = startLeasedStreamReader({
-    url: options.url,
     connection: options.connection,
     streams: [status.store.keys.outbox, status.store.keys.componentOutbox, status.store.keys.maintenanceOutbox],
     group: GROUP,

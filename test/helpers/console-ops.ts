@@ -71,12 +71,12 @@ subscriptions:
   const store = new SubscriberStore(commands, config.redis.prefix);
   const confirmations = new QueuedConfirmations({ config: () => config, connection: commands });
   const subscriptions: SubscriptionContext = { store, config: () => config, confirmations };
-  const outbox = startOutboxDispatcher({ config: () => config, status, url: redis.url, connection: commands, log });
+  const outbox = startOutboxDispatcher({ config: () => config, status, connection: commands, log });
   const notify = startNotifyWorker({ config: () => config, status, connection: blocking, notifier: (kind) => channelKinds.get(kind), log });
   const delivery = startSubscriberDelivery({ config: () => config, status, store, shapes: new StatuspageMapper(config), connection: blocking, log });
   const snapshot = SnapshotService.forStore(status, () => config, { refreshMs: 60_000, log });
   await snapshot.start();
-  const probes = new ProbeControl({ config: () => config, url: redis.url, connection: commands, store: status.store, log });
+  const probes = new ProbeControl({ config: () => config, connection: commands, store: status.store, log });
   const notifications = new NotificationControl({ config: () => config, connection: commands, store: status.store });
   const auth = AdminAuth.forRedis(commands, config.redis.prefix, [token], log);
   const router = subscriptionsRouter({ ctx: subscriptions, auth, log });

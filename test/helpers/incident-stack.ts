@@ -104,16 +104,16 @@ subscriptions:
 
   const evaluator = startEvaluator({ config, status, connection: blocking, log });
   let incidents: { close(): Promise<void> } | undefined = startIncidentWorker({ config, status, connection: blocking, log });
-  const outbox = startOutboxDispatcher({ config: () => config, status, url: redis.url, connection: commands, log });
+  const outbox = startOutboxDispatcher({ config: () => config, status, connection: commands, log });
   const notify = startNotifyWorker({ config: () => config, status, connection: blocking, notifier: (kind) => channelKinds.get(kind), log });
   const store = new SubscriberStore(commands, config.redis.prefix);
   const shapes = new StatuspageMapper(config);
-  const dispatch = startSubscriberDispatcher({ config: () => config, status, store, shapes, url: redis.url, connection: commands, log });
+  const dispatch = startSubscriberDispatcher({ config: () => config, status, store, shapes, connection: commands, log });
   const delivery = startSubscriberDelivery({ config: () => config, status, store, shapes, connection: blocking, log });
   const confirmations = new QueuedConfirmations({ config: () => config, connection: commands });
   const snapshot = SnapshotService.forStore(status, () => config, { refreshMs: 60_000, log });
   await snapshot.start();
-  const probes = new ProbeControl({ config: () => config, url: redis.url, connection: commands, store: status.store, log });
+  const probes = new ProbeControl({ config: () => config, connection: commands, store: status.store, log });
   const notifications = new NotificationControl({ config: () => config, connection: commands, store: status.store });
   const auth = AdminAuth.forRedis(commands, config.redis.prefix, [token]);
   const subscriptions = subscriptionsRouter({ ctx: { store, config: () => config, confirmations }, auth, log });

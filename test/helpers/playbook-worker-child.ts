@@ -17,5 +17,5 @@ const log = createLogger({ level: process.env.TEST_LOG_LEVEL ?? "silent", pretty
 const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
 const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
 const status = { store: new StatusStore(redis, config.redis.prefix), components: config.components };
-startPlaybookWorker({ config, status, connection, redis, url: redisUrl, fleet: createFleetDriver(config, log), log, tickMs: 200, lockTtlMs: 3_000, incidentWaitMs: 300, name });
+startPlaybookWorker({ config, status, connection, redis, fleet: createFleetDriver(config, log), log, tickMs: 200, lockTtlMs: 3_000, incidentWaitMs: 300, name });
 process.stdout.write("ready\n");

@@ -100,7 +100,7 @@ export async function startPlaybookRig(options: { redis: TestRedis; fleet: TestF
     redis,
     worker(name, overrides = {}) {
       const connections = [connect(true), connect(false)];
-      const worker = startPlaybookWorker({ config, status: { store: new StatusStore(connections[1]!, prefix), components: config.components }, connection: connections[0]!, redis: connections[1]!, url: options.redis.url, fleet, log, tickMs: 200, lockTtlMs: 3_000, incidentWaitMs: 300, name, ...overrides });
+      const worker = startPlaybookWorker({ config, status: { store: new StatusStore(connections[1]!, prefix), components: config.components }, connection: connections[0]!, redis: connections[1]!, fleet, log, tickMs: 200, lockTtlMs: 3_000, incidentWaitMs: 300, name, ...overrides });
       workers.push({ worker, connections });
       return worker;
     },
@@ -141,7 +141,7 @@ export async function spawnPlaybookWorker(rig: PlaybookRig, redisUrl: string, na
 export function playbookWebApp(rig: PlaybookRig, redisUrl: string, adminToken: string): { app: ReturnType<typeof createWebApp>; snapshot: SnapshotService; close(): Promise<unknown> } {
   const snapshot = SnapshotService.forStore(rig.status, () => rig.config, { refreshMs: 60_000, log: testLog() });
   const control = new PlaybookControl({ config: () => rig.config, connection: rig.redis, status: rig.status, log: testLog() });
-  const probes = new ProbeControl({ config: () => rig.config, url: redisUrl, connection: rig.redis, store: rig.status.store, log: testLog() });
+  const probes = new ProbeControl({ config: () => rig.config, connection: rig.redis, store: rig.status.store, log: testLog() });
   const app = createWebApp({
     config: rig.config,
     status: rig.status,

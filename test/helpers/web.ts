@@ -45,7 +45,7 @@ export async function startWebRig(yaml: string, options: { tokens: string[]; met
     }),
   });
   await snapshot.start();
-  const probes = new ProbeControl({ config: () => config, url: redis.url, connection, store: status.store, log: testLog() });
+  const probes = new ProbeControl({ config: () => config, connection, store: status.store, log: testLog() });
   const subscriptions = options.subscriptions?.({ redis, connection, config, status });
   const notifications = new NotificationControl({ config: () => config, connection, store: status.store });
   const metrics = options.metrics ? new ClusterMetrics({ config: () => config, connection, status, notifications }) : undefined;

@@ -70,7 +70,7 @@ notifications:
     agentToken = (await tokens.create("fra-1", ["agent:eu-west"])).token;
     otherToken = (await tokens.create("nyc-1", ["agent:us-east"])).token;
     const agents = agentApiRouter({ config: () => config, auth, connection, log });
-    const probes = new ProbeControl({ config: () => config, url: redis.url, connection, store: status.store, log });
+    const probes = new ProbeControl({ config: () => config, connection, store: status.store, log });
     const notifications = new NotificationControl({ config: () => config, connection, store: status.store });
     app = createWebApp({ config, status, snapshot, adminTokens: [ADMIN], auth, ready: () => status.store.ping(), probes, notifications, agents, log });
     const evaluator = startEvaluator({ config, status, connection: blocking, log });

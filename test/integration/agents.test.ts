@@ -145,7 +145,7 @@ describe("agents, locations and live config (real redis-server, BullMQ, gateway)
   it("admin API: lists probes, pauses and resumes schedules, runs one now at a location", async () => {
     writeFileSync(file, yaml(config.redis.prefix, gateway.url, CONNECT));
     await waitFor("the probe to be back", () => watcher.config.probes.length === 1, 3_000, 50);
-    const probes = new ProbeControl({ config: () => watcher.config, url: redis.url, connection: commands, store: status.store, log: testLog() });
+    const probes = new ProbeControl({ config: () => watcher.config, connection: commands, store: status.store, log: testLog() });
     const snapshot = SnapshotService.forStore(status, () => config, { refreshMs: 60_000, log: testLog() });
     await snapshot.start();
     const app = createWebApp({ config, liveConfig: () => watcher.config, status, snapshot, adminTokens: [TOKEN], ready: () => status.store.ping(), probes, notifications: new NotificationControl({ config: () => config, connection: commands, store: status.store }), log: testLog() });
@@ -184,7 +184,7 @@ describe("agents, locations and live config (real redis-server, BullMQ, gateway)
     for (const agent of agents.splice(0)) await agent.close();
     stops.splice(0, 2);
     const fast = { ...watcher.config, probes: watcher.config.probes.map((p) => ({ ...p, timeout: 100 })) };
-    const probes = new ProbeControl({ config: () => fast, url: redis.url, connection: commands, store: status.store, log: testLog() });
+    const probes = new ProbeControl({ config: () => fast, connection: commands, store: status.store, log: testLog() });
     try {
       await assert.rejects(probes.runNow(fast.probes[0]!, "eu"), /no agent at location eu ran connect within 10 s/);
     } finally {

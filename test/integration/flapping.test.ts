@@ -63,7 +63,7 @@ notifications:
     status = { store: new StatusStore(commands, config.redis.prefix), components: config.components };
     const log = testLog();
     const pipeline = await startProbePipeline({ config, status, commands, blocking, log });
-    const outbox = startOutboxDispatcher({ config: () => config, status, url: redis.url, connection: commands, log });
+    const outbox = startOutboxDispatcher({ config: () => config, status, connection: commands, log });
     const notify = startNotifyWorker({ config: () => config, status, connection: blocking, notifier: (kind) => channelKinds.get(kind), log });
     incidentQueue = new Queue(QUEUE.incidents, { connection: commands, prefix: bullPrefix(config.redis.prefix) });
     stops.push(pipeline, () => outbox.close(), () => notify.close(), () => incidentQueue.close());

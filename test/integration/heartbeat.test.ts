@@ -70,7 +70,7 @@ probes:
 
     const snapshot = SnapshotService.forStore(status, () => config, { refreshMs: 60_000, log });
     await snapshot.start();
-    const probes = new ProbeControl({ config: () => config, url: redis.url, connection: commands, store: status.store, log });
+    const probes = new ProbeControl({ config: () => config, connection: commands, store: status.store, log });
     const notifications = new NotificationControl({ config: () => config, connection: commands, store: status.store });
     const app = createWebApp({ config, status, snapshot, adminTokens: [ADMIN], ready: () => status.store.ping(), probes, notifications, log });
     server = createServer(app);

@@ -110,7 +110,7 @@ notifications:
     results = new Queue<EvaluateJob>(QUEUE.evaluate, { connection, prefix: bullPrefix(config.redis.prefix) });
     const evaluator = startEvaluator({ config, status, connection: blocking, log });
     const incidents = startIncidentWorker({ config, status, connection: blocking, log });
-    const outbox = startOutboxDispatcher({ config: () => config, status, url: redis.url, connection, log });
+    const outbox = startOutboxDispatcher({ config: () => config, status, connection, log });
     const notify = startNotifyWorker({ config: () => config, status, connection: blocking, notifier: (kind) => channelKinds.get(kind), log });
     stops.push(() => evaluator.close(), () => incidents.close(), () => outbox.close(), () => notify.close(), () => results.close());
   });

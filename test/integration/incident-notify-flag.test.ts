@@ -66,14 +66,14 @@ subscriptions: { rate_limit: { requests: 1000, per: 1m } }
     const confirmations = new QueuedConfirmations({ config: () => config, connection: commands });
     snapshot = SnapshotService.forStore(status, () => config, { refreshMs: 60_000, log });
     await snapshot.start();
-    const probes = new ProbeControl({ config: () => config, url: redis.url, connection: commands, store: status.store, log });
+    const probes = new ProbeControl({ config: () => config, connection: commands, store: status.store, log });
     const notifications = new NotificationControl({ config: () => config, connection: commands, store: status.store });
     const router = subscriptionsRouter({ ctx: { store, config: () => config, confirmations }, auth: AdminAuth.forRedis(commands, config.redis.prefix, [TOKEN]), log });
     app = createWebApp({ config, status, snapshot, adminTokens: [TOKEN], ready: () => status.store.ping(), probes, notifications, subscriptions: router, log });
     const shapes = new StatuspageMapper(config);
-    const outbox = startOutboxDispatcher({ config: () => config, status, url: redis.url, connection: commands, log });
+    const outbox = startOutboxDispatcher({ config: () => config, status, connection: commands, log });
     const notify = startNotifyWorker({ config: () => config, status, connection: blocking, notifier: (kind) => channelKinds.get(kind), log });
-    const dispatch = startSubscriberDispatcher({ config: () => config, status, store, shapes, url: redis.url, connection: commands, log });
+    const dispatch = startSubscriberDispatcher({ config: () => config, status, store, shapes, connection: commands, log });
     const delivery = startSubscriberDelivery({ config: () => config, status, store, shapes, connection: blocking, log });
     stops.push(() => outbox.close(), () => notify.close(), () => dispatch.close(), () => delivery.close(), () => confirmations.close(), () => probes.close(), () => notifications.close(), () => snapshot.stop());
 

@@ -130,9 +130,9 @@ ${maintenance}`,
     subscriptions = { store, config: () => current, confirmations };
     // The worker role's pieces, wired as src/roles/worker.ts wires them.
     const shapes = new StatuspageMapper(current);
-    const outbox = startOutboxDispatcher({ config: () => current, status, url: redis.url, connection: commands, log });
+    const outbox = startOutboxDispatcher({ config: () => current, status, connection: commands, log });
     const notify = startNotifyWorker({ config: () => current, status, connection: blocking, notifier: (kind) => channelKinds.get(kind), log: notifyLog.log });
-    const dispatch = startSubscriberDispatcher({ config: () => current, status, store, shapes, url: redis.url, connection: commands, log });
+    const dispatch = startSubscriberDispatcher({ config: () => current, status, store, shapes, connection: commands, log });
     const delivery = startSubscriberDelivery({ config: () => current, status, store, shapes, connection: blocking, log });
     stops.push(() => outbox.close(), () => notify.close(), () => dispatch.close(), () => delivery.close(), () => confirmations.close());
 

@@ -212,7 +212,7 @@ notifications:
     const log = testLog();
     // The worker role's pieces, wired as src/roles/worker.ts wires them.
     const pipeline = await startProbePipeline({ config, status, commands, blocking, metrics, log });
-    const outbox = startOutboxDispatcher({ config: () => config, status, url: redis.url, connection: commands, log });
+    const outbox = startOutboxDispatcher({ config: () => config, status, connection: commands, log });
     const notify = startNotifyWorker({ config: () => config, status, connection: blocking, notifier: (kind) => channelKinds.get(kind), log, metrics });
     stops.push(pipeline, () => outbox.close(), () => notify.close(), () => notifyQueue.close());
     await waitFor("both components to be evaluated operational", async () => {
@@ -365,7 +365,7 @@ notifications:
     const status: StatusContext = { store: new StatusStore(commands, config.redis.prefix), components: config.components };
     await beforeStart(status);
     const logs = captureLog();
-    const outbox = startOutboxDispatcher({ config: () => config, status, url: redis.url, connection: commands, log: logs.log });
+    const outbox = startOutboxDispatcher({ config: () => config, status, connection: commands, log: logs.log });
     const notify = startNotifyWorker({ config: () => config, status, connection: blocking, notifier: (kind) => channelKinds.get(kind), log: testLog() });
     stops.push(() => outbox.close(), () => notify.close());
     return { config, status, logs };

@@ -78,7 +78,7 @@ notifications:
     queue = new Queue(QUEUE.notify, { connection: rig.connection, prefix: bullPrefix(rig.config.redis.prefix) });
     const log = testLog();
     // The worker role's delivery pieces, wired as src/roles/worker.ts wires them.
-    const outbox = startOutboxDispatcher({ config: () => rig.config, status: rig.status, url: rig.redis.url, connection: rig.connection, log });
+    const outbox = startOutboxDispatcher({ config: () => rig.config, status: rig.status, connection: rig.connection, log });
     const notify = startNotifyWorker({ config: () => rig.config, status: rig.status, connection: blocking, notifier: (kind) => channelKinds.get(kind), log });
     stops.push(() => outbox.close(), () => notify.close(), () => queue.close());
   });

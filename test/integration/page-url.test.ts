@@ -54,7 +54,7 @@ components: [{ id: chat, name: Chat }]
     const confirmations = new QueuedConfirmations({ config: () => config, connection: commands });
     const snapshot = SnapshotService.forStore(status, () => config, { refreshMs: 60_000, log });
     await snapshot.start();
-    const probes = new ProbeControl({ config: () => config, url: redis.url, connection: commands, store: status.store, log });
+    const probes = new ProbeControl({ config: () => config, connection: commands, store: status.store, log });
     const notifications = new NotificationControl({ config: () => config, connection: commands, store: status.store });
     const router = subscriptionsRouter({ ctx: { store, config: () => config, confirmations }, auth: AdminAuth.forRedis(commands, config.redis.prefix, [TOKEN]), log });
     const app = createWebApp({ config, status, snapshot, adminTokens: [TOKEN], ready: () => status.store.ping(), probes, notifications, subscriptions: router, log });

@@ -111,7 +111,7 @@ components:
     status = { store: new StatusStore(connection, uniquePrefix("sp")), components: config.components, now: () => new Date(clock) };
     snapshot = SnapshotService.forStore(status, () => config, { refreshMs: 60_000, log: testLog() });
     await snapshot.start();
-    probes = new ProbeControl({ config: () => config, url: redis.url, connection, store: status.store, log: testLog() });
+    probes = new ProbeControl({ config: () => config, connection, store: status.store, log: testLog() });
     const notifications = new NotificationControl({ config: () => config, connection, store: status.store });
     app = createWebApp({ config, status, snapshot, adminTokens: ["t".repeat(32)], ready: () => status.store.ping(), probes, notifications, log: testLog() });
 

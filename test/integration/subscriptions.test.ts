@@ -119,15 +119,15 @@ subscriptions:
     subscriptions = { store, config: () => current, confirmations: queued };
     snapshot = SnapshotService.forStore(status, () => current, { refreshMs: 60_000, log });
     await snapshot.start();
-    const probes = new ProbeControl({ config: () => current, url: redis.url, connection: commands, store: status.store, log });
+    const probes = new ProbeControl({ config: () => current, connection: commands, store: status.store, log });
     const notifications = new NotificationControl({ config: () => current, connection: commands, store: status.store });
     const router = subscriptionsRouter({ ctx: subscriptions, auth: AdminAuth.forRedis(commands, config.redis.prefix, [TOKEN]), log });
     app = createWebApp({ config, liveConfig: () => current, status, snapshot, adminTokens: [TOKEN], ready: () => status.store.ping(), probes, notifications, subscriptions: router, log });
     // The worker role's pieces, wired as src/roles/worker.ts wires them.
     const shapes = new StatuspageMapper(config);
-    const outbox = startOutboxDispatcher({ config: () => current, status, url: redis.url, connection: commands, log });
+    const outbox = startOutboxDispatcher({ config: () => current, status, connection: commands, log });
     const notify = startNotifyWorker({ config: () => current, status, connection: blocking, notifier: (kind) => channelKinds.get(kind), log });
-    const dispatch = startSubscriberDispatcher({ config: () => current, status, store, shapes, url: redis.url, connection: commands, log });
+    const dispatch = startSubscriberDispatcher({ config: () => current, status, store, shapes, connection: commands, log });
     const delivery = startSubscriberDelivery({ config: () => current, status, store, shapes, connection: blocking, log });
     stops.push(() => outbox.close(), () => notify.close(), () => dispatch.close(), () => delivery.close(), () => queued.close(), () => probes.close(), () => notifications.close(), () => snapshot.stop());
   });

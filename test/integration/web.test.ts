@@ -38,7 +38,7 @@ components:
     status = { store: new StatusStore(connection, uniquePrefix()), components: config.components };
     snapshot = SnapshotService.forStore(status, () => config, { refreshMs: 60_000, log: testLog() });
     await snapshot.start();
-    probes = new ProbeControl({ config: () => config, url: redis.url, connection, store: status.store, log: testLog() });
+    probes = new ProbeControl({ config: () => config, connection, store: status.store, log: testLog() });
     app = createWebApp({ config, status, snapshot, adminTokens: [TOKEN], ready: () => status.store.ping(), probes, notifications: new NotificationControl({ config: () => config, connection, store: status.store }), log: testLog() });
   });
   after(async () => {

@@ -39,7 +39,7 @@ describe("configuration", () => {
     assert.equal(config.gateway.url, "ws://127.0.0.1:4000/ws");
     assert.equal(config.gateway.nodePortBase, 4001);
     assert.equal(config.home, path.join(REPO_ROOT, ".pulseboard"));
-    assert.equal(config.redis.url, undefined);
+    assert.equal(config.redis.target, undefined);
   });
 
   it("names the exact path and problem of a bad duration", async () => {
@@ -53,7 +53,7 @@ describe("configuration", () => {
     writeFileSync(path.join(dir, "redis-url"), "redis://127.0.0.1:6390\n");
     const config = await configFrom(MINIMAL, { ADMIN_TOKEN_FILE: path.join(dir, "admin-token"), REDIS_URL_FILE: path.join(dir, "redis-url") });
     assert.equal(config.admin.token, "from-a-file-0123456789abcdef");
-    assert.equal(config.redis.url, "redis://127.0.0.1:6390");
+    assert.equal(config.redis.target, "redis://127.0.0.1:6390");
     const both = await configFrom(MINIMAL, { ADMIN_TOKEN: "the-variable-wins-0123456789", ADMIN_TOKEN_FILE: path.join(dir, "admin-token") });
     assert.equal(both.admin.token, "the-variable-wins-0123456789");
     await assert.rejects(configFrom(MINIMAL, { GATEWAY_ADMIN_TOKEN_FILE: path.join(dir, "missing") }), (err: ConfigError) => {
@@ -115,8 +115,8 @@ probes:
     assert.equal(config.web.port, 8080);
     assert.equal(config.gateway.port, 5000);
     assert.equal(config.gateway.url, "ws://127.0.0.1:5000/ws");
-    assert.equal(config.redis.url, "redis://127.0.0.1:7000");
-    assert.equal(config.cache.url, "redis://127.0.0.1:7001");
+    assert.equal(config.redis.target, "redis://127.0.0.1:7000");
+    assert.equal(config.cache.target, "redis://127.0.0.1:7001");
     assert.equal(config.home, "/var/lib/pulseboard");
     assert.equal(config.admin.token, "a-long-enough-admin-token");
     assert.deepEqual(await problemsOf(MINIMAL, { PORT: "http" }), ["PORT: expected a port number from 1 to 65535"]);
@@ -127,7 +127,7 @@ probes:
   it("treats an empty environment variable as unset", async () => {
     const config = await configFrom(MINIMAL, { PORT: "", REDIS_URL: "" });
     assert.equal(config.web.port, 3000);
-    assert.equal(config.redis.url, undefined);
+    assert.equal(config.redis.target, undefined);
   });
 
   it("interpolates ${VAR} and ${VAR:-default} and names an unset variable", async () => {

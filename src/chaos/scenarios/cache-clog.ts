@@ -1,5 +1,4 @@
-import { Redis } from "ioredis";
-import { describeError, sleep } from "../../core/index.ts";
+import { connectRedis, describeError, describeRedisTarget, sleep } from "../../core/index.ts";
 import { ChaosUsageError, type ChaosContext, type ChaosScenario } from "../types.ts";
 
 /** In the slow half, each period pauses the cache this long… */
@@ -19,19 +18,20 @@ export const cacheClog: ChaosScenario = {
   description: "the cache Redis stalls (paused, then slow) and everything that depends on it slows (the Redis clog that took a platform down)",
   defaultDurationMs: 30_000,
   async run(ctx: ChaosContext): Promise<string> {
-    const url = ctx.target.cache.url;
-    if (!url) throw new ChaosUsageError("cache-clog needs the gateway's cache Redis: set CACHE_REDIS_URL, or run it against `pulseboard start`'s embedded one");
-    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 3_000, enableOfflineQueue: false });
-    redis.on("error", () => {});
+    const target = ctx.target.cache.redis;
+    if (!target) throw new ChaosUsageError("cache-clog needs the gateway's cache Redis: set CACHE_REDIS_URL (or CACHE_REDIS_SENTINELS), or run it against `pulseboard start`'s embedded one");
+    // A Sentinel group's master is the one paused: it is what the gateway talks to.
+    const redis = connectRedis(target, { profile: "command", name: "chaos-cache-clog", tuning: { lazyConnect: true, enableOfflineQueue: false, commandTimeout: undefined } });
+    const where = describeRedisTarget(target);
     try {
       await redis.connect().catch((err: unknown) => {
-        throw new ChaosUsageError(`cannot reach the cache Redis at ${new URL(url).host}: ${describeError(err)}`);
+        throw new ChaosUsageError(`cannot reach the cache Redis at ${where}: ${describeError(err)}`);
       });
       const stallMs = Math.round(ctx.options.durationMs / 2);
       const slowUntil = Date.now() + ctx.options.durationMs;
       await redis.call("CLIENT", "PAUSE", String(stallMs), "ALL");
       const stallEnds = new Date(Date.now() + stallMs).toISOString().slice(11, 19);
-      ctx.note(`paused every command of the cache Redis (${new URL(url).host}) for ${(stallMs / 1000).toFixed(0)} s; it ends by itself`);
+      ctx.note(`paused every command of the cache Redis (${where}) for ${(stallMs / 1000).toFixed(0)} s; it ends by itself`);
       await ctx.hold(stallMs);
       if (ctx.signal.aborted) return `paused the cache Redis; interrupted (Redis ends the pause by itself at ${stallEnds} UTC)`;
       ctx.note(`the cache Redis crawls: paused ${SLOW_PAUSE_MS} ms of every ${SLOW_PERIOD_MS} ms until the end`);

@@ -1,6 +1,6 @@
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { processAlive, sleep } from "../../core/index.ts";
+import { describeRedisTarget, processAlive, sleep } from "../../core/index.ts";
 import { HOLD_DOWN_FILE } from "../../supervisor/index.ts";
 import { ChaosUsageError, type ChaosContext, type ChaosScenario } from "../types.ts";
 
@@ -20,7 +20,7 @@ function redisDown(name: string, which: "cache" | "control", description: string
       const what = which === "cache" ? "the gateway's cache Redis" : "Pulseboard's own Redis";
       if (!target.embeddedDir) {
         throw new ChaosUsageError(
-          `${name} stops ${what}, which Pulseboard embeds only when ${which === "cache" ? "CACHE_REDIS_URL" : "REDIS_URL"} is unset; ${target.url ? `it points at ${new URL(target.url).host}, a server Pulseboard does not run: stop that one yourself to rehearse this` : "no embedded server was found"}`,
+          `${name} stops ${what}, which Pulseboard embeds only when ${which === "cache" ? "CACHE_REDIS_URL and CACHE_REDIS_SENTINELS are" : "REDIS_URL and REDIS_SENTINELS are"} unset; ${target.redis ? `it points at ${describeRedisTarget(target.redis)}, which Pulseboard does not run: stop that one yourself to rehearse this` : "no embedded server was found"}`,
         );
       }
       const dir = target.embeddedDir;
