@@ -144,5 +144,8 @@ describe("the console's live stream (real redis-server pub/sub, real HTTP)", { t
     await api("DELETE", `/tokens/${id}`);
     const again = await open(cookieOf(client));
     assert.equal(again.status, 401, "a revoked token's session is refused");
+    // The stream saw the revocation first; the page still says why the session ended (not "expired").
+    const page = await client.get("/admin/incidents");
+    assert.equal(page.location, "/admin/login?m=revoked");
   });
 });

@@ -94,10 +94,13 @@ export class ConsoleSessions {
     // `touch: false` (the live stream): looking does not count as activity.
     const raw = options.touch === false ? await this.options.redis.get(this.key(id)) : await this.options.redis.getex(this.key(id), "PX", this.options.idleMs);
     if (!raw) return { ended: "expired" };
-    const stored = JSON.parse(raw) as StoredSession;
+    const stored = JSON.parse(raw) as StoredSession | { ended: SessionEnd };
+    if ("ended" in stored) return { ended: stored.ended };
     const actor = await this.actorOf(stored, id);
     if (!actor) {
-      await this.options.redis.del(this.key(id));
+      // The record becomes a tombstone saying why, for the idle time: whichever request sees it first (the page, its
+      // live stream, a refresh), every later one still says "revoked", not "expired".
+      await this.options.redis.set(this.key(id), JSON.stringify({ ended: "revoked" }), "PX", this.options.idleMs);
       return { ended: "revoked" };
     }
     return { id, actor, csrf: stored.csrf };
