@@ -148,7 +148,9 @@ export class SnapshotService {
   }
 
   private async readHistory(): Promise<PageHistory> {
-    const every = this.options.historyMs ?? 30_000;
+    // While something is down its uptime falls by the second: read it with every refresh, not every 30 s.
+    const unwell = this.snapshot?.summary.components.some((c) => c.status !== "operational" && c.status !== "under_maintenance") ?? false;
+    const every = unwell ? Math.min(this.options.refreshMs ?? 5_000, this.options.historyMs ?? 30_000) : (this.options.historyMs ?? 30_000);
     if (!this.options.readHistory) return EMPTY_HISTORY;
     if (this.history && !this.historyWanted && Date.now() - this.historyAt < every) return this.history;
     this.historyWanted = false;
