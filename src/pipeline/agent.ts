@@ -4,6 +4,7 @@ import type { Config, ResolvedProbe } from "../config/index.ts";
 import type { Logger } from "../core/index.ts";
 import { closeCanaries, runProbe, type PlatformTargets, type ProbeRegistry } from "../probe-runtime/index.ts";
 import { bullPrefix, probeQueue, QUEUE, type EvaluateJob, type ProbeJob } from "./queues.ts";
+import { Keys } from "../status/index.ts";
 import { RoleMetrics } from "./role-metrics.ts";
 import { watchWorker } from "./worker-watchdog.ts";
 
@@ -41,6 +42,7 @@ export function startAgent(options: AgentOptions): Agent {
   let probes = new Map(options.config.probes.map((p) => [p.id, p]));
   let targets = platformTargets(options.config);
   const evaluate = new Queue<EvaluateJob>(QUEUE.evaluate, { connection, prefix });
+  const pausedKey = new Keys(options.config.redis.prefix).pausedProbes;
   const metrics = options.metrics ?? new RoleMetrics("agent", { runtime: false });
   const runs = metrics.counter("pulseboard_probe_runs_total", "Probe runs by probe, location and result status", ["probe", "location", "status"]);
   const latency = metrics.histogram("pulseboard_probe_run_duration_seconds", "Latency the probe runs measured", ["probe", "location"]);
@@ -57,6 +59,8 @@ export function startAgent(options: AgentOptions): Agent {
       const lateMs = job.data.manual ? 0 : Date.now() - (job.timestamp + (job.opts.delay ?? 0));
       if (!job.data.manual) {
         if (!probe.enabled) return skip("disabled");
+        // Pausing removes the probe's schedulers, but a run already queued (or delayed by a busy agent) would still start.
+        if ((await connection.sismember(pausedKey, probe.id)) === 1) return skip("paused");
         lateness.observe({ location }, Math.max(0, lateMs) / 1000);
         if (lateMs > 2 * probe.interval) {
           log.warn({ probe: probe.id, lateMs }, "skipping a probe run that waited too long in the queue");
