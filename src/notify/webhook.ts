@@ -40,16 +40,8 @@ export interface WebhookMaintenancePayload {
   type: MaintenanceNoticeType;
   id: string;
   timestamp: string;
-  data: {
-    page: { name: string; url: string };
-    maintenance: MaintenanceSubject;
-    /** "Scheduled maintenance of Chat starts in 60 minutes (14:00 UTC) and lasts until 15:00 UTC." */
-    text: string;
-    /** The window's own message. */
-    body: string;
-    maintenance_url: string;
-    urgency: "low";
-  };
+  /** The event without its envelope: page, maintenance, text ("Scheduled maintenance of Chat starts in 60 minutes …"), body, maintenance_url, urgency. */
+  data: Omit<MaintenanceEvent, "id" | "type" | "occurred_at">;
 }
 
 const SECRET_PREFIX = "whsec_";

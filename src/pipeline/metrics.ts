@@ -3,15 +3,13 @@ import type { Redis } from "ioredis";
 import { Gauge, Registry } from "prom-client";
 import { collectRuntimeMetrics } from "./runtime-metrics.ts";
 import type { Config } from "../config/index.ts";
-import { isUnresolved, type StatusContext } from "../status/index.ts";
+import type { StatusContext } from "../status/index.ts";
 import type { NotificationControl } from "./notification-control.ts";
 import type { PlaybookControl } from "./playbook-control.ts";
 import { bullPrefix, probeQueue, QUEUE } from "./queues.ts";
 import { readPublishedMetrics } from "./role-metrics.ts";
 
 const STATUS_VALUE: Record<string, number> = { operational: 0, degraded_performance: 1, partial_outage: 2, major_outage: 3, under_maintenance: 4 };
-/** Drafts are counted among the most recent incidents and drafts: far more than are ever waiting at once. */
-const DRAFTS_LOOKED_AT = 200;
 const JOB_STATES = ["waiting", "active", "delayed", "prioritized", "failed"] as const;
 
 /**
@@ -57,8 +55,7 @@ export class ClusterMetrics {
     for (const incident of await this.options.status.store.unresolvedIncidents()) open.inc({ impact: incident.impact });
     // Drafts (incidents.publish: review) are not public, so not above; one waiting long means nobody is reviewing.
     const drafts = gauge("pulseboard_incident_drafts_awaiting_review", "Automatic incidents waiting for a person to publish them (incidents.publish: review)");
-    const waiting = (await this.options.status.store.recentIncidentsAndDrafts(DRAFTS_LOOKED_AT)).filter((i) => i.draft && isUnresolved(i));
-    drafts.set(waiting.length);
+    drafts.set((await this.options.status.store.draftsAwaitingReview()).length);
 
     const up = gauge("pulseboard_probe_up", "1 when the probe's last result at the location was ok, 0.5 degraded, 0 failed", ["probe", "location"]);
     const latency = gauge("pulseboard_probe_latency_seconds", "The probe's last result's latency", ["probe", "location"]);

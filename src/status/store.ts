@@ -310,6 +310,15 @@ export class StatusStore {
     return this.incidents(ids);
   }
 
+  /**
+   * Drafts not yet resolved (incidents.publish: review), newest first, from the
+   * drafts index alone; among its newest `limit` (drafts that resolved unpublished stay in it).
+   */
+  async draftsAwaitingReview(limit = 200): Promise<Incident[]> {
+    const ids = await this.redis.zrevrange(this.keys.drafts, 0, limit - 1);
+    return (await this.incidents(ids)).filter((i) => i.draft && isUnresolved(i));
+  }
+
   /** Public incidents not yet resolved, newest first (drafts are never among them). */
   async unresolvedIncidents(): Promise<Incident[]> {
     const ids = await this.redis.smembers(this.keys.unresolved);

@@ -27,10 +27,7 @@ export function incidentMail(post: IncidentPost, page: MailPage, to: string, uns
     ...(affected.length > 0 ? ["", "Affected:", ...affected.map((line) => `  ${line}`)] : []),
     "",
     `Follow this incident: ${incident.shortlink}`,
-    "",
-    "-- ",
-    `You get this because you subscribed to ${page.name} (${page.url}).`,
-    `Unsubscribe: ${unsubscribeUrl}`,
+    ...textFooter(page, unsubscribeUrl),
   ].join("\n");
   const html = document([
     `<p>${escapeHtml(page.name)}</p>`,
@@ -78,10 +75,7 @@ export function maintenanceMail(post: MaintenancePost, page: MailPage, to: strin
     ...(affected.length > 0 ? ["", `Components: ${affected.join(", ")}`] : []),
     "",
     `Follow this maintenance: ${maintenance.shortlink}`,
-    "",
-    "-- ",
-    `You get this because you subscribed to ${page.name} (${page.url}).`,
-    `Unsubscribe: ${unsubscribeUrl}`,
+    ...textFooter(page, unsubscribeUrl),
   ].join("\n");
   const html = document([
     `<p>${escapeHtml(page.name)}</p>`,
@@ -127,6 +121,10 @@ export function confirmationMail(page: MailPage, to: string, confirmUrl: string,
     `<p>${escapeHtml(page.name)} (${escapeHtml(page.url)})</p>`,
   ]);
   return { to, subject: `Confirm your subscription to ${oneLine(page.name)}`, text, html, headers: { "Auto-Submitted": "auto-generated" } };
+}
+
+function textFooter(page: MailPage, unsubscribeUrl: string): string[] {
+  return ["", "-- ", `You get this because you subscribed to ${page.name} (${page.url}).`, `Unsubscribe: ${unsubscribeUrl}`];
 }
 
 function footer(page: MailPage, unsubscribeUrl: string): string {

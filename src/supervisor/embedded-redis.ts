@@ -221,7 +221,8 @@ async function waitForPong(port: number, timeoutMs: number): Promise<void> {
   throw new UpstreamError(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
 }
 
-function pingOnce(port: number): Promise<boolean> {
+/** Whether a Redis on 127.0.0.1:`port` answers PING within half a second (no client library: the supervisor loads none). */
+export function pingOnce(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host: "127.0.0.1" });
     const done = (ok: boolean): void => {

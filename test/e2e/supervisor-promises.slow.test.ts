@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { afterEach, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freePort } from "../../src/core/index.ts";
+import { pingOnce } from "../../src/supervisor/index.ts";
 import { alive, commandLine } from "../helpers/processes.ts";
 import { ROLE_PATTERNS, StartStack, groupMembers, killAll, pidsOf, portFree, stackEnv } from "../helpers/start-stack.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -14,20 +14,6 @@ import { waitFor } from "../helpers/wait.ts";
 const ORPHANS_GONE_MS = 15_000;
 /** How long a role stopped by hand is watched for a replacement (the supervisor's first restart backoff is 1 s). */
 const STAYS_STOPPED_MS = 10_000;
-
-function pingRedis(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: "127.0.0.1" });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.once("error", () => done(false));
-    socket.once("connect", () => socket.write("PING\r\n"));
-    socket.once("data", (data) => done(data.toString().startsWith("+PONG")));
-  });
-}
 
 describe("pulseboard start keeps the README's promises (slow: the whole stack from the CLI)", { timeout: 300_000 }, () => {
   let stack: StartStack | undefined;
@@ -79,7 +65,7 @@ describe("pulseboard start keeps the README's promises (slow: the whole stack fr
       const args = ["--port", String(port), "--bind", "127.0.0.1", "--daemonize", "no", "--dir", dir, "--save", "", "--appendonly", name === "control" ? "yes" : "no"];
       const server = spawn("redis-server", args, { detached: true, stdio: "ignore" });
       recorded.push(server.pid!);
-      await waitFor(`the leftover ${name} redis-server`, () => pingRedis(port), 10_000, 50);
+      await waitFor(`the leftover ${name} redis-server`, () => pingOnce(port), 10_000, 50);
       writeFileSync(path.join(dir, "redis-server.pid"), JSON.stringify({ pid: server.pid, port }));
       stale[name] = server.pid!;
     }
@@ -97,7 +83,7 @@ describe("pulseboard start keeps the README's promises (slow: the whole stack fr
       assert.notEqual(now.pid, stale[name], `the ${name} pid file names a new process`);
       assert.ok(alive(now.pid) && ROLE_PATTERNS.redis.test(commandLine(now.pid)), `${now.pid} is a live redis-server: ${commandLine(now.pid)}`);
       assert.ok(tree.redis.includes(now.pid), `${now.pid} is start's own child`);
-      assert.ok(await pingRedis(now.port), `the new ${name} redis-server answers on ${now.port}`);
+      assert.ok(await pingOnce(now.port), `the new ${name} redis-server answers on ${now.port}`);
     }
     const stopped = stack.logs().filter((line) => line.msg === "stopping a redis-server left over from an earlier run").map((line) => line.redis_pid);
     assert.deepEqual(stopped.sort(), [stale.control, stale.cache].sort(), "start says which leftovers it stopped");
