@@ -64,9 +64,10 @@
     }
     busy = true;
     missed = false;
-    fetch(location.pathname, { credentials: "same-origin", redirect: "manual", headers: { accept: "text/html" } })
+    fetch(location.pathname, { credentials: "same-origin", redirect: "manual", headers: { accept: "text/html", "x-console-live": "refresh" } })
       .then(function (res) {
-        // A redirect here is the sign-in page: the session ended.
+        // A redirect here is the sign-in page: the session ended. The header keeps the session's cookie, so the
+        // person's next page load still says why (revoked, expired).
         if (res.type === "opaqueredirect" || res.status === 303) {
           if (source) source.close();
           say("Your session ended, so live refresh stopped. Reload the page to sign in again.");

@@ -148,4 +148,20 @@ describe("the console's live stream (real redis-server pub/sub, real HTTP)", { t
     const page = await client.get("/admin/incidents");
     assert.equal(page.location, "/admin/login?m=revoked");
   });
+
+  it("the live script's background refresh after a revocation keeps the cookie, so the next page load still says why", async () => {
+    const { token, id } = await api("POST", "/tokens", { name: "refresher", scopes: ["read"] });
+    const client = new ConsoleClient(base);
+    await client.signIn(token!);
+    await api("DELETE", `/tokens/${id}`);
+    // What public/console-live.js sends when its stream says the session ended.
+    const refresh = await client.get("/admin/incidents", { "x-console-live": "refresh" });
+    assert.equal(refresh.status, 303);
+    assert.equal(refresh.location, "/admin/login?m=revoked");
+    assert.deepEqual(refresh.setCookies, [], "the background refresh left the cookie");
+    const reload = await client.get("/admin/incidents");
+    assert.equal(reload.location, "/admin/login?m=revoked", "the person's reload says the token was revoked");
+    assert.ok(reload.setCookies.some((c) => /^pb_console=;/.test(c)), `the page load drops the cookie (${reload.setCookies.join(" | ")})`);
+    assert.equal((await client.get("/admin/incidents")).location, "/admin/login", "and then it is gone");
+  });
 });

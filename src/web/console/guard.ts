@@ -10,6 +10,9 @@ export const SIGNED_OUT_MESSAGES: Record<SessionEnd | "out", string> = {
   revoked: "You were signed out: the token this session signed in with has been revoked.",
 };
 
+/** The header the console's live script sends on its background refreshes (public/console-live.js). */
+export const LIVE_REFRESH_HEADER = "x-console-live";
+
 /** The request's session (set by `signedIn`). */
 export function sessionOf(res: Response): ConsoleSession {
   return res.locals.session as ConsoleSession;
@@ -26,7 +29,9 @@ export function signedIn(sessions: ConsoleSessions): RequestHandler {
     sessions.read(req).then((found) => {
       if (!found) return void res.redirect(303, "/admin/login");
       if ("ended" in found) {
-        sessions.dropCookie(req, res);
+        // The live script's background refresh leaves the cookie: the person's next page load (a reload, a link)
+        // must still find it, and so learn why the session ended rather than land on a bare sign-in page.
+        if (req.get(LIVE_REFRESH_HEADER) !== "refresh") sessions.dropCookie(req, res);
         return void res.redirect(303, `/admin/login?m=${found.ended}`);
       }
       res.locals.session = found;
