@@ -36,8 +36,11 @@ function run(command, args) {
 function install(pkg) {
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
   if (!isRoot || !which("apt-get")) return false;
-  const args = ["install", "-y", "--no-install-recommends", pkg];
-  return run("apt-get", args) || (run("apt-get", ["update"]) && run("apt-get", args));
+  // Another apt-get (a second copy of the test suite installing the same thing, unattended upgrades) holds
+  // dpkg's lock for a while: wait for it (apt says so) instead of failing at once.
+  const lock = ["-o", "DPkg::Lock::Timeout=600"];
+  const args = [...lock, "install", "-y", "--no-install-recommends", pkg];
+  return run("apt-get", args) || (run("apt-get", [...lock, "update"]) && run("apt-get", args));
 }
 
 const wanted = process.argv.slice(2);
@@ -53,7 +56,9 @@ for (const name of wanted.filter((w) => !w.startsWith("--"))) {
   }
   if (which(name)) continue;
   process.stderr.write(`system-deps: ${name} is missing (${spec.why}).\n`);
-  if (install(spec.apt) && which(name)) {
+  // Looked for again even when the install failed: the apt-get that held the lock may have installed it.
+  install(spec.apt);
+  if (which(name)) {
     process.stderr.write(`system-deps: installed ${name}.\n`);
     continue;
   }
