@@ -55,3 +55,27 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/**
+ * SIGSTOPs `pid` and resolves once every one of its threads is stopped. kill()
+ * returns before that: a thread must be scheduled to start the group stop, and
+ * on a busy machine the others (a Go server's, say) go on answering meanwhile.
+ */
+export async function freeze(pid: number, withinMs = 5_000): Promise<void> {
+  process.kill(pid, "SIGSTOP");
+  const stopped = (): boolean => {
+    try {
+      return readdirSync(`/proc/${pid}/task`).every((task) => {
+        const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, "utf8");
+        return /^[Tt]$/.test(stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3));
+      });
+    } catch {
+      return false;
+    }
+  };
+  const deadline = Date.now() + withinMs;
+  while (!stopped()) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} was sent SIGSTOP but not every thread had stopped after ${withinMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

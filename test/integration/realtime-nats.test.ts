@@ -8,6 +8,7 @@ import { ProbeFailure } from "../../src/probe-runtime/types.ts";
 import { refusalOf } from "../../src/probe-runtime/realtime/client-base.ts";
 import { startNats, type NatsAuth, type NatsHarness } from "../helpers/brokers/nats.ts";
 import { activeResources, expectNoLeak } from "../helpers/probes.ts";
+import { freeze } from "../helpers/processes.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 /** One connection attempt: the client, or the failure and the phase it came in; every phase that ran, in order. */
@@ -311,7 +312,7 @@ describe("realtime adapter nats (real nats-server)", () => {
 
     const stalled = await startNats();
     const beforeStall = activeResources();
-    process.kill(stalled.pids[0]!, "SIGSTOP");
+    await freeze(stalled.pids[0]!);
     try {
       for (const [url, phase] of [[stalled.tcpUrls[0]!, "handshake"], [stalled.wsUrls[0]!, "upgrade"]] as const) {
         const run = new AbortController();
