@@ -10,7 +10,10 @@
  * detect (fault → incident opened), to the first on-call post, to recover
  * (fault → every component operational again), messages lost and
  * duplicated, the status page's availability (GET / every 100 ms) and the
- * playbook runs. Then a clean soak with the same traffic counts false
+ * playbook runs. The control-plane-failover row runs the gateway-halt
+ * scenario on a stack whose control plane is a Redis Sentinel group (a
+ * primary, a replica, three Sentinels) and SIGKILLs the primary 1 s into
+ * the fault. Then a clean soak with the same traffic counts false
  * incidents. Prints a table and writes bench/results/recovery.json.
  */
 import { spawn } from "node:child_process";
@@ -21,21 +24,30 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ChaosSummary } from "../../src/chaos/index.ts";
 import { parseDuration } from "../../src/config/index.ts";
+import { startSentinelGroup, type SentinelGroup } from "../../test/helpers/sentinel.ts";
 import { BIN, recoveryConfig, startService, type Service } from "../../test/helpers/service.ts";
 import { ChatTraffic, type TrafficTally } from "./traffic.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const ADMIN = "bench-recovery-admin-token-0123456789";
 const NODE_LIMIT = 150;
-/** Each scenario's bounds on this bench: long enough for the playbooks to act while the fault holds. */
-const SCENARIOS: { name: string; args: string[] }[] = [
+/**
+ * Each scenario's bounds on this bench: long enough for the playbooks to act
+ * while the fault holds. A row runs the chaos scenario of its name, or
+ * `chaos` when it says one; `failover` puts the control plane on a Sentinel
+ * group and SIGKILLs its primary that long after the fault began.
+ */
+const SCENARIOS: { name: string; args: string[]; chaos?: string; failover?: { afterMs: number } }[] = [
   { name: "surge", args: ["--duration", "20s", "--rate", "1000"] },
   { name: "cache-clog", args: ["--duration", "20s"] },
   { name: "cache-down", args: ["--duration", "20s"] },
   { name: "safeguard-lockup", args: ["--duration", "60s"] },
   { name: "gateway-halt", args: ["--duration", "60s"] },
   { name: "control-plane-down", args: ["--duration", "15s"] },
+  { name: "control-plane-failover", chaos: "gateway-halt", args: ["--duration", "60s"], failover: { afterMs: 1_000 } },
 ];
+/** The issue's bound on a Sentinel failover: the replica is primary within it. */
+const FAILOVER_BOUND_MS = 15_000;
 const TRAFFIC = { rooms: 8, members: 6, perSecond: 5 };
 
 interface Row {
@@ -52,6 +64,8 @@ interface Row {
   reconnects: number;
   worst: Record<string, string>;
   did: string;
+  /** control-plane-failover: when the primary was killed and when the Sentinels named the replica, from the fault's start. */
+  failover?: { killed_s: number; promoted_s: number };
 }
 
 function option(name: string): string | undefined {
@@ -94,13 +108,22 @@ function pollPage(port: number): { stop(): { reads: number; ok: number } } {
   };
 }
 
-function chaos(service: Service, name: string, args: string[]): Promise<ChaosSummary> {
+/** Runs the chaos scenario; `onFault` is called once, when its progress says the fault is in place. */
+function chaos(service: Service, name: string, args: string[], onFault?: () => void): Promise<ChaosSummary> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, "chaos", name, ...args, "--json"], { env: { ...service.env, LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr!.on("data", (chunk: Buffer) => {
-      for (const line of chunk.toString().split("\n")) if (line.trim()) process.stdout.write(`    ${line.trim()}\n`);
+      for (const line of chunk.toString().split("\n")) {
+        if (!line.trim()) continue;
+        process.stdout.write(`    ${line.trim()}\n`);
+        // The scenarios' note once the fault is on ("froze the event loop on node-0 for at most 60 s").
+        if (onFault && / for at most \d+ s$/.test(line.trim())) {
+          onFault();
+          onFault = undefined;
+        }
+      }
     });
     child.on("close", (code) => {
       try {
@@ -118,25 +141,40 @@ async function incidentsSince(port: number, since: number): Promise<number[]> {
   return incidents.map((i) => Date.parse(i.created_at)).filter((at) => at >= since);
 }
 
-async function stackWithTraffic(hookUrl: string, label: string): Promise<{ service: Service; traffic: ChatTraffic }> {
+async function stackWithTraffic(hookUrl: string, label: string, env?: Record<string, string>): Promise<{ service: Service; traffic: ChatTraffic }> {
   process.stdout.write(`${label}: starting a fresh stack… `);
-  const service = await startService({ config: (port) => recoveryConfig({ port, nodeLimit: NODE_LIMIT, hookUrl }), adminToken: ADMIN, logLevel: "warn" });
+  const service = await startService({ config: (port) => recoveryConfig({ port, nodeLimit: NODE_LIMIT, hookUrl }), adminToken: ADMIN, logLevel: "warn", env });
   const traffic = new ChatTraffic(`ws://127.0.0.1:${service.env.GATEWAY_PORT}/ws`, { ...TRAFFIC, prefix: "bench" });
   await traffic.start();
   process.stdout.write(`up; ${TRAFFIC.rooms} chat rooms of ${TRAFFIC.members} members, ${TRAFFIC.perSecond} messages/s each\n`);
   return { service, traffic };
 }
 
-async function scenario(name: string, args: string[]): Promise<Row> {
+async function scenario(s: (typeof SCENARIOS)[number]): Promise<Row> {
+  const { name, args } = s;
   const hook = await receiver();
-  const { service, traffic } = await stackWithTraffic(hook.url, name);
+  const group = s.failover ? await startSentinelGroup({ name: "pulseboard-bench" }) : undefined;
+  let service: Service | undefined;
+  let traffic: ChatTraffic | undefined;
   let tally: TrafficTally | undefined;
   try {
+    ({ service, traffic } = await stackWithTraffic(hook.url, name, group?.env));
+    if (group) process.stdout.write(`    control plane: a Sentinel group (primary 127.0.0.1:${await group.masterPort()}, one replica, three Sentinels)\n`);
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     const postsBefore = hook.posts.length;
     const page = pollPage(service.port);
-    const summary = await chaos(service, name, args);
+    let failover: Promise<{ killedAt: number; promotedAt: number }> | undefined;
+    const onFault = group && s.failover
+      ? () => {
+          failover = killPrimary(group, s.failover!.afterMs);
+          // Awaited once the chaos run ends; until then a failed promotion must not be an unhandled rejection.
+          failover.catch(() => {});
+        }
+      : undefined;
+    const summary = await chaos(service, s.chaos ?? name, args, onFault);
     const polled = page.stop();
+    if (group && !failover) throw new Error(`${name}: the chaos run never said its fault was on, so the primary was not killed`);
+    const failed = failover ? await failover : undefined;
     tally = await traffic.stop(5_000);
     const faultAt = Date.parse(summary.fault_started_at);
     const opened = (await incidentsSince(service.port, faultAt - 1_000)).sort((a, b) => a - b)[0];
@@ -154,13 +192,26 @@ async function scenario(name: string, args: string[]): Promise<Row> {
       resumes_unrecovered: tally.unrecovered,
       reconnects: tally.reconnects,
       worst: summary.worst,
-      did: summary.did,
+      did: failed ? `${summary.did}; the control-plane primary SIGKILLed ${round((failed.killedAt - faultAt) / 1000)} s into the fault, the replica promoted ${round((failed.promotedAt - failed.killedAt) / 1000)} s later` : summary.did,
+      ...(failed ? { failover: { killed_s: round((failed.killedAt - faultAt) / 1000), promoted_s: round((failed.promotedAt - faultAt) / 1000) } } : {}),
     };
   } finally {
-    if (!tally) await traffic.stop(0);
-    await service.stop();
+    if (!tally) await traffic?.stop(0);
+    await service?.stop();
+    await group?.stop();
     hook.close();
   }
+}
+
+/** After `afterMs`, SIGKILLs the Sentinel group's primary and waits for the Sentinels to promote the replica. */
+async function killPrimary(group: SentinelGroup, afterMs: number): Promise<{ killedAt: number; promotedAt: number }> {
+  await new Promise((resolve) => setTimeout(resolve, afterMs));
+  const killed = await group.killMaster();
+  const killedAt = Date.now();
+  const promoted = await group.waitForNewMaster(killed, FAILOVER_BOUND_MS);
+  const promotedAt = Date.now();
+  process.stdout.write(`    SIGKILLed the control-plane primary 127.0.0.1:${killed}; the Sentinels promoted 127.0.0.1:${promoted} ${round((promotedAt - killedAt) / 1000)} s later\n`);
+  return { killedAt, promotedAt };
 }
 
 async function soak(ms: number): Promise<{ soak_s: number; false_incidents: number; lost: number; duplicated: number; messages_acked: number; page_availability: number }> {
@@ -214,7 +265,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const s of SCENARIOS) {
     if (only && only !== s.name) continue;
-    const row = await scenario(s.name, s.args);
+    const row = await scenario(s);
     rows.push(row);
     process.stdout.write(`  ${s.name}: detect ${row.ttd_s ?? "–"} s, first post ${row.first_post_s ?? "–"} s, recover ${row.ttr_s ?? "–"} s, lost ${row.lost}, duplicated ${row.duplicated}, page ${(row.page_availability * 100).toFixed(1)} %\n`);
   }
