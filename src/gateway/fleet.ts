@@ -349,11 +349,21 @@ export class GatewayFleet {
    * if it does not go in time. Resolves with how many clients it closed.
    */
   private async retire(handle: Handle, how: "drain" | "stop"): Promise<number> {
+    // A node already seen answering nothing (frozen, its event loop stuck) would only be waited for twice over
+    // (the drain, then its exit): kill it at once. Its clients are cut off from it either way.
+    const unresponsive = handle.state === "unresponsive";
     handle.state = "draining";
     const exited = new Promise<void>((resolve) => {
       if (handle.worker.isDead()) resolve();
       else handle.worker.once("exit", () => resolve());
     });
+    if (unresponsive && !handle.worker.isDead()) {
+      this.log.warn({ node: nodeId(handle.index) }, "gateway node answers nothing; killing it without waiting for a drain");
+      handle.worker.process.kill("SIGKILL");
+      await exited;
+      if (this.handles.get(handle.index) === handle) this.handles.delete(handle.index);
+      return 0;
+    }
     let drained = 0;
     if (how === "drain") {
       drained = await this.request(handle, "drain", {}, DRAIN_TIMEOUT_MS).then(
