@@ -6,7 +6,7 @@
  * and a stream id that is Redis's clock at completion. Reading that stream
  * costs the agent nothing.
  */
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../../src/core/index.ts";
 import { cpuSeconds, machineCpuSeconds } from "../gateway/servers.ts";
 
 /** One probe job the agent finished. */

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import { bearerToken, tokenMatcher } from "../core/index.ts";
 
 /** What an admin token may do on the admin API. Each of them may read; `admin` includes every other scope. */

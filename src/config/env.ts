@@ -13,12 +13,22 @@ const redisUrlVar = z.string().regex(/^rediss?:\/\//, { error: "expected a Redis
 
 /** The Sentinels of a failover group: `host:port,host:port` (IPv6 in brackets; the port defaults to 26379). */
 const sentinelsVar = z.string().transform((value, ctx) => {
-  const sentinels = parseSentinels(value);
+  const sentinels = parseAddresses(value, 26379);
   if (!sentinels) {
     ctx.addIssue({ code: "custom", message: `expected Sentinels as host:port,host:port (like 10.0.0.1:26379,10.0.0.2:26379), got ${JSON.stringify(value.slice(0, 200))}` });
     return z.NEVER;
   }
   return sentinels;
+}).optional();
+
+/** Some nodes of a Redis Cluster: `host:port,host:port` (IPv6 in brackets; the port defaults to 6379). */
+const clusterNodesVar = z.string().transform((value, ctx) => {
+  const nodes = parseAddresses(value, 6379);
+  if (!nodes) {
+    ctx.addIssue({ code: "custom", message: `expected cluster nodes as host:port,host:port (like 10.0.0.1:6379,10.0.0.2:6379), got ${JSON.stringify(value.slice(0, 200))}` });
+    return z.NEVER;
+  }
+  return nodes;
 }).optional();
 
 /** Secrets that may come from a file instead (Docker and Kubernetes secrets): `ADMIN_TOKEN_FILE=/run/secrets/admin-token`. */
@@ -69,6 +79,10 @@ export const envSchema = z.preprocess(
     REDIS_PASSWORD: z.string().min(1).optional(),
     /** The Sentinels' own password, when they have one. */
     REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+    /** Some nodes of the control plane's Redis Cluster, instead of REDIS_URL or REDIS_SENTINELS (the password is REDIS_PASSWORD). */
+    REDIS_CLUSTER_NODES: clusterNodesVar,
+    /** The same for the gateway's cache (its password is CACHE_REDIS_PASSWORD). */
+    CACHE_REDIS_CLUSTER_NODES: clusterNodesVar,
     /** The same four for the gateway's cache Redis. */
     CACHE_REDIS_SENTINELS: sentinelsVar,
     CACHE_REDIS_SENTINEL_NAME: z.string().min(1).optional(),
@@ -120,12 +134,12 @@ export function applyEnv(file: ConfigFile, env: EnvOverrides): ConfigFile {
   };
 }
 
-/** `host:port,host:port` as addresses, or undefined when an entry is not one. */
-function parseSentinels(value: string): { host: string; port: number }[] | undefined {
+/** `host:port,host:port` as addresses (`port` where an entry has none), or undefined when an entry is not one. */
+function parseAddresses(value: string, defaultPort: number): { host: string; port: number }[] | undefined {
   const entries = value.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
   const sentinels = entries.map((entry) => {
     const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s\[\]]+))(?::(\d{1,5}))?$/.exec(entry);
-    const port = Number(match?.[3] ?? 26379);
+    const port = Number(match?.[3] ?? defaultPort);
     return match && port >= 1 && port <= 65535 ? { host: (match[1] ?? match[2])!, port } : undefined;
   });
   return sentinels.length > 0 && sentinels.every((s) => s !== undefined) ? (sentinels as { host: string; port: number }[]) : undefined;

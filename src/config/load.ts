@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseDocument } from "yaml";
-import { ConfigError, findExecutable } from "../core/index.ts";
+import { ConfigError, findExecutable, isClusterTarget } from "../core/index.ts";
 import { interpolateEnv } from "./interpolate.ts";
 import { fileSchema, type ConfigFile } from "./schema.ts";
 import { resolveConfig, type Config, type KindSchemas, type ProbeKindSchemas } from "./resolve.ts";
@@ -67,6 +67,9 @@ export function parseConfig(
   const targets = redisTargets({ redis: file.redis.url, cache: file.cache.url }, overrides, problems);
   if (problems.length > 0) throw new ConfigError(problems, options.file);
   config.redis.target = targets.redis;
+  // On a Redis Cluster every control-plane key shares one slot: BullMQ needs a `{…}` prefix there, and
+  // the store's scripts and transactions, the outboxes and the playbooks' locks each span several keys.
+  if (targets.redis && isClusterTarget(targets.redis)) config.redis.prefix = `{${config.redis.prefix}}`;
   config.cache.target = targets.cache;
   config.fleet.inCluster = overrides.KUBERNETES_SERVICE_HOST !== undefined;
   const bin = overrides.REDIS_SERVER_BIN;

@@ -112,7 +112,10 @@ export interface Config {
   page: ConfigFile["page"] & { url: string };
   /** `rateLimit`: the public routes' per-address limit, when configured (off by default). */
   web: { port: number; host?: string; rateLimit?: { perSecond: number; burst: number }; trustProxy: boolean };
-  /** Control-plane Redis: a URL or a Sentinel group (src/config/redis-target.ts); none means `start` embeds one. */
+  /**
+   * Control-plane Redis: a URL, a Sentinel group or a Redis Cluster (src/config/redis-target.ts); none
+   * means `start` embeds one. On a cluster, `prefix` is the file's in braces (`{pulseboard}`): one slot.
+   */
   redis: { target?: RedisTarget; prefix: string };
   /** The gateway's cache Redis, the same way; none means `start` embeds one. */
   cache: { target?: RedisTarget };

@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { isCluster, type RedisConnection } from "./redis.ts";
 import type { Logger } from "pino";
 import { describeError } from "./errors.ts";
 
@@ -7,6 +8,12 @@ export interface ReplicaWaitOptions {
   timeoutMs?: number;
   /** How long what INFO said of the replicas is trusted. @defaultValue 10000 */
   recheckMs?: number;
+  /**
+   * On a Redis Cluster, a key of the writes waited for: WAIT and INFO go to
+   * the primary of its slot, through the connection the writes took.
+   * @defaultValue none (on a cluster, no wait)
+   */
+  key?: string;
   log?: Logger;
 }
 
@@ -20,21 +27,24 @@ export type ReplicaOutcome = "no replica" | "confirmed" | "unconfirmed";
  * every write this connection made. Without a replica (the embedded
  * default) it costs nothing. A replica that does not confirm in time is
  * logged and the write is answered anyway: it is on the primary, and the
- * status page must not stop answering because a replica lags.
+ * status page must not stop answering because a replica lags. On a Redis
+ * Cluster the wait goes to the primary holding `key`'s slot.
  */
 export class ReplicaWait {
-  private known?: { replicas: number; at: number };
+  private known?: { replicas: number; at: number; node?: string };
+  private slot?: number;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly options: ReplicaWaitOptions = {},
   ) {}
 
   async afterWrite(what: string): Promise<ReplicaOutcome> {
     const timeoutMs = this.options.timeoutMs ?? 1_000;
     try {
-      if ((await this.replicas()) === 0) return "no replica";
-      const confirmed = Number(await this.redis.call("WAIT", "1", String(timeoutMs)));
+      const primary = await this.primary();
+      if (!primary || (await this.replicas(primary)) === 0) return "no replica";
+      const confirmed = Number(await primary.redis.call("WAIT", "1", String(timeoutMs)));
       if (confirmed >= 1) return "confirmed";
       this.options.log?.warn({ write: what, timeout_ms: timeoutMs }, "no replica confirmed the write in time: it is on the primary only until one catches up");
       // The replica may be gone: look again next time rather than wait on it for the rest of the recheck period.
@@ -46,12 +56,29 @@ export class ReplicaWait {
     }
   }
 
-  private async replicas(): Promise<number> {
+  /**
+   * The connection the writes went through: the one server's, or on a
+   * cluster the pool's connection to the primary of the key's slot (named
+   * by its address, since a failover changes it). None on a cluster without
+   * a key, or while the slot has no primary.
+   */
+  private async primary(): Promise<{ redis: Redis; node?: string } | undefined> {
+    const redis = this.redis;
+    if (!isCluster(redis)) return { redis };
+    if (this.options.key === undefined) return undefined;
+    this.slot ??= Number(await redis.cluster("KEYSLOT", this.options.key));
+    const node = redis.slots[this.slot]?.[0];
+    const connection = redis.nodes("master").find((n) => `${n.options.host}:${n.options.port}` === node);
+    return connection && { redis: connection, node };
+  }
+
+  private async replicas(primary: { redis: Redis; node?: string }): Promise<number> {
     const recheckMs = this.options.recheckMs ?? 10_000;
-    if (this.known && Date.now() - this.known.at < recheckMs) return this.known.replicas;
-    const info = await this.redis.info("replication");
+    // A primary other than the one INFO was read from (a cluster failed over) has replicas of its own.
+    if (this.known && this.known.node === primary.node && Date.now() - this.known.at < recheckMs) return this.known.replicas;
+    const info = await primary.redis.info("replication");
     const replicas = Number(/^connected_slaves:(\d+)/m.exec(info)?.[1] ?? 0);
-    this.known = { replicas, at: Date.now() };
+    this.known = { replicas, at: Date.now(), node: primary.node };
     return replicas;
   }
 }

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import { connectRedis, type RedisTarget } from "../core/index.ts";
 
 export interface CacheHealth {

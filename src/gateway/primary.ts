@@ -18,7 +18,7 @@ export interface PrimarySettings {
  * `GatewayConfig`, from pulseboard.yaml (`pulseboard gateway`) or from start.
  */
 export async function runFleetPrimary({ gateway, cacheUrl }: Omit<PrimarySettings, "logLevel">, log: Logger): Promise<Stoppable> {
-  if (!cacheUrl) log.warn("no CACHE_REDIS_URL or CACHE_REDIS_SENTINELS: the gateway runs in bypass mode (node-local fan-out and history)");
+  if (!cacheUrl) log.warn("no CACHE_REDIS_URL, CACHE_REDIS_SENTINELS or CACHE_REDIS_CLUSTER_NODES: the gateway runs in bypass mode (node-local fan-out and history)");
   const fleet = new GatewayFleet(gateway, cacheUrl, log);
   await fleet.start();
   const admin = await startFleetAdmin(fleet, { port: gateway.adminPort, host: gateway.adminHost, token: gateway.adminToken, log });

@@ -1,12 +1,13 @@
-import type { Redis, Result } from "ioredis";
-import { UpstreamError, connectRedis, describeError, newId, type Logger, type RedisTarget } from "../core/index.ts";
+import type { Result } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
+import { UpstreamError, connectRedis, describeError, isClusterTarget, newId, sleep, type Logger, type RedisTarget } from "../core/index.ts";
 import { messageFrame, type Broker, type HistoryRead, type HistorySettings } from "./broker.ts";
 import { GENERATION_LUA, HISTORY_LUA, PUBLISH_LUA } from "./redis-scripts.ts";
 import type { Position } from "./serial.ts";
 import type { Delivery } from "./transport.ts";
 
 export interface RedisBrokerOptions {
-  /** The cache Redis: a URL or a Sentinel group. */
+  /** The cache Redis: a URL, a Sentinel group or a Redis Cluster. */
   url: RedisTarget;
   /** Key prefix in the cache Redis. */
   prefix: string;
@@ -25,6 +26,11 @@ export interface RedisBrokerOptions {
  * across nodes through Redis pub/sub. A stalled cache makes publish and
  * history fail within `timeoutMs`; they never hang.
  *
+ * On a Redis Cluster each channel's keys and live channel share its slot
+ * (`{channel}`), so channels spread over the primaries, and fan-out is
+ * sharded pub/sub (SPUBLISH / SSUBSCRIBE): a message travels only within
+ * its channel's shard instead of to every node of the cluster.
+ *
  * The cache keeps a generation, raised each time the fleet comes back from
  * bypass mode: a channel whose epoch is older starts a new one when it is
  * next used, so a serial from before the bypass never resumes as if the
@@ -37,6 +43,8 @@ export class RedisBroker implements Broker {
   private readonly watching = new Map<string, Promise<void>>();
   private readonly livePrefix: string;
   private readonly log: Logger;
+  /** Sharded pub/sub: the cache is a Redis Cluster. */
+  private readonly sharded: boolean;
   private lostLive = false;
   /** The newest generation this broker knows of (see GENERATION_LUA). */
   private generation = 0;
@@ -44,6 +52,7 @@ export class RedisBroker implements Broker {
   constructor(private readonly options: RedisBrokerOptions) {
     this.log = options.log.child({ module: "gateway.cache" });
     this.livePrefix = `${options.prefix}:live:`;
+    this.sharded = isClusterTarget(options.url);
     const base = {
       connectTimeout: options.timeoutMs,
       commandTimeout: options.timeoutMs,
@@ -52,7 +61,7 @@ export class RedisBroker implements Broker {
       retryStrategy: (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 4), 1_000),
     };
     this.commands = connectRedis(options.url, { profile: "command", name: "gateway", tuning: base });
-    this.subscriber = connectRedis(options.url, { profile: "command", name: "gateway-live", tuning: { ...base, enableOfflineQueue: true } });
+    this.subscriber = connectRedis(options.url, { profile: "command", name: "gateway-live", tuning: { ...base, enableOfflineQueue: true }, shardedSubscribers: this.sharded });
     this.commands.defineCommand("pbgwPublish", { numberOfKeys: 2, lua: PUBLISH_LUA });
     this.commands.defineCommand("pbgwHistory", { numberOfKeys: 2, lua: HISTORY_LUA });
     this.commands.defineCommand("pbgwGeneration", { numberOfKeys: 1, lua: GENERATION_LUA });
@@ -73,10 +82,30 @@ export class RedisBroker implements Broker {
       this.lostLive = false;
       this.log.info("cache live connection back; subscribing again and filling gaps from history");
       // A restarted cache has forgotten every subscription: ask again for each watched channel (harmless if ioredis did too).
-      for (const channel of this.watching.keys()) this.subscriber.subscribe(this.liveChannel(channel)).catch(() => {});
+      for (const channel of this.watching.keys()) this.subscribeLive(channel).catch(() => {});
       options.onResync();
     });
-    this.subscriber.on("message", (redisChannel: string, payload: string) => this.receive(redisChannel, payload));
+    if (this.sharded) this.followShards();
+    else this.subscriber.on("message", (redisChannel: string, payload: string) => this.receive(redisChannel, payload));
+  }
+
+  /**
+   * A cluster's sharded subscribers come and go with its primaries: one
+   * lost (its primary failed) may have missed messages, so once ioredis has
+   * subscribed again on the new primaries the gaps are filled from history.
+   */
+  private followShards(): void {
+    this.subscriber.on("smessage", (redisChannel: string, payload: string) => this.receive(redisChannel, payload));
+    this.subscriber.on("-subscriber", () => {
+      if (!this.lostLive) this.log.warn("a cache shard's live connection was lost; its channels miss live messages until the cluster has a primary for them");
+      this.lostLive = true;
+    });
+    this.subscriber.on("subscribersReady", () => {
+      if (!this.lostLive) return;
+      this.lostLive = false;
+      this.log.info("cache shards' live connections back; filling gaps from history");
+      this.options.onResync();
+    });
   }
 
   /** Both connections up, or an UpstreamError after a few cache timeouts. */
@@ -108,6 +137,7 @@ export class RedisBroker implements Broker {
         newId(8),
         this.liveChannel(channel),
         String(this.generation),
+        this.sharded ? "SPUBLISH" : "PUBLISH",
       ),
     );
     const [epoch, offset] = serial.split(":") as [string, string];
@@ -147,6 +177,8 @@ export class RedisBroker implements Broker {
    * them), or after `maxMs`.
    */
   async drainFeed(maxMs: number): Promise<void> {
+    // A cluster's PING goes to a node of its choosing, not down the shards' subscriber connections: give them a moment instead.
+    if (this.sharded) return sleep(Math.min(maxMs, CLUSTER_FEED_DRAIN_MS));
     await withTimeout(this.subscriber.ping(), maxMs).catch(() => {});
   }
 
@@ -154,7 +186,7 @@ export class RedisBroker implements Broker {
     let ready = this.watching.get(channel);
     if (!ready) {
       // Bounded: a SUBSCRIBE queued while the cache was away must not hold this channel's watchers for good.
-      ready = this.guard(withTimeout(this.subscriber.subscribe(this.liveChannel(channel)), Math.max(this.options.timeoutMs * 3, 1_000))).then(() => undefined);
+      ready = this.guard(withTimeout(this.subscribeLive(channel), Math.max(this.options.timeoutMs * 3, 1_000))).then(() => undefined);
       this.watching.set(channel, ready);
       ready.catch(() => {
         if (this.watching.get(channel) === ready) this.watching.delete(channel);
@@ -165,7 +197,11 @@ export class RedisBroker implements Broker {
 
   unwatch(channel: string): void {
     if (!this.watching.delete(channel)) return;
-    this.subscriber.unsubscribe(this.liveChannel(channel)).catch(() => {});
+    (this.sharded ? this.subscriber.sunsubscribe(this.liveChannel(channel)) : this.subscriber.unsubscribe(this.liveChannel(channel))).catch(() => {});
+  }
+
+  private subscribeLive(channel: string): Promise<unknown> {
+    return this.sharded ? this.subscriber.ssubscribe(this.liveChannel(channel)) : this.subscriber.subscribe(this.liveChannel(channel));
   }
 
   async close(): Promise<void> {
@@ -211,6 +247,9 @@ export class RedisBroker implements Broker {
     return `${this.livePrefix}{${channel}}`;
   }
 }
+
+/** How long a switch of cache mode waits for a cluster's shards to hand over what they sent (see drainFeed). */
+const CLUSTER_FEED_DRAIN_MS = 100;
 
 function seconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));

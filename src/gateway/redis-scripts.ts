@@ -6,7 +6,8 @@
  * back from bypass mode since, so this history lacks what was published
  * meanwhile), starts a new epoch and an empty history.
  * KEYS: meta hash, history stream
- * ARGV: data json, channel, ts, history size, history ttl s, meta ttl s, new epoch, live pub/sub channel, generation
+ * ARGV: data json, channel, ts, history size, history ttl s, meta ttl s, new epoch, live pub/sub channel, generation,
+ *   PUBLISH or SPUBLISH (a Redis Cluster: the live channel is in the keys' slot, `{channel}`)
  * Returns the serial.
  */
 export const PUBLISH_LUA = `
@@ -23,7 +24,7 @@ local serial = epoch .. ":" .. offset
 local frame = '{"type":"message","channel":"' .. ARGV[2] .. '","serial":"' .. serial .. '","data":' .. ARGV[1] .. ',"ts":' .. ARGV[3] .. '}'
 redis.call("XADD", KEYS[2], "MAXLEN", ARGV[4], offset .. "-0", "f", frame)
 redis.call("EXPIRE", KEYS[2], ARGV[5])
-redis.call("PUBLISH", ARGV[8], serial .. "\\n" .. frame)
+redis.call(ARGV[10], ARGV[8], serial .. "\\n" .. frame)
 return serial
 `;
 

@@ -1,5 +1,5 @@
 import { Queue } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import type { Config } from "../config/index.ts";
 import type { Logger } from "../core/index.ts";
 import { bullPrefix, QUEUE, type EvaluateJob } from "../pipeline/index.ts";

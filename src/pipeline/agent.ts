@@ -1,5 +1,5 @@
 import { Queue, Worker, type Job } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import type { Config, ResolvedProbe } from "../config/index.ts";
 import type { Logger } from "../core/index.ts";
 import { closeCanaries, runProbe, type PlatformTargets, type ProbeRegistry } from "../probe-runtime/index.ts";

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import { describeError, type Logger } from "../core/index.ts";
 import { RoleMetrics } from "./role-metrics.ts";
 

@@ -1,5 +1,5 @@
 import { Queue, Worker, type Job } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import type { Config, ResolvedProbe } from "../config/index.ts";
 import type { Logger } from "../core/index.ts";
 import type { ProbeResult } from "../probe-runtime/index.ts";
@@ -12,10 +12,10 @@ import {
 } from "../status/index.ts";
 import { componentStatusFor, nextLocationState, probeState } from "./evaluation.ts";
 import { suppressFlaps, type FlapState } from "./flap.ts";
-import { KeyedLock } from "./keyed-lock.ts";
 import { LocationReports } from "./location-reports.ts";
 import { bullPrefix, QUEUE, WORKER_LOCK, type EvaluateJob, type IncidentJob } from "./queues.ts";
 import { RoleMetrics } from "./role-metrics.ts";
+import { SharedKeyedLock } from "./shared-lock.ts";
 import { watchWorker } from "./worker-watchdog.ts";
 
 export interface EvaluatorOptions {
@@ -49,9 +49,9 @@ export const TRANSITION_JOB = {
  * whose every probe fails at once.
  *
  * Results of one probe, and of probes that share a component, are evaluated
- * one at a time and in queue order (a keyed lock in this process), so none
- * races on a probe's state or a component's; unrelated results run side by
- * side, up to `concurrency`. Every write is keyed by the result, so a
+ * one at a time (in queue order within a process, and across worker replicas
+ * through a lock in Redis), so none races on a probe's state or a
+ * component's; unrelated results run side by side, up to `concurrency`. Every write is keyed by the result, so a
  * retried job changes nothing twice.
  */
 export function startEvaluator(options: EvaluatorOptions): { update(config: Config): void; close(): Promise<void> } {
@@ -64,7 +64,8 @@ export function startEvaluator(options: EvaluatorOptions): { update(config: Conf
   let feedingOf = feedingIndex(config);
   let remoteLocations = new Set(config.locations.filter((l) => l.remote).map((l) => l.id));
   const incidents = new Queue<IncidentJob>(QUEUE.incidents, { connection, prefix });
-  const lock = new KeyedLock();
+  // Held across the worker replicas too: two of them evaluating results of one component at once would both report its change.
+  const lock = new SharedKeyedLock(connection, `${config.redis.prefix}:evaluate`);
   const reports = new LocationReports(connection, config.redis.prefix);
   const concurrency = options.concurrency ?? 16;
   const metrics = options.metrics ?? new RoleMetrics("worker", { runtime: false });

@@ -1,5 +1,5 @@
 import { Queue, Worker, type Job } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import type { Config } from "../config/index.ts";
 import { formatDuration } from "../config/index.ts";
 import { ConflictError, type Logger } from "../core/index.ts";
@@ -48,7 +48,9 @@ export interface IncidentWorkerOptions {
  * resolves after a quiet period, unless a relapse reopens it first.
  * Components in a maintenance window are held: nothing is opened for them
  * until the window ends. Each job's id is its idempotency key, so a retry
- * never writes a second timeline entry.
+ * never writes a second timeline entry. Jobs run one at a time across all
+ * worker replicas (the queue's global concurrency), so replicas never race
+ * on which incident is the automatic one.
  */
 export function startIncidentWorker(options: IncidentWorkerOptions): { update(config: Config): void; close(): Promise<void> } {
   const { status, connection } = options;
@@ -82,6 +84,10 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
     const components = { [transition.component]: transition.to };
 
     if (transition.to !== "operational") {
+      // Worker replicas evaluate results side by side, so two results of one component may both report the same change
+      // (the second computed from what it read before the first was written): the incident has it already.
+      const repeated = transition.from !== transition.to && transition.from !== "under_maintenance" && active?.components[transition.component] === transition.to;
+      if (active && repeated) return { incident: active.id };
       const detail = sentence(`${name}: ${LABEL[transition.to]}. ${transition.reason ?? ""}`);
       if (!active) {
         const review = config.incidents.publish === "review";
@@ -242,6 +248,9 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
     return onRecheck(data.recheck, key);
   }
 
+  // One incident job at a time across every worker replica, not only in this process: two transitions taken by two
+  // workers at once (one probe feeding two components) would each find no automatic incident and open one each.
+  queue.setGlobalConcurrency(1).catch((err: Error) => log.warn({ err: err.message }, "cannot limit the incidents queue to one job at a time across workers"));
   const worker = new Worker<IncidentJob>(QUEUE.incidents, process, { connection, prefix, concurrency: 1, ...WORKER_LOCK });
   worker.on("error", (err) => log.warn({ err: err.message }, "incident worker error"));
   metrics.observe(worker, QUEUE.incidents);

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import { subjectOf, type NotificationEvent, type NotificationType } from "../notify/index.ts";
 
 /** The last post a channel's receiver took, as on-call reads it (the console, the admin API). */

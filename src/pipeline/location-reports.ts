@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import type { Config } from "../config/index.ts";
 
 /** What a remote location's reporting looks like now. */

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import type { Config } from "../config/index.ts";
 import { describeError, type Logger } from "../core/index.ts";
 import { Keys } from "../status/index.ts";

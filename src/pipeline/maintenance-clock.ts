@@ -1,5 +1,5 @@
 import { Queue } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import cron from "node-cron";
 import type { Config, MaintenanceConfig } from "../config/index.ts";
 import { describeError, type Logger } from "../core/index.ts";

@@ -1,5 +1,5 @@
 import { Queue } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import { Gauge, Registry } from "prom-client";
 import { collectRuntimeMetrics } from "./runtime-metrics.ts";
 import type { Config } from "../config/index.ts";

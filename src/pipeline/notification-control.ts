@@ -1,5 +1,5 @@
 import { Queue } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import type { Config } from "../config/index.ts";
 import { NotFoundError } from "../core/index.ts";
 import { isMaintenanceEvent } from "../notify/index.ts";

@@ -1,5 +1,5 @@
 import { DelayedError, Worker, type Job } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import type { Config } from "../config/index.ts";
 import { describeError, newId, type Logger } from "../core/index.ts";
 import { RetryableDeliveryError, subjectOf, type DeliveryOutcome, type NotificationEvent, type Notifier } from "../notify/index.ts";

@@ -1,5 +1,5 @@
 import { Queue } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import { checkPlaybook, type Config, type PlaybookConfig } from "../config/index.ts";
 import { ConflictError, NotFoundError, ValidationError, type Logger } from "../core/index.ts";
 import {

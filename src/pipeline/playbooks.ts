@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { DelayedError, Queue, Worker, type Job } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import type { Config } from "../config/index.ts";
 import { formatDuration } from "../config/index.ts";
 import { describeError, newId, sleep, type Logger } from "../core/index.ts";

@@ -1,5 +1,5 @@
 import { Queue, QueueEvents } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import type { Config, ResolvedProbe } from "../config/index.ts";
 import { connectRedisLike, TimeoutError, ValidationError, type Logger } from "../core/index.ts";
 import type { ProbeResult } from "../probe-runtime/index.ts";

@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import type { Worker } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import { AggregatorRegistry, Counter, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from "prom-client";
 import { describeError, type Logger } from "../core/index.ts";
 import { collectRuntimeMetrics } from "./runtime-metrics.ts";

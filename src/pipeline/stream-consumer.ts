@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import { connectRedisLike, describeError, newId, sleep, type Logger } from "../core/index.ts";
 
 /** How long a reader's lease lasts unless it renews it (every round). */

@@ -1,6 +1,6 @@
 import { Queue, type Worker } from "bullmq";
-import type { Redis } from "ioredis";
-import { describeError, type Logger } from "../core/index.ts";
+import type { RedisConnection as Redis } from "../core/index.ts";
+import { describeError, isCluster, type Logger } from "../core/index.ts";
 import { ANSWER_TIMEOUT_MS, answers } from "./connection-watchdog.ts";
 import { RoleMetrics } from "./role-metrics.ts";
 
@@ -205,9 +205,11 @@ const checkConnections = new WeakMap<Redis, { redis: Redis; users: number; close
 function sharedCheckConnection(connection: Redis): { redis: Redis; release(): void } {
   let entry = checkConnections.get(connection);
   if (!entry) {
-    const name = connection.options.connectionName;
     // Like the `command` profile: a look that gets no answer fails in seconds instead of waiting.
-    const redis = connection.duplicate({ connectionName: name ? `${name}:watchdog` : undefined, maxRetriesPerRequest: 1, commandTimeout: ANSWER_TIMEOUT_MS });
+    const look = { maxRetriesPerRequest: 1, commandTimeout: ANSWER_TIMEOUT_MS };
+    const redis: Redis = isCluster(connection)
+      ? connection.duplicate([], { redisOptions: { ...connection.options.redisOptions, ...look, connectionName: watchdogName(connection.options.redisOptions?.connectionName) } })
+      : connection.duplicate({ ...look, connectionName: watchdogName(connection.options.connectionName) });
     redis.on("error", () => {});
     let closed = false;
     const close = (): void => {
@@ -251,4 +253,8 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+function watchdogName(name: string | undefined): string | undefined {
+  return name ? `${name}:watchdog` : undefined;
 }

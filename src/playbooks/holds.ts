@@ -1,4 +1,5 @@
-import type { Redis, Result } from "ioredis";
+import type { Result } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import type { PlaybookKeys } from "./keys.ts";
 import type { RunKind } from "./model.ts";
 

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import type { Redis, Result } from "ioredis";
+import type { Result } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import { UpstreamError } from "../core/index.ts";
 import { HeldRuns } from "./holds.ts";
 import { PlaybookKeys } from "./keys.ts";

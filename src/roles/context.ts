@@ -18,7 +18,7 @@ export type Role = Stoppable;
 /** Where the control-plane Redis is (a URL or a Sentinel group); only `start` may run without one (it embeds Redis). */
 export function controlPlaneRedis(config: Config, role: string): RedisTarget {
   if (!config.redis.target) {
-    throw new ConfigError([`REDIS_URL: the ${role} role needs the control-plane Redis; set REDIS_URL, or REDIS_SENTINELS and REDIS_SENTINEL_NAME (only \`pulseboard start\` embeds one)`]);
+    throw new ConfigError([`REDIS_URL: the ${role} role needs the control-plane Redis; set REDIS_URL, REDIS_SENTINELS and REDIS_SENTINEL_NAME, or REDIS_CLUSTER_NODES (only \`pulseboard start\` embeds one)`]);
   }
   return config.redis.target;
 }

@@ -1,4 +1,5 @@
-import type { Redis, Result } from "ioredis";
+import type { Result } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import { EFFECTIVE_TRANSITION_LUA, REMIND_MAINTENANCE_LUA, WRITE_INCIDENT_LUA } from "./scripts.ts";
 import type { MaintenanceOutboxEntry } from "./maintenance-notices.ts";
 import { fitLatency, foldLatency, last24h, last24hByMinute, last7d, stageRollups, type LatencyPoint } from "./rollups.ts";
@@ -79,7 +80,7 @@ export class StatusStore {
     options: { log?: Logger } = {},
   ) {
     this.keys = new Keys(prefix);
-    this.replicas = new ReplicaWait(redis, { log: options.log?.child({ module: "status.store" }) });
+    this.replicas = new ReplicaWait(redis, { key: this.keys.prefix, log: options.log?.child({ module: "status.store" }) });
     redis.defineCommand("pulseboardWriteIncident", { numberOfKeys: 8, lua: WRITE_INCIDENT_LUA });
     redis.defineCommand("pulseboardRemindMaintenance", { numberOfKeys: 3, lua: REMIND_MAINTENANCE_LUA });
     redis.defineCommand("pulseboardEffective", { numberOfKeys: 3, lua: EFFECTIVE_TRANSITION_LUA });

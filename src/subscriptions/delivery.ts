@@ -1,5 +1,5 @@
 import { DelayedError, Worker, type Job } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import type { Config } from "../config/index.ts";
 import { describeError, newId, scrub, type Logger } from "../core/index.ts";
 import { hostOf, RetryableDeliveryError, type DeliveryOutcome } from "../notify/index.ts";

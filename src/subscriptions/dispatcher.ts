@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import type { Config } from "../config/index.ts";
 import type { Logger } from "../core/index.ts";
 import { publicIncident, readSummary, type ComponentOutboxEntry, type MaintenanceOutboxEntry, type OutboxEntry, type StatusContext } from "../status/index.ts";

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import type { Redis, Result } from "ioredis";
+import type { Result } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import { ReplicaWait, UpstreamError, checkExec, type Logger } from "../core/index.ts";
 import { addressHash, SubscriptionKeys } from "./keys.ts";
 import { LinkSigner } from "./links.ts";
@@ -56,7 +57,7 @@ export class SubscriberStore {
     options: { log?: Logger } = {},
   ) {
     this.keys = new SubscriptionKeys(prefix);
-    this.replicas = new ReplicaWait(redis, { log: options.log?.child({ module: "subscriptions.store" }) });
+    this.replicas = new ReplicaWait(redis, { key: this.keys.base, log: options.log?.child({ module: "subscriptions.store" }) });
     redis.defineCommand("pulseboardConfirmSubscription", { numberOfKeys: 3, lua: CONFIRM_LUA });
     redis.defineCommand("pulseboardRemoveSubscriber", { numberOfKeys: 2, lua: REMOVE_LUA });
   }

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { Queue } from "bullmq";
 import express, { type NextFunction, type Request, type Response } from "express";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import { z } from "zod";
 import { allowsNarrow, type Actor } from "../auth/index.ts";
 import type { Config, ResolvedProbe } from "../config/index.ts";

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { NextFunction, Request, RequestHandler, Response } from "express";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import { allows, AuditLog, TokenStore, type Actor, type AdminScope } from "../auth/index.ts";
 import { describeError, type Logger } from "../core/index.ts";
 import type { Author } from "../status/index.ts";

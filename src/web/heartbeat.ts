@@ -1,5 +1,5 @@
 import express, { type NextFunction, type Request, type Response } from "express";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../core/index.ts";
 import { allowsNarrow, type Actor, type TokenStore } from "../auth/index.ts";
 import type { Config } from "../config/index.ts";
 import { KeyedRateLimiter, type Logger } from "../core/index.ts";

@@ -1,5 +1,6 @@
 import type { GatewayConfig } from "../../src/config/index.ts";
 import { GatewayNode, nodeOptions, type CacheMode, type GatewayNodeOptions } from "../../src/gateway/index.ts";
+import type { RedisTarget } from "../../src/core/index.ts";
 import { configFrom, testLog } from "./config.ts";
 
 /** The gateway section of a config, with `yaml` (indented under `gateway:`) on top of the defaults. */
@@ -22,7 +23,7 @@ export interface TestNode {
  */
 export async function startTestNode(options: {
   index?: number;
-  cacheUrl?: string;
+  cacheUrl?: RedisTarget;
   mode?: CacheMode;
   yaml?: string;
   override?: (o: GatewayNodeOptions) => GatewayNodeOptions;

@@ -66,7 +66,7 @@ describe("Redis Sentinel settings", () => {
     ]);
     assert.deepEqual(await problemsOf(MINIMAL, { CACHE_REDIS_SENTINEL_NAME: "cache" }), ["CACHE_REDIS_SENTINELS: CACHE_REDIS_SENTINEL_NAME is set, so list the Sentinels as host:port,host:port"]);
     assert.deepEqual(await problemsOf(MINIMAL, { REDIS_URL: "redis://127.0.0.1:6380", REDIS_PASSWORD: "secret" }), [
-      "REDIS_PASSWORD: applies to REDIS_SENTINELS only; with REDIS_URL the password goes in the URL (redis://:password@host:6379)",
+      "REDIS_PASSWORD: applies to REDIS_SENTINELS or REDIS_CLUSTER_NODES only; with REDIS_URL the password goes in the URL (redis://:password@host:6379)",
     ]);
   });
 

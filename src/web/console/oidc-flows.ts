@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Response } from "express";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../../core/index.ts";
 import { clearCookie, cookieOptions, readCookie } from "./cookies.ts";
 
 /** The browser's handle on its sign-in in progress: only /admin/oidc pages get it. */

@@ -1,5 +1,5 @@
 import { Router, type Request, type Response } from "express";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../../core/index.ts";
 import type { Config } from "../../config/index.ts";
 import { KeyedRateLimiter, type Logger } from "../../core/index.ts";
 import type { AdminAuth } from "../auth.ts";

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Response } from "express";
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../../core/index.ts";
 import type { Actor, Scope, TokenStore } from "../../auth/index.ts";
 import { SESSION_COOKIE, clearCookie, cookieOptions, readCookie } from "./cookies.ts";
 
