@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { isCluster, type RedisConnection } from "./redis.ts";
 import type { Logger } from "pino";
-import { describeError } from "./errors.ts";
+import { describeError, UpstreamError } from "./errors.ts";
 
 export interface ReplicaWaitOptions {
   /** Longest wait for a replica to confirm a write. @defaultValue 1000 */
@@ -33,26 +33,57 @@ export type ReplicaOutcome = "no replica" | "confirmed" | "unconfirmed";
 export class ReplicaWait {
   private known?: { replicas: number; at: number; node?: string };
   private slot?: number;
+  /** Connections made so far (one server's): a WAIT answered on a later one than its write's says nothing of it. */
+  private connections = 0;
 
   constructor(
     private readonly redis: RedisConnection,
     private readonly options: ReplicaWaitOptions = {},
-  ) {}
+  ) {
+    if (!isCluster(redis)) {
+      redis.on("ready", () => {
+        this.connections++;
+        // Perhaps another server now (a Sentinel failover): its replicas are its own.
+        this.known = undefined;
+      });
+    }
+  }
 
+  /**
+   * Waits for a replica to confirm the write just made on this connection.
+   * Rejects with an UpstreamError when it cannot tell: the connection was
+   * lost before the answer (ioredis then sends the WAIT again on the new
+   * connection, where it covers none of the write) or the WAIT failed. The
+   * write may be gone with the old primary, so it must not be acknowledged;
+   * sent again with its idempotency key, it is not done twice.
+   */
   async afterWrite(what: string): Promise<ReplicaOutcome> {
     const timeoutMs = this.options.timeoutMs ?? 1_000;
+    const connection = this.connections;
+    let node: string | undefined;
     try {
       const primary = await this.primary();
+      node = primary?.node;
       if (!primary || (await this.replicas(primary)) === 0) return "no replica";
       const confirmed = Number(await primary.redis.call("WAIT", "1", String(timeoutMs)));
+      if (this.connections !== connection || (node !== undefined && (await this.primary())?.node !== node)) throw new ConnectionLost();
       if (confirmed >= 1) return "confirmed";
       this.options.log?.warn({ write: what, timeout_ms: timeoutMs }, "no replica confirmed the write in time: it is on the primary only until one catches up");
       // The replica may be gone: look again next time rather than wait on it for the rest of the recheck period.
       this.known = undefined;
       return "unconfirmed";
     } catch (err) {
-      this.options.log?.warn({ write: what, err: describeError(err) }, "could not wait for a replica to confirm the write");
-      return "unconfirmed";
+      // The server refused the command (a managed Redis without WAIT or INFO, an ACL): the connection is fine and
+      // the write is on it, as without a replica.
+      if (isReplyError(err) && this.connections === connection) {
+        this.options.log?.warn({ write: what, err: describeError(err) }, "could not wait for a replica to confirm the write");
+        return "unconfirmed";
+      }
+      // The connection went (a failover, most likely) between the write and its confirmation: the write may be gone
+      // with the old primary, so it is not acknowledged.
+      const why = err instanceof ConnectionLost ? "the connection to Redis was replaced before a replica confirmed the write" : describeError(err);
+      this.options.log?.warn({ write: what, err: why }, "could not learn whether a replica has the write: not acknowledged");
+      throw new UpstreamError(`could not confirm that the control plane's Redis kept the ${what} write (${why}); send it again: with its idempotency key it is not done twice`, { cause: err });
     }
   }
 
@@ -82,3 +113,11 @@ export class ReplicaWait {
     return replicas;
   }
 }
+
+/** An error reply from the server (ioredis' ReplyError), as opposed to a connection that failed. */
+function isReplyError(err: unknown): boolean {
+  return err instanceof Error && err.name === "ReplyError";
+}
+
+/** The WAIT was answered on another connection (or another primary) than the write's. */
+class ConnectionLost extends Error {}

@@ -89,10 +89,26 @@ export function startLeasedStreamReader(options: LeasedStreamReaderOptions): { c
   }
 
   return {
+    /**
+     * Stops reading. Waits up to CLOSE_WAIT_MS for the entry in hand (with Redis unreachable its handler may wait
+     * for good: the entry is then read again by the next reader); once stopped, gives the lease up so another
+     * reader of the group takes over at once instead of when it expires.
+     */
     async close() {
       running = false;
       reader.disconnect();
-      await loop.catch(() => {});
+      const stopped = await Promise.race([loop.then(() => true, () => true), sleep(CLOSE_WAIT_MS).then(() => false)]);
+      if (!stopped) {
+        options.log.warn({ waited_ms: CLOSE_WAIT_MS }, `${options.what} stopped without finishing the entry in hand; the next reader handles it`);
+        return;
+      }
+      await Promise.race([connection.eval(RELEASE_LEASE_LUA, 1, options.leaseKey, owner).catch(() => {}), sleep(1_000)]);
     },
   };
 }
+
+/** How long close() waits for the entry being handled. */
+const CLOSE_WAIT_MS = 3_000;
+
+/** Deletes the lease if this reader still holds it. */
+const RELEASE_LEASE_LUA = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`;

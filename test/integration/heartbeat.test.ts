@@ -149,8 +149,8 @@ probes:
     assert.equal(missed!.details?.source, "deadline");
     const lateBy = Date.parse(missed!.finished_at) - watchedSince;
     assert.ok(lateBy >= 1_500 && lateBy < 3_500, `failed ${lateBy} ms after the check was first watched (every 1s + grace 500ms, checked each second)`);
-    const [opened] = await status.store.recentIncidents(1);
-    assert.ok(opened && opened.status !== "resolved", "an incident is open");
+    // The component's status is the evaluator's; the incident is the incident worker's, a job later.
+    const opened = await waitFor("an incident to open", async () => (await status.store.recentIncidents(1)).find((i) => i.status !== "resolved"), 5_000, 20);
     assert.equal(opened.components.archive, "major_outage");
 
     // Still nothing: one more failed result each `every`, so the history shows the gap.

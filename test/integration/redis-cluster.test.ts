@@ -205,7 +205,8 @@ notifications:
       // The web role's live events: plain pub/sub through the cluster.
       const heard: string[] = [];
       events.on("message", (_channel: string, message: string) => void heard.push(message));
-      await events.subscribe(status.store.keys.events);
+      // Retried: the cluster's subscriber connection goes to a node it picks, which may be the one an earlier test killed.
+      await waitFor("the live events' subscription", () => events.subscribe(status.store.keys.events).then(() => true), 15_000, 200);
 
       let clock = Date.now();
       const round = async (outcome: ProbeStatus): Promise<void> => {

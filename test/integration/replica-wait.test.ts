@@ -67,6 +67,29 @@ describe("writes confirmed by a replica (real redis-server primary and replica)"
     await waitFor("the replica to catch up", async () => /master_link_status:up/.test(await replica.client.info("replication")), 10_000, 50);
   });
 
+  it("a write whose confirmation is cut off by a lost connection is not acknowledged (the WAIT sent again covers none of it)", async () => {
+    const connection = new Redis(primary.url, { maxRetriesPerRequest: 1, connectionName: "replica-wait-cut" });
+    const captured = captureLog();
+    const ctx: StatusContext = { store: new StatusStore(connection, uniquePrefix("cut"), { log: captured.log }), components: [{ id: "chat", name: "Chat" }] as StatusContext["components"] };
+    // Read the replicas once (INFO), so the write below goes straight to its WAIT; the frozen replica then holds it there.
+    await openIncident(ctx, { name: "Chat slow", body: "Looking.", components: { chat: "degraded_performance" }, author: person });
+    process.kill(replica.pid, "SIGSTOP");
+    try {
+      const writing = openIncident(ctx, { name: "Chat down", body: "Chat is down.", components: { chat: "major_outage" }, author: person });
+      const id = await waitFor("the store's WAIT to be blocked on the frozen replica", async () => {
+        const list = (await primary.client.call("CLIENT", "LIST")) as string;
+        return /^id=(\d+) .*name=replica-wait-cut .*cmd=wait/m.exec(list)?.[1];
+      }, 5_000, 10);
+      await primary.client.call("CLIENT", "KILL", "ID", id);
+      await assert.rejects(writing, /could not confirm that the control plane's Redis kept the \S+ \S+ write/);
+      assert.match(captured.text(), /not acknowledged/);
+    } finally {
+      process.kill(replica.pid, "SIGCONT");
+      connection.disconnect();
+    }
+    await waitFor("the replica to catch up", async () => /master_link_status:up/.test(await replica.client.info("replication")), 10_000, 50);
+  });
+
   it("every write answered before the primary is killed is on the replica that takes over", async (t) => {
     const connection = new Redis(primary.url, { maxRetriesPerRequest: 1 });
     const prefix = uniquePrefix("failover");
