@@ -158,13 +158,19 @@ export function describeRedisTarget(target: RedisTarget): string {
  * queueing are the cluster's.
  */
 function clusterOptions(settings: RedisOptions, target: RedisClusterTarget, shardedSubscribers: boolean): ClusterOptions {
-  const { retryStrategy, enableOfflineQueue, lazyConnect, enableReadyCheck, ...perNode } = settings;
+  const { retryStrategy, enableOfflineQueue, lazyConnect, enableReadyCheck: _readyCheck, ...perNode } = settings;
   return {
     redisOptions: { ...perNode, ...(target.password ? { password: target.password } : {}) },
     clusterRetryStrategy: retryStrategy,
     ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
     ...(lazyConnect !== undefined ? { lazyConnect } : {}),
-    ...(enableReadyCheck !== undefined ? { enableReadyCheck } : {}),
+    // No cluster-wide ready check (CLUSTER INFO after each connect). When it fails, as it does during a
+    // failover (cluster_state:fail, or the dead node asked), ioredis reconnects without ever settling the
+    // promise of the connect() that ran it (redis/ioredis#741). BullMQ awaits exactly that promise when it
+    // resets a worker's blocking connection, so the worker's fetch loop waited forever while the cluster
+    // was fine again. Without it a command sent while the slot has no primary gets CLUSTERDOWN and is
+    // retried (retryDelayOnClusterDown, retryDelayOnFailover below); each node's own ready check stays.
+    enableReadyCheck: false,
     // Writes and blocking reads go to primaries only; a replica's copy may lag.
     scaleReads: "master",
     // While the cluster elects a new primary, its slots answer CLUSTERDOWN or the old node is gone:

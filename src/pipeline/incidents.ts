@@ -146,6 +146,9 @@ export function startIncidentWorker(options: IncidentWorkerOptions): { update(co
     const { incident } = await appendUpdate(status, {
       id: active.id,
       key,
+      // Whether the public hears it rests on the status read above: a playbook's verify announcing monitoring
+      // meanwhile makes this write fail, and the job's retry decides again (said once, not twice).
+      as_of_revision: active.revision,
       status: "monitoring",
       ...(announce ? { body: publicText(config, "monitoring", await affectedNow(config, status, all)), detail } : { body: detail, internal: true }),
       components,

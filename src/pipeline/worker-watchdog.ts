@@ -45,7 +45,9 @@ interface Sighting {
  * worker whose fetch loop ended (an error thrown out of it) is as quiet.
  *
  * So it watches the symptom. Every `intervalMs` it counts the queue's
- * waiting jobs through a connection of its own; when jobs have waited for
+ * waiting jobs through a connection of its own (a delayed job more than
+ * 10 s past its time counts too: only the worker's fetch promotes it, so a
+ * job scheduler's next runs stay delayed behind a stuck worker); when jobs have waited for
  * `stuckAfterMs` and the worker took, finished or renewed the lock of none
  * in that time (a busy worker renews its locks, so long jobs never count as
  * stuck; an idle queue never does), it logs a warning naming the queue,
@@ -134,9 +136,9 @@ export function watchWorker(worker: Worker, options: WorkerWatchdogOptions): { s
   /** The jobs ready to be taken, or undefined when the queue cannot be looked at now (then nothing is judged). */
   async function waitingJobs(): Promise<number | undefined> {
     try {
-      queue ??= new Queue(queueName, { connection: check.redis, prefix: worker.opts.prefix }).on("error", () => {});
-      const counts = await withTimeout(queue.getJobCounts("wait", "prioritized"), ANSWER_TIMEOUT_MS + 1_000);
-      return (counts.wait ?? 0) + (counts.prioritized ?? 0);
+      const looking = (queue ??= new Queue(queueName, { connection: check.redis, prefix: worker.opts.prefix }).on("error", () => {}));
+      const [counts, overdue] = await withTimeout(Promise.all([looking.getJobCounts("wait", "prioritized"), overdueJobs(looking)]), ANSWER_TIMEOUT_MS + 1_000);
+      return (counts.wait ?? 0) + (counts.prioritized ?? 0) + overdue;
     } catch (err) {
       log.debug({ err: describeError(err) }, "cannot count the waiting jobs now");
       void queue?.close().catch(() => {});
@@ -174,6 +176,23 @@ export function watchWorker(worker: Worker, options: WorkerWatchdogOptions): { s
   worker.once("closing", stop);
   timer = setTimeout(() => void tick(), intervalMs).unref();
   return { stop };
+}
+
+/** How many delayed jobs to look at, earliest first, for ones past their time. */
+const OVERDUE_PAGE = 50;
+/** Past their time by more than this, delayed jobs count as waiting: BullMQ's longest blocking wait (10 s), after which a live worker promotes them. */
+const OVERDUE_AFTER_MS = 10_000;
+
+/**
+ * Delayed jobs past their time by more than the worker's longest blocking
+ * wait. Only a worker's fetch moves a due delayed job to wait, so the next
+ * runs of a job scheduler stay delayed when the worker takes nothing: they
+ * wait as surely as jobs in the wait list do.
+ */
+async function overdueJobs(queue: Queue): Promise<number> {
+  const cutoff = Date.now() - OVERDUE_AFTER_MS;
+  const earliest = await queue.getDelayed(0, OVERDUE_PAGE - 1);
+  return earliest.filter((job) => job.timestamp + (job.delay ?? 0) < cutoff).length;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { describeError, type Logger } from "../core/index.ts";
 import {
   appendUpdate,
+  IncidentConflict,
   isUnresolved,
   listOf,
   openIncident,
@@ -77,11 +78,20 @@ const ADVANCES_FROM: Record<RunAnnouncement["phase"], readonly IncidentStatus[]>
 export async function appendRunEntry(status: StatusContext, run: PlaybookRun, key: string, body: string, log: Logger, announce?: RunAnnouncement): Promise<void> {
   if (!run.incident || run.mode === "dry-run") return;
   try {
-    const incident = announce ? await status.store.incident(run.incident) : undefined;
-    const moves = announce && incident && ADVANCES_FROM[announce.phase].includes(incident.status);
-    const affected = Object.entries(incident?.components ?? {}).map(([id, s]) => ({ id, status: announce?.phase === "monitoring" ? ("operational" as const) : s }));
-    const entry = moves ? { status: announce.phase, body: publicText(announce.wording, announce.phase, affected), detail: body } : { body, internal: true };
-    await appendUpdate(status, { id: run.incident, key: `playbook:${run.id}:${key}`, ...entry, author: authorOf(run) });
+    for (let attempt = 1; ; attempt++) {
+      const incident = announce ? await status.store.incident(run.incident) : undefined;
+      const moves = announce && incident && ADVANCES_FROM[announce.phase].includes(incident.status);
+      const affected = Object.entries(incident?.components ?? {}).map(([id, s]) => ({ id, status: announce?.phase === "monitoring" ? ("operational" as const) : s }));
+      const entry = moves ? { status: announce.phase, body: publicText(announce.wording, announce.phase, affected), detail: body } : { body, internal: true };
+      try {
+        // Whether it moves the incident on rests on the status just read: written meanwhile (the incident worker's
+        // own "monitoring"), decide again rather than announce twice.
+        await appendUpdate(status, { id: run.incident, key: `playbook:${run.id}:${key}`, ...entry, author: authorOf(run), ...(incident ? { as_of_revision: incident.revision } : {}) });
+        return;
+      } catch (err) {
+        if (!(err instanceof IncidentConflict) || attempt >= 5) throw err;
+      }
+    }
   } catch (err) {
     log.warn({ run: run.id, incident: run.incident, err: describeError(err) }, "cannot append the run's timeline entry");
   }

@@ -26,6 +26,7 @@ import { waitFor } from "../helpers/wait.ts";
 
 const ADMIN_TOKEN = "e2e-cluster-admin-token-0123456789ab";
 /** Generous: the cluster fails over in a few seconds (cluster-node-timeout 1000 ms). */
+const FAILOVER_BOUND_MS = 20_000;
 /** One cycle of freeze → incident → playbook → resolution: about 10 s expected. */
 const CYCLE_BOUND_MS = 60_000;
 
@@ -169,8 +170,7 @@ playbooks:
     assert.equal(await componentStatus("fan-out"), "operational", "cross-node delivery through the cache on the cluster works");
   });
 
-  it("probes → evaluate → incident → post → playbook on the cluster, every post once and in order, the page 200 throughout", async (t) => {
-    // (The same after a primary is SIGKILLed is test/repro/redis-cluster-failover-pipeline.ts: not reliable yet, see docs/ha.md.)
+  it("probes → evaluate → incident → post → playbook, before and after a primary of the cluster is SIGKILLed", async (t) => {
     const page = `http://127.0.0.1:${service.port}/`;
     const answers: { at: number; status: number | string }[] = [];
     let polling = true;
@@ -182,22 +182,49 @@ playbooks:
       }
     })();
     try {
-      const cycled = await cycle("on the cluster");
-      t.diagnostic(`from the freeze: first post ${cycled.posted} ms, run ended ${cycled.runEnded} ms, resolution posted ${cycled.resolved} ms`);
+      const first = await cycle("before the kill");
+      t.diagnostic(`before the kill, from the freeze: first post ${first.posted} ms, run ended ${first.runEnded} ms, resolution posted ${first.resolved} ms`);
+
+      // The primary of the control plane's slot: queues, store, outboxes, locks all on it.
+      const killed = await cluster.primaryOf("{pulseboard}");
+      await cluster.kill(killed);
+      const killedAt = Date.now();
+      const since = () => Date.now() - killedAt;
+      const promoted = await cluster.waitForFailover(killed, "{pulseboard}", FAILOVER_BOUND_MS);
+      const promotedAfter = since();
+      const roles = await waitFor("every role's connections on the promoted primary", async () => {
+        const names = ((await cluster.client(promoted).call("CLIENT", "LIST")) as string).split("\n").map((line) => /\bname=(\S*)/.exec(line)?.[1] ?? "");
+        return [/^pulseboard:web$/, /^pulseboard:worker-/, /^pulseboard:agent-local$/, /^pulseboard:scheduler$/].every((p) => names.some((n) => p.test(n))) && since();
+      }, FAILOVER_BOUND_MS, 200);
+      t.diagnostic(`SIGKILL of primary 127.0.0.1:${killed}: the cluster promoted 127.0.0.1:${promoted} in ${promotedAfter} ms; every role connected to it in ${roles} ms`);
+
+      const second = await cycle("after the kill");
+      t.diagnostic(`after the kill, from the freeze: first post ${second.posted} ms, run ended ${second.runEnded} ms, resolution posted ${second.resolved} ms`);
+      const fanOut = await waitFor("cross-node delivery to be operational", async () => (await componentStatus("fan-out")) === "operational" && since(), CYCLE_BOUND_MS, 500);
+      t.diagnostic(`cross-node delivery operational ${fanOut} ms after the kill`);
+
+      // On-call: every post once, each incident's in its timeline's order.
       await sleep(1_000);
       const all = posts();
       const ids = all.map((p) => p.id);
       assert.deepEqual(ids.filter((id, i) => ids.indexOf(id) !== i), [], "no post delivered twice");
-      const timeline = ((await get(`/incidents/${cycled.incident}`)).incident.updates as { id: string }[]).map((u) => u.id);
-      assert.deepEqual(all.filter((p) => p.data.incident?.id === cycled.incident).map((p) => p.data.update!.id), timeline, "every entry posted once, in order");
+      for (const incident of [first.incident, second.incident]) {
+        const timeline = ((await get(`/incidents/${incident}`)).incident.updates as { id: string }[]).map((u) => u.id);
+        assert.deepEqual(all.filter((p) => p.data.incident?.id === incident).map((p) => p.data.update!.id), timeline, `incident ${incident}: every entry posted once, in order`);
+      }
       polling = false;
       await poller;
+      const during = answers.filter((a) => a.at >= killedAt);
+      t.diagnostic(`the page answered ${answers.length} requests, ${during.length} after the kill; non-200: ${answers.filter((a) => a.status !== 200).length}`);
       assert.deepEqual(answers.filter((a) => a.status !== 200), [], "every answer of / was a 200");
       assert.ok(!service.output.join("\n").includes(cluster.password), "no password in the service's output");
     } catch (err) {
+      // What the roles said of it: their warnings and errors, last first.
       const said = service.output.filter((line) => /"level":"(warn|error|fatal)"/.test(line)).slice(-40).join("\n");
+      const state = await get("/components").then((body) => JSON.stringify(body.components), (e: Error) => e.message);
+      const last = service.output.slice(-30).join("\n");
       const queues = await probeQueueState().catch((e: Error) => e.message);
-      throw new Error(`${(err as Error).message}\nprobe queue: ${queues}\nthe service's last warnings:\n${said}`, { cause: err });
+      throw new Error(`${(err as Error).message}\nprobe queue: ${queues}\ncomponents: ${state}\nthe service's last warnings:\n${said}\nits last lines:\n${last}`, { cause: err });
     } finally {
       polling = false;
       await poller;

@@ -134,6 +134,28 @@ probes:
     assert.equal(await restartsOf(metrics, "idle"), 1, "it was the waiting job that made the watchdog act");
   });
 
+  it("counts a delayed job past its time as waiting: a job scheduler's next run behind a stuck worker is noticed", async (t) => {
+    const prefix = uniquePrefix("wd");
+    const { proxy, connection } = await proxied();
+    const { log, lines } = captured();
+    const done: number[] = [];
+    const worker = new Worker("scheduled", async () => void done.push(Date.now()), { connection, prefix, lockDuration: 1_000 });
+    cleanups.push(() => worker.close(true));
+    watchWorker(worker, { log, stuckAfterMs: 2_000, intervalMs: 250, giveUp: () => assert.fail("one restart brings this worker back") });
+    await worker.waitUntilReady();
+
+    // Only the worker's fetch moves a due delayed job to wait: behind a stuck worker it stays delayed.
+    proxy.silence();
+    const producer = new Queue("scheduled", { connection: redis.client, prefix });
+    cleanups.push(() => producer.close());
+    const addedAt = Date.now();
+    await producer.add("run", {}, { delay: 200 });
+    await waitFor("the delayed job taken once the watchdog restarted the worker", () => done.length === 1, 40_000, 100).catch(async (err: Error) => assert.fail(`${err.message}; counts ${JSON.stringify(await producer.getJobCounts("wait", "active", "completed", "delayed"))}; logged:\n${lines().map((l) => JSON.stringify(l)).join("\n")}`));
+    t.diagnostic(`taken ${done[0]! - addedAt} ms after it was added with a 200 ms delay (counted 10 s past its time, then the 2 s threshold)`);
+    const fired = lines().find((l) => l.msg === "worker takes no job while jobs wait; restarting its consumer");
+    assert.equal(fired?.waiting, 1, "the overdue delayed job was the one counted");
+  });
+
   it("leaves a worker busy with a long job alone while others wait behind it", async () => {
     const prefix = uniquePrefix("wd");
     const { connection } = await proxied();

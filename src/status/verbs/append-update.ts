@@ -40,6 +40,11 @@ export const appendUpdateInput = z.strictObject({
   author: authorSchema,
   /** Idempotency key: a retried update with the same key is written once. */
   key: z.string().min(1).max(300).optional(),
+  /**
+   * The incident's revision the entry was decided from (whether to tell the public, say): if it was written since,
+   * nothing is written and IncidentConflict is thrown, for the caller to decide again. @defaultValue no such check
+   */
+  as_of_revision: z.number().int().min(0).optional(),
 });
 export type AppendUpdateInput = z.input<typeof appendUpdateInput>;
 
@@ -59,6 +64,7 @@ export async function appendUpdate(
   for (let attempt = 1; ; attempt++) {
     const current = await ctx.store.incident(input.id);
     if (!current) throw new NotFoundError(`incident ${input.id}`);
+    if (input.as_of_revision !== undefined && current.revision !== input.as_of_revision) throw new IncidentConflict(input.id);
     const next = applyUpdate(ctx, current, input);
     try {
       const written = await ctx.store.writeIncident(next, {
@@ -71,7 +77,8 @@ export async function appendUpdate(
       await refreshEffective(ctx, new Set([...Object.keys(current.components), ...Object.keys(next.components)]));
       return { incident: next, written };
     } catch (err) {
-      if (!(err instanceof IncidentConflict) || attempt >= ATTEMPTS) throw err;
+      // Written since it was read: read again, unless the caller's decision rests on what was read.
+      if (!(err instanceof IncidentConflict) || attempt >= ATTEMPTS || input.as_of_revision !== undefined) throw err;
     }
   }
 }
